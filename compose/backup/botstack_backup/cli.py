@@ -1,0 +1,141 @@
+"""`botstack-backup COMMAND`: run | schedule | list | restore | prune | drill | upload-backlog | check."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from typing import List, Optional
+
+from . import __version__, pg
+from .config import Config
+from .errors import EXIT_OK, EXIT_USAGE, BackupError
+from .tool import BackupTool, human_size
+
+log = logging.getLogger("botstack_backup")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="botstack-backup",
+        description="Encrypted, offsite, verified PostgreSQL backups for botstack. Settings come from "
+                    "the environment (DATABASE_URL, BACKUP_PASSPHRASE, SPACES_*, BACKUP_*, TELEGRAM_*, "
+                    "ADMIN_USER_IDS).",
+        epilog="exit codes: 0 ok, 1 failed, 2 usage/config, 3 kept locally only (upload failed), "
+               "4 checksum mismatch, 5 target not empty, 6 version mismatch, 7 busy, "
+               "8 drill row counts differ, 9 backup not found")
+    p.add_argument("--version", action="version", version=f"botstack-backup {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    sub.add_parser("run", help="back up now: pg_dump -> sha256 -> gpg -> Spaces + local copy; "
+                               "then upload the backlog and prune")
+    sub.add_parser("schedule", help="long-running: a backup every BACKUP_INTERVAL_HOURS, a drill every "
+                                    "BACKUP_DRILL_INTERVAL_DAYS")
+    ls = sub.add_parser("list", help="backups in Spaces and on the local volume")
+    ls.add_argument("--json", action="store_true")
+    ls.add_argument("--local", action="store_true", help="only the local copies (no Spaces access)")
+    r = sub.add_parser("restore", help="restore a backup into the database (refuses a non-empty one "
+                                       "without --force)")
+    r.add_argument("which", nargs="?", default="latest", help="latest (default), a name or an object key")
+    r.add_argument("--target-url", help="restore into this database instead of DATABASE_URL")
+    r.add_argument("--force", action="store_true",
+                   help="replace the contents of a non-empty target database")
+    r.add_argument("--from-local", action="store_true",
+                   help="use the local copy on the volume instead of downloading from Spaces")
+    sub.add_parser("prune", help="apply the local retention (never deletes the newest good backup)")
+    sub.add_parser("drill", help="restore the latest offsite backup into a scratch database, compare "
+                                 "row counts with its manifest, drop it, report to the admins")
+    sub.add_parser("upload-backlog", help="upload local backups that are not in Spaces yet")
+    sub.add_parser("check", help="check the configuration and that pg_dump matches the server")
+    return p
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s botstack-backup %(levelname)s %(message)s",
+                        datefmt="%Y-%m-%dT%H:%M:%SZ")
+    logging.Formatter.converter = __import__("time").gmtime
+    for noisy in ("botocore", "boto3", "s3transfer", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def main(argv: Optional[List[str]] = None, tool: Optional[BackupTool] = None) -> int:
+    args = _parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        if tool is None:
+            tool = BackupTool(Config.from_env())
+        return _dispatch(args, tool)
+    except BackupError as exc:
+        print(f"botstack-backup {args.command}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace, tool: BackupTool) -> int:
+    cmd = args.command
+    if cmd == "run":
+        result = tool.run()
+        print(f"{result.name}: {human_size(result.size)}, "
+              + ("uploaded to " + result.key if result.uploaded else "LOCAL ONLY: " + str(result.upload_error)))
+        for name in result.backlog_uploaded:
+            print(f"{name}: uploaded (backlog)")
+        for name in result.pruned:
+            print(f"{name}: pruned (local retention)")
+        return result.exit_code
+    if cmd == "schedule":
+        from .schedule import Scheduler
+
+        def stop(signum, frame):
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            Scheduler(tool).run_forever()
+        except KeyboardInterrupt:
+            log.info("schedule: stopping")
+        return EXIT_OK
+    if cmd == "list":
+        data = tool.list(offsite=not args.local)
+        if args.json:
+            print(json.dumps(data, indent=2, default=str))
+        else:
+            if not data["backups"]:
+                print("no backups")
+            for b in data["backups"]:
+                where = ", ".join(w for w, on in (("local", b["local"]), ("spaces", b["offsite_complete"])) if on)
+                if b["offsite"] and not b["offsite_complete"]:
+                    where = ", ".join(filter(None, [where, "spaces (incomplete: no manifest)"]))
+                print(f"{b['name']}  {human_size(b['size']):>10}  {where or 'incomplete'}")
+            if data["offsite_error"]:
+                print(f"(Spaces not listed: {data['offsite_error']})", file=sys.stderr)
+        return EXIT_OK
+    if cmd == "restore":
+        manifest = tool.restore(args.which, target_url=args.target_url, force=args.force,
+                                from_local=args.from_local)
+        print(f"restored {manifest['name']} ({sum((manifest.get('tables') or {}).values())} rows)")
+        return EXIT_OK
+    if cmd == "prune":
+        for name in tool.prune():
+            print(f"{name}: pruned")
+        return EXIT_OK
+    if cmd == "drill":
+        res = tool.drill()
+        print(f"drill OK: {res['manifest']['name']}, {len(res['counts'])} tables, "
+              f"{sum(res['counts'].values())} rows match, {res['seconds']:.1f} s")
+        return EXIT_OK
+    if cmd == "upload-backlog":
+        for name in tool.upload_backlog():
+            print(f"{name}: uploaded")
+        return EXIT_OK
+    if cmd == "check":
+        tool.cfg.require_database()
+        tool.cfg.require_passphrase()
+        with pg.connect(tool.cfg.database_url) as conn:
+            dump_text, server_text, _ = tool.check_versions(conn)
+        print(f"ok: {dump_text}; server {server_text}")
+        return EXIT_OK
+    return EXIT_USAGE

@@ -1,0 +1,100 @@
+"""The backup tool's settings, read from the environment (see compose/.env.example)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
+
+from .errors import ConfigError
+
+MIN_RETENTION_DAYS = 1
+
+
+def _int(env: Mapping[str, str], key: str, default: int, minimum: int) -> int:
+    raw = (env.get(key) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{key} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{key} must be at least {minimum}, got {value}")
+    return value
+
+
+def parse_ids(raw: str) -> list[int]:
+    ids = []
+    for part in raw.replace(";", ",").replace(" ", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            ids.append(int(part))
+        except ValueError:
+            raise ConfigError(f"ADMIN_USER_IDS: {part!r} is not a Telegram user id") from None
+    return ids
+
+
+@dataclass
+class Config:
+    database_url: str = ""
+    passphrase: str = ""
+    backup_dir: str = "/backups"
+    spaces_endpoint: str = ""
+    spaces_region: str = "us-east-1"
+    spaces_bucket: str = ""
+    spaces_access_key_id: str = ""
+    spaces_secret_access_key: str = ""
+    prefix: str = "backups/"
+    name: str = "botstack"
+    interval_hours: int = 6
+    local_retention_days: int = 7
+    drill_interval_days: int = 7
+    telegram_token: str = ""
+    telegram_api_base_url: str = "https://api.telegram.org"
+    admin_ids: list[int] = field(default_factory=list)
+
+    @classmethod
+    def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "Config":
+        env = os.environ if env is None else env
+        prefix = (env.get("BACKUP_PREFIX") or "backups/").strip().lstrip("/")
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        return cls(
+            database_url=(env.get("DATABASE_URL") or "").strip(),
+            passphrase=env.get("BACKUP_PASSPHRASE") or "",
+            backup_dir=(env.get("BACKUP_DIR") or "/backups").strip(),
+            spaces_endpoint=(env.get("SPACES_ENDPOINT") or "").strip(),
+            spaces_region=(env.get("SPACES_REGION") or "us-east-1").strip(),
+            spaces_bucket=(env.get("SPACES_BUCKET") or "").strip(),
+            spaces_access_key_id=(env.get("SPACES_ACCESS_KEY_ID") or "").strip(),
+            spaces_secret_access_key=(env.get("SPACES_SECRET_ACCESS_KEY") or "").strip(),
+            prefix=prefix,
+            name=(env.get("BACKUP_NAME") or "botstack").strip(),
+            interval_hours=_int(env, "BACKUP_INTERVAL_HOURS", 6, 1),
+            local_retention_days=_int(env, "BACKUP_LOCAL_RETENTION_DAYS", 7, MIN_RETENTION_DAYS),
+            drill_interval_days=_int(env, "BACKUP_DRILL_INTERVAL_DAYS", 7, 1),
+            telegram_token=(env.get("TELEGRAM_BOT_TOKEN") or "").strip(),
+            telegram_api_base_url=(env.get("TELEGRAM_API_BASE_URL") or "https://api.telegram.org").strip(),
+            admin_ids=parse_ids(env.get("ADMIN_USER_IDS") or ""),
+        )
+
+    # -- checks used by the commands that need them ------------------------------------------------
+    def require_database(self) -> None:
+        if not self.database_url:
+            raise ConfigError("DATABASE_URL is not set")
+
+    def require_passphrase(self) -> None:
+        if not self.passphrase:
+            raise ConfigError("BACKUP_PASSPHRASE is not set (the backups' encryption passphrase)")
+        if len(self.passphrase) < 12:
+            raise ConfigError("BACKUP_PASSPHRASE is too short (at least 12 characters)")
+
+    def require_spaces(self) -> None:
+        missing = [k for k, v in (("SPACES_ENDPOINT", self.spaces_endpoint),
+                                  ("SPACES_BUCKET", self.spaces_bucket),
+                                  ("SPACES_ACCESS_KEY_ID", self.spaces_access_key_id),
+                                  ("SPACES_SECRET_ACCESS_KEY", self.spaces_secret_access_key)) if not v]
+        if missing:
+            raise ConfigError("not set: " + ", ".join(missing))

@@ -1,0 +1,127 @@
+#!/bin/sh
+# activate.sh <release-id>: make $BOTSTACK_ROOT/releases/<release-id> the running stack.
+#
+# Run by pulumi-command over SSH on the droplet (as the deploy user, docker group) after the release's
+# files were unpacked and shared/.env was written; run the same way by the local dress rehearsal.
+#
+#   1. checks the release (compose.yml renders with shared/.env) and builds its images while the
+#      old release keeps running (a build failure changes nothing that runs);
+#   2. stops the old bot (two bots polling one token conflict);
+#   3. `docker compose up -d --wait --wait-timeout $BOTSTACK_WAIT_TIMEOUT --remove-orphans`;
+#   4. on failure: prints the last log lines of the services that are not up (never the .env),
+#      brings the previous release back up (built and health-gated the same way), exits 1;
+#   5. on success: current -> this release, previous -> the release that ran before, deletes every
+#      release older than previous, removes dangling images.
+# Safe to re-run with the same id (converges, keeps previous) and on the first deploy (no previous).
+#
+# Environment: BOTSTACK_ROOT (default /opt/botstack), BOTSTACK_WAIT_TIMEOUT (seconds, default 180),
+# BOTSTACK_LOG_LINES (default 60), BOTSTACK_COMPOSE_EXTRA and BOTSTACK_BOT_SERVICE (see lib.sh).
+# Exports BOTSTACK_RELEASE=<release-id> to compose (the bot's /status shows it).
+set -eu
+PROG=activate
+# shellcheck source=deploy/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+[ $# -eq 1 ] || die "usage: activate.sh <release-id>"
+NEW=$1
+case $NEW in
+	'' | *[!0-9a-zA-Z._-]*) die "bad release id: $NEW" ;;
+esac
+WAIT_TIMEOUT=${BOTSTACK_WAIT_TIMEOUT:-180}
+LOG_LINES=${BOTSTACK_LOG_LINES:-60}
+NEW_DIR=$BOTSTACK_ROOT/releases/$NEW
+
+[ -f "$NEW_DIR/compose/compose.yml" ] || die "no release $NEW ($NEW_DIR/compose/compose.yml missing)"
+[ -f "$ENV_FILE" ] || die "$ENV_FILE missing (write-env.sh first)"
+
+# one activation at a time
+if command -v flock >/dev/null 2>&1; then
+	exec 9>"$BOTSTACK_ROOT/.activate.lock"
+	flock -w 600 9 || die "another activate.sh holds $BOTSTACK_ROOT/.activate.lock"
+fi
+
+CUR=$(release_of "$BOTSTACK_ROOT/current")
+if [ -n "$CUR" ] && [ ! -f "$BOTSTACK_ROOT/releases/$CUR/compose/compose.yml" ]; then
+	log "current points at a missing release ($CUR): treating this as a first deploy"
+	CUR=
+fi
+
+# up_release <id>: build and start a release's stack, health-gated
+up_release() {
+	BOTSTACK_RELEASE=$1
+	export BOTSTACK_RELEASE
+	compose_in "$BOTSTACK_ROOT/releases/$1" up -d --wait --wait-timeout "$WAIT_TIMEOUT" --remove-orphans
+}
+
+# show_failures <id>: status of every service, and the last log lines of those not running/healthy
+show_failures() {
+	_dir=$BOTSTACK_ROOT/releases/$1
+	log "services of release $1:"
+	compose_in "$_dir" ps -a --format '{{.Service}}: {{.State}} {{.Health}} (exit {{.ExitCode}})' >&2 || :
+	for _svc in $(compose_in "$_dir" ps -a --format '{{.Service}} {{.State}} {{.Health}}' 2>/dev/null |
+		awk '$2 != "running" || ($3 != "" && $3 != "healthy") { print $1 }' | sort -u); do
+		log "last $LOG_LINES log lines of $_svc:"
+		compose_in "$_dir" logs --no-color --tail "$LOG_LINES" "$_svc" >&2 || :
+	done
+}
+
+BOTSTACK_RELEASE=$NEW
+export BOTSTACK_RELEASE
+
+log "release $NEW (current: ${CUR:-none})"
+compose_in "$NEW_DIR" config --quiet || die "release $NEW: compose.yml does not render; nothing changed"
+
+log "building images of $NEW (the running stack is untouched)"
+compose_in "$NEW_DIR" build || die "release $NEW: image build failed; nothing changed"
+
+if [ -n "$CUR" ] && [ "$CUR" != "$NEW" ]; then
+	log "stopping the bot of $CUR"
+	BOTSTACK_RELEASE=$CUR compose_in "$BOTSTACK_ROOT/releases/$CUR" stop "$BOT_SERVICE" ||
+		log "could not stop the old bot (continuing: up replaces it)"
+fi
+
+log "starting $NEW (waiting up to ${WAIT_TIMEOUT}s for health)"
+if ! up_release "$NEW"; then
+	log "release $NEW did not become healthy"
+	show_failures "$NEW"
+	if [ -n "$CUR" ] && [ "$CUR" != "$NEW" ]; then
+		log "rolling back to $CUR"
+		BOTSTACK_RELEASE=$CUR compose_in "$BOTSTACK_ROOT/releases/$CUR" build ||
+			log "rebuilding $CUR failed (trying with the images at hand)"
+		if up_release "$CUR"; then
+			log "rolled back: $CUR is running again"
+		else
+			log "ROLLBACK FAILED: $CUR did not come back healthy"
+			show_failures "$CUR"
+		fi
+	else
+		log "no previous release to roll back to"
+	fi
+	exit 1
+fi
+
+if [ "$CUR" != "$NEW" ]; then
+	if [ -n "$CUR" ]; then
+		relink previous "$CUR"
+	fi
+	relink current "$NEW"
+fi
+PREV=$(release_of "$BOTSTACK_ROOT/previous")
+log "current -> $NEW${PREV:+, previous -> $PREV}"
+
+# keep only current and previous
+for _d in "$BOTSTACK_ROOT"/releases/*; do
+	[ -d "$_d" ] || continue
+	_id=$(basename "$_d")
+	if [ "$_id" != "$NEW" ] && [ "$_id" != "$PREV" ]; then
+		log "deleting old release $_id"
+		rm -rf "$_d"
+		# its images (compose.yml tags them botstack-<service>:<release-id>)
+		docker image ls --format '{{.Repository}}:{{.Tag}}' 2>/dev/null |
+			grep -E "^botstack-[a-z0-9_-]+:$_id\$" | xargs -r docker image rm >/dev/null 2>&1 || :
+	fi
+done
+
+# images no tag points at any more; never images a container uses
+docker image prune -f >/dev/null 2>&1 || :
+log "release $NEW is live"

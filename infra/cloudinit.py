@@ -1,0 +1,62 @@
+"""Renders the droplet's cloud-init user-data from `cloud-init/user-data.yaml` (pure Python).
+
+The template holds everything static; `render_user_data` fills the `@@NAME@@` placeholders and adds
+the parts that come from the program: the users and their keys, the pinned SSH host key
+(`ssh_keys`, so the deploy connection can verify the host) and the volume's mount.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+TEMPLATE = Path(__file__).resolve().parent.parent / "cloud-init" / "user-data.yaml"
+
+ADMIN_USER = "botadmin"      # you: your SSH keys, sudo (no password exists), docker
+DEPLOY_USER = "deploy"       # the program: its generated deploy key, docker group, no sudo
+BOTSTACK_ROOT = "/opt/botstack"
+DATA_DIR = "/mnt/botstack-data"
+VOLUME_LABEL = "botstack-data"
+SWAP_MIB = 1024
+
+
+@dataclass(frozen=True)
+class UserDataParams:
+    admin_ssh_keys: tuple[str, ...]
+    deploy_public_key: str
+    host_private_key: str     # OpenSSH-format ed25519 private key (secret)
+    host_public_key: str      # "ssh-ed25519 AAAA..."
+
+
+def render_user_data(p: UserDataParams, template: Path = TEMPLATE) -> str:
+    text = Path(template).read_text()
+    for name, value in {
+        "ADMIN_USER": ADMIN_USER, "DEPLOY_USER": DEPLOY_USER, "ROOT": BOTSTACK_ROOT,
+        "DATA_DIR": DATA_DIR, "VOLUME_LABEL": VOLUME_LABEL, "SWAP_MIB": str(SWAP_MIB),
+        "SWAP_BYTES": str(SWAP_MIB * 1024 * 1024),
+    }.items():
+        text = text.replace(f"@@{name}@@", value)
+    if "@@" in text:
+        raise ValueError("cloud-init template has an unknown @@placeholder@@")
+    doc = yaml.safe_load(text)
+    doc["users"] = [
+        {
+            "name": ADMIN_USER, "gecos": "botstack admin", "shell": "/bin/bash",
+            "groups": ["sudo", "docker"], "sudo": "ALL=(ALL) NOPASSWD:ALL",
+            "lock_passwd": True, "ssh_authorized_keys": list(p.admin_ssh_keys),
+        },
+        {
+            "name": DEPLOY_USER, "gecos": "botstack deploy", "shell": "/bin/bash",
+            "groups": ["docker"], "lock_passwd": True,
+            "ssh_authorized_keys": [p.deploy_public_key.strip()],
+        },
+    ]
+    doc["ssh_keys"] = {
+        "ed25519_private": p.host_private_key.strip() + "\n",
+        "ed25519_public": p.host_public_key.strip(),
+    }
+    doc["mounts"] = [[f"LABEL={VOLUME_LABEL}", DATA_DIR, "ext4",
+                      "defaults,nofail,discard,noatime,x-systemd.device-timeout=10min", "0", "2"]]
+    header = "#cloud-config\n# rendered by infra/cloudinit.py from cloud-init/user-data.yaml\n"
+    return header + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=1000)

