@@ -49,8 +49,12 @@ def main(argv: list[str]) -> int:
     logs.add_secret(cfg.token)
     logs.add_secret(cfg.token.split(":", 1)[1])
     from .app import run
+    from telegram.error import InvalidToken
     try:
         return run(cfg)
+    except InvalidToken:
+        logs.get("bot").event("fatal", level=50, msg="TELEGRAM_BOT_TOKEN was rejected by the Bot API")
+        return 2
     except Exception as e:
         logs.get("bot").event("fatal", level=50, exc_info=e)
         return 1

@@ -77,6 +77,12 @@ def build(cfg: Config, now=utcnow, pool=None) -> Application:
         except Exception as e:  # cosmetic: never block start-up on it
             log.event("set_commands_failed", level=30, error=str(e)[:200])
         touch(cfg.heartbeat_file)
+        # dateparser loads its language data on first use (~1 s): do it now, not in a user's reply
+        from .parsing import ParseError, parse
+        try:
+            await asyncio.to_thread(lambda: parse("on 1 December 18:00 x", now(), "UTC"))
+        except ParseError:
+            pass
         log.event("bot_started", release=cfg.release, username=app.bot.username)
 
     async def post_stop(app: Application) -> None:
@@ -102,6 +108,7 @@ def build(cfg: Config, now=utcnow, pool=None) -> Application:
                                                  read_timeout=cfg.poll_timeout + 10.0, pool_timeout=5.0))
            .rate_limiter(limiter)
            .concurrent_updates(32)
+           .job_queue(None)  # schedules live in PostgreSQL, not in memory
            .post_init(post_init).post_stop(post_stop).post_shutdown(post_shutdown)
            .build())
     app.bot_data["handlers"] = h

@@ -65,11 +65,25 @@ def migrate_with_retry(url: str, deadline_s: float = 60.0) -> list[str]:
             delay = min(delay * 2, 5.0)
 
 
+async def _check_if_idle(conn) -> None:
+    """Pool check: a connection idle for more than 2 s is probed (an empty query) before use, so a
+    database restart is noticed without costing every busy request an extra round trip."""
+    now = time.monotonic()
+    if now - _last_used.get(id(conn), 0.0) > 2.0:
+        await AsyncConnectionPool.check_connection(conn)
+    if len(_last_used) > 200:  # ids of closed connections: forget them all (costs one probe each)
+        _last_used.clear()
+    _last_used[id(conn)] = now
+
+
+_last_used: dict[int, float] = {}
+
+
 def make_pool(url: str, max_size: int = 6) -> AsyncConnectionPool:
     return AsyncConnectionPool(
         url, min_size=1, max_size=max_size, open=False, timeout=5.0,
-        kwargs={"connect_timeout": 3, "autocommit": False},
-        check=AsyncConnectionPool.check_connection,
+        kwargs={"connect_timeout": 3, "autocommit": True},
+        check=_check_if_idle,
         reconnect_timeout=365 * 86400.0,  # keep trying through long outages
         name="bot",
     )

@@ -77,6 +77,7 @@ class Bot:
         self._refused: collections.OrderedDict[int, float] = collections.OrderedDict()
         self._refusals_window: collections.deque = collections.deque()
         self._errors_sent: dict[str, float] = {}
+        self._users: collections.OrderedDict[int, dict] = collections.OrderedDict()
         self._last_admin_alert = 0.0
 
     # -- gate -------------------------------------------------------------------------------------
@@ -114,8 +115,18 @@ class Bot:
 
     # -- helpers ----------------------------------------------------------------------------------
     async def _user(self, update: Update) -> dict:
-        row = await store.ensure_user(self.pool, update.effective_user.id, update.effective_chat.id)
+        """The user's row, created on first contact. A small read-through cache of (chat, tz) saves
+        a round trip per message; the database stays the truth (/tz writes it first)."""
+        uid, chat = update.effective_user.id, update.effective_chat.id
+        hit = self._users.get(uid)
+        if hit is not None and hit["chat_id"] == chat:
+            self._users.move_to_end(uid)
+            return dict(hit)
+        row = await store.ensure_user(self.pool, uid, chat)
         row["tz"] = row["tz"] or self.cfg.default_timezone
+        self._users[uid] = dict(row)
+        while len(self._users) > 10_000:
+            self._users.popitem(last=False)
         return row
 
     async def reply(self, update: Update, text: str, **kw):
@@ -150,6 +161,7 @@ class Bot:
                                      "Europe/Berlin, America/New_York, Asia/Tokyo.")
             return
         await store.set_tz(self.pool, u["user_id"], zone)
+        self._users.pop(u["user_id"], None)
         local = self.now().astimezone(ZoneInfo(zone))
         await self.reply(update, f"✅ Time zone set to {zone} (local time now {local:%H:%M}).")
 

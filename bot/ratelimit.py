@@ -59,8 +59,9 @@ class TokenBucket:
 class TelegramLimiter(BaseRateLimiter[dict]):
     def __init__(self, overall_per_second: float = 29.0, per_chat_per_second: float = 1.0,
                  max_retries: int = 5, backoff_base: float = 0.5, backoff_cap: float = 8.0,
-                 max_chats: int = 10_000):
-        self.overall = TokenBucket(overall_per_second, overall_per_second)
+                 max_chats: int = 10_000, overall_burst: float = 3.0):
+        # a small burst: sends are spread evenly, so few are ever on the wire at the same moment
+        self.overall = TokenBucket(overall_per_second, overall_burst)
         self.per_chat_rate = per_chat_per_second
         self.max_retries = max_retries
         self.backoff_base, self.backoff_cap = backoff_base, backoff_cap

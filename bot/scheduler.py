@@ -92,6 +92,7 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._in_flight = 0
+        self._sending_chats: set[int] = set()               # chats with a claimed reminder
         self.stats = collections.Counter()
         self.db_ok = True
 
@@ -111,10 +112,15 @@ class Scheduler:
     def wake(self) -> None:
         self._wake.set()
 
-    async def stop(self, timeout: float = 20.0) -> None:
+    async def stop(self, timeout: float = 8.0) -> None:
         """Stop claiming; let in-flight sends finish (bounded) and record them."""
         self._stopping.set()
         self._wake.set()
+        # workers still waiting for a rate-limit token have claimed nothing: cancel them now
+        # (docker stop allows 10 s); wait only for the ones with a send on the wire
+        for chat, t in list(self._workers.items()):
+            if chat not in self._sending_chats:
+                t.cancel()
         tasks = [t for t in self._workers.values() if not t.done()]
         if self._task:
             tasks.append(self._task)
@@ -122,7 +128,12 @@ class Scheduler:
             done, pending = await asyncio.wait(tasks, timeout=timeout)
             for t in pending:
                 t.cancel()
-        await self._flush_unrecorded()
+        try:
+            await self._flush_unrecorded()
+        except DB_ERRORS as e:
+            # still 'sending' in the database: re-sent, flagged as a possible repeat, at next start
+            log.event("results_unrecorded_at_stop", level=40, count=len(self._unrecorded),
+                      error=str(e)[:200])
         log.event("scheduler_stopped", sent=self.stats["sent"], unrecorded=len(self._unrecorded))
 
     # -- main loop --------------------------------------------------------------------------------
@@ -181,6 +192,10 @@ class Scheduler:
                 rid = q[0]
                 try:
                     await self._deliver(rid, chat_id)
+                except Exception as e:  # never let a worker die silently
+                    log.event("scheduler_error", level=40, exc_info=e, reminder=rid)
+                    if self.on_error:
+                        self.on_error("scheduler", e)
                 finally:
                     q.popleft()
                     self._queued.discard(rid)
@@ -195,6 +210,13 @@ class Scheduler:
             await self.limiter.acquire(chat_id, "sendMessage")
         if self._stopping.is_set():
             return
+        self._sending_chats.add(chat_id)
+        try:
+            await self._claim_send_record(rid, chat_id)
+        finally:
+            self._sending_chats.discard(chat_id)
+
+    async def _claim_send_record(self, rid: int, chat_id: int) -> None:
         try:
             r = await store.claim(self.pool, rid, self.now())
         except DB_ERRORS as e:
@@ -204,9 +226,16 @@ class Scheduler:
         if r is None:
             return
         now = self.now()
-        text, late = render(r, now)
-        next_due = (next_occurrence(r["recurrence"], r["tz"], max(now, r["due_at"]))
-                    if r["recurrence"] else None)
+        try:
+            text, late = render(r, now)
+            next_due = (next_occurrence(r["recurrence"], r["tz"], max(now, r["due_at"]))
+                        if r["recurrence"] else None)
+        except Exception as e:  # a corrupt row (bad zone or rule): park it, tell the admins
+            log.event("delivery_failed", level=40, reminder=rid, error=repr(e)[:200], permanent=True)
+            if self.on_error:
+                self.on_error("bad_reminder", e)
+            await self._record(("failed", rid, r["delivery_id"], repr(e), True, None, None))
+            return
         self._in_flight += 1
         try:
             msg = await self.bot.send_message(

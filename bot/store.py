@@ -168,30 +168,28 @@ async def due_candidates(pool, now: datetime, limit: int, exclude: set[int] | No
 
 async def claim(pool, reminder_id: int, now: datetime) -> dict | None:
     """Atomically claim one due reminder: lock it (SKIP LOCKED), mark it 'sending' and create (or
-    reuse, when recovering) its delivery record for this occurrence. None if someone else has it
-    or it is no longer due."""
+    reuse, when recovering) its delivery record for this occurrence — one statement, one round
+    trip. None if someone else holds it or it is no longer due."""
     async with pool.connection() as conn:
-        async with conn.transaction():
-            cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(
-                """SELECT id, user_id, chat_id, text, tz, recurrence, due_at FROM reminders
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(
+            """WITH r AS (
+                   SELECT id, user_id, chat_id, text, tz, recurrence, due_at FROM reminders
                    WHERE id = %s AND status = 'pending' AND due_at <= %s
-                   FOR UPDATE SKIP LOCKED""", (reminder_id, now))
-            r = await cur.fetchone()
-            if r is None:
-                return None
-            await cur.execute("UPDATE reminders SET status = 'sending', attempts = attempts + 1, "
-                              "updated_at = now() WHERE id = %s", (reminder_id,))
-            await cur.execute(
-                """INSERT INTO deliveries (reminder_id, user_id, chat_id, occurrence, state)
-                   VALUES (%s, %s, %s, %s, 'sending')
-                   ON CONFLICT (reminder_id, occurrence) DO UPDATE SET state = 'sending',
-                          claimed_at = now()
-                   RETURNING id, in_doubt, (xmax <> 0) AS existed, state""",
-                (r["id"], r["user_id"], r["chat_id"], r["due_at"]))
-            d = await cur.fetchone()
-            r["delivery_id"], r["in_doubt"] = d["id"], d["in_doubt"]
-            return r
+                   FOR UPDATE SKIP LOCKED),
+               u AS (
+                   UPDATE reminders SET status = 'sending', attempts = attempts + 1, updated_at = now()
+                   FROM r WHERE reminders.id = r.id RETURNING reminders.id),
+               d AS (
+                   INSERT INTO deliveries (reminder_id, user_id, chat_id, occurrence, state)
+                   SELECT id, user_id, chat_id, due_at, 'sending' FROM r
+                   ON CONFLICT (reminder_id, occurrence) DO UPDATE
+                       SET state = 'sending', claimed_at = now()
+                   RETURNING id, in_doubt, reminder_id)
+               SELECT r.*, d.id AS delivery_id, d.in_doubt
+               FROM r JOIN d ON d.reminder_id = r.id JOIN u ON u.id = r.id""",
+            (reminder_id, now))
+        return await cur.fetchone()
 
 
 async def already_sent(pool, delivery_id: int) -> bool:
@@ -203,21 +201,20 @@ async def already_sent(pool, delivery_id: int) -> bool:
 
 async def mark_sent(pool, reminder_id: int, delivery_id: int, message_id: int | None,
                     late_seconds: int, next_due: datetime | None) -> None:
+    """Record a delivery as sent and finish (one-shot) or advance (recurring) its reminder — one
+    statement, one round trip: the at-least-once window after a send is as short as we can make it.
+    A reminder cancelled while on the wire stays cancelled."""
     async with pool.connection() as conn:
-        async with conn.transaction():
-            await conn.execute(
-                """UPDATE deliveries SET state = 'sent', message_id = %s, late_seconds = %s,
-                          sent_at = now() WHERE id = %s""", (message_id, late_seconds, delivery_id))
-            if next_due is None:
-                await conn.execute(
-                    """UPDATE reminders SET status = 'done', hold_until = NULL, updated_at = now()
-                       WHERE id = %s AND status = 'sending'""", (reminder_id,))
-            else:
-                await conn.execute(
-                    """UPDATE reminders SET status = 'pending', due_at = %s, attempts = 0,
-                              hold_until = NULL, updated_at = now()
-                       WHERE id = %s AND status = 'sending'""", (next_due, reminder_id))
-            # cancelled while it was on the wire: the delivery stands, the cancel too
+        await conn.execute(
+            """WITH d AS (
+                   UPDATE deliveries SET state = 'sent', message_id = %s, late_seconds = %s,
+                          sent_at = now() WHERE id = %s RETURNING reminder_id)
+               UPDATE reminders SET
+                   status = CASE WHEN %s::timestamptz IS NULL THEN 'done' ELSE 'pending' END,
+                   due_at = COALESCE(%s::timestamptz, due_at), attempts = 0, hold_until = NULL,
+                   updated_at = now()
+               WHERE id = (SELECT reminder_id FROM d) AND status = 'sending'""",
+            (message_id, late_seconds, delivery_id, next_due, next_due))
 
 
 async def mark_failed(pool, reminder_id: int, delivery_id: int, error: str, permanent: bool,

@@ -10,8 +10,8 @@
 #   3. `docker compose up -d --wait --wait-timeout $BOTSTACK_WAIT_TIMEOUT --remove-orphans`;
 #   4. on failure: prints the last log lines of the services that are not up (never the .env),
 #      brings the previous release back up (built and health-gated the same way), exits 1;
-#   5. on success: current -> this release, previous -> the release that ran before, deletes every
-#      release older than previous, removes dangling images.
+#   5. on success: current -> this release, previous -> the release that ran before, deletes the
+#      other releases unpacked before this one (and their images), removes dangling images.
 # Safe to re-run with the same id (converges, keeps previous) and on the first deploy (no previous).
 #
 # Environment: BOTSTACK_ROOT (default /opt/botstack), BOTSTACK_WAIT_TIMEOUT (seconds, default 180),
@@ -53,13 +53,21 @@ up_release() {
 	compose_in "$BOTSTACK_ROOT/releases/$1" up -d --wait --wait-timeout "$WAIT_TIMEOUT" --remove-orphans
 }
 
-# show_failures <id>: status of every service, and the last log lines of those not running/healthy
+# show_failures <id> [up-output-file]: status of every service, and the last log lines of the bot
+# and of every service compose named as failing or that is not running/healthy (never the .env)
 show_failures() {
 	_dir=$BOTSTACK_ROOT/releases/$1
-	log "services of release $1:"
-	compose_in "$_dir" ps -a --format '{{.Service}}: {{.State}} {{.Health}} (exit {{.ExitCode}})' >&2 || :
-	for _svc in $(compose_in "$_dir" ps -a --format '{{.Service}} {{.State}} {{.Health}}' 2>/dev/null |
-		awk '$2 != "running" || ($3 != "" && $3 != "healthy") { print $1 }' | sort -u); do
+	_ps=$(compose_in "$_dir" ps -a --format '{{.Service}} {{.State}} {{.Health}} {{.ExitCode}}' 2>/dev/null || :)
+	log "services of release $1 (service state health exit-code):"
+	printf '%s\n' "$_ps" >&2
+	_failing=$({
+		echo "$BOT_SERVICE"
+		printf '%s\n' "$_ps" | awk '$2 != "running" || ($3 != "" && $3 != "healthy" && $3 != "0") { print $1 }'
+		# compose's own verdict: "container botstack-<service>-1 is unhealthy" / "... exited (1)"
+		[ -z "${2:-}" ] || sed -n -e "s/.*container ${PROJECT}[-_]\([a-z0-9_-]*\)[-_][0-9][0-9]* is unhealthy.*/\1/p" \
+			-e "s/.*container ${PROJECT}[-_]\([a-z0-9_-]*\)[-_][0-9][0-9]* exited.*/\1/p" "$2"
+	} | sort -u)
+	for _svc in $_failing; do
 		log "last $LOG_LINES log lines of $_svc:"
 		compose_in "$_dir" logs --no-color --tail "$LOG_LINES" "$_svc" >&2 || :
 	done
@@ -81,9 +89,12 @@ if [ -n "$CUR" ] && [ "$CUR" != "$NEW" ]; then
 fi
 
 log "starting $NEW (waiting up to ${WAIT_TIMEOUT}s for health)"
-if ! up_release "$NEW"; then
+UP_OUT=$(mktemp)
+trap 'rm -f "$UP_OUT"' EXIT
+if ! up_release "$NEW" >"$UP_OUT" 2>&1; then
+	cat "$UP_OUT" >&2
 	log "release $NEW did not become healthy"
-	show_failures "$NEW"
+	show_failures "$NEW" "$UP_OUT"
 	if [ -n "$CUR" ] && [ "$CUR" != "$NEW" ]; then
 		log "rolling back to $CUR"
 		BOTSTACK_RELEASE=$CUR compose_in "$BOTSTACK_ROOT/releases/$CUR" build ||
@@ -94,11 +105,14 @@ if ! up_release "$NEW"; then
 			log "ROLLBACK FAILED: $CUR did not come back healthy"
 			show_failures "$CUR"
 		fi
+	elif [ -n "$CUR" ]; then
+		log "$NEW was already the current release: nothing to roll back to"
 	else
-		log "no previous release to roll back to"
+		log "no previous release to roll back to (first deploy)"
 	fi
 	exit 1
 fi
+cat "$UP_OUT" >&2
 
 if [ "$CUR" != "$NEW" ]; then
 	if [ -n "$CUR" ]; then
@@ -109,10 +123,13 @@ fi
 PREV=$(release_of "$BOTSTACK_ROOT/previous")
 log "current -> $NEW${PREV:+, previous -> $PREV}"
 
-# keep only current and previous
+# delete the releases older than previous: keep current, previous, and any release unpacked after
+# this one (waiting for its own activation)
 for _d in "$BOTSTACK_ROOT"/releases/*; do
 	[ -d "$_d" ] || continue
 	_id=$(basename "$_d")
+	case $_id in *.tmp) continue ;; esac
+	[ -z "$(find "$_d" -prune -newer "$NEW_DIR")" ] || continue
 	if [ "$_id" != "$NEW" ] && [ "$_id" != "$PREV" ]; then
 		log "deleting old release $_id"
 		rm -rf "$_d"

@@ -21,6 +21,18 @@ VOLUME_LABEL = "botstack-data"
 SWAP_MIB = 1024
 
 
+class _Dumper(yaml.SafeDumper):
+    """Writes multi-line strings (file contents, keys) as `|` blocks: readable user-data."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str):
+    style = "|" if "\n" in value and not any(c in value for c in "\t\r") else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
 @dataclass(frozen=True)
 class UserDataParams:
     admin_ssh_keys: tuple[str, ...]
@@ -59,4 +71,4 @@ def render_user_data(p: UserDataParams, template: Path = TEMPLATE) -> str:
     doc["mounts"] = [[f"LABEL={VOLUME_LABEL}", DATA_DIR, "ext4",
                       "defaults,nofail,discard,noatime,x-systemd.device-timeout=10min", "0", "2"]]
     header = "#cloud-config\n# rendered by infra/cloudinit.py from cloud-init/user-data.yaml\n"
-    return header + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=1000)
+    return header + yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000)

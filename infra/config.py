@@ -32,11 +32,13 @@ program registers any resource. The keys (all camelCase, as in Pulumi.<stack>.ya
 | managedDatabaseVersion | str, `17` | managed PostgreSQL major version (managed mode only) |
 
 A stack whose name starts with `prod` is a production stack (the SSH-from-anywhere rule).
+An unknown `botstack:` key is refused (a misspelt key would otherwise fall back to its default).
 Lists may be given as YAML lists (Pulumi passes them as JSON strings) or comma-separated strings.
 """
 from __future__ import annotations
 
 import base64
+import difflib
 import ipaddress
 import json
 import re
@@ -241,6 +243,15 @@ def compose_memory_mib(compose_file: Path, managed_db: bool) -> int:
 Getter = Callable[[str], Any]
 
 
+def check_known(keys: "list[str] | set[str]") -> None:
+    """A misspelt key would silently fall back to its default: refuse unknown keys."""
+    for key in sorted(keys):
+        if key not in KNOWN_KEYS:
+            close = difflib.get_close_matches(key, sorted(KNOWN_KEYS), n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise ConfigError(key, f"unknown key ({hint}the keys are documented in infra/config.py)")
+
+
 def load(get: Getter, stack: str, compose_file: Path) -> StackConfig:
     """Reads every key through `get(key)` (None when unset) and validates it."""
 
@@ -370,5 +381,8 @@ def from_pulumi(stack: str, compose_file: Path) -> StackConfig:
     """Loads the running stack's `botstack:*` config (secrets are read in plaintext here only to
     validate them; the program wraps them in Output.secret before any resource sees them)."""
     from pulumi.runtime import get_config
+    from pulumi.runtime.config import CONFIG, get_config_env
 
+    present = set(CONFIG.get()) | set(get_config_env() or {})
+    check_known({k.split(":", 1)[1] for k in present if k.startswith(f"{NAMESPACE}:")})
     return load(lambda key: get_config(f"{NAMESPACE}:{key}"), stack, compose_file)

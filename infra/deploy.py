@@ -82,6 +82,13 @@ def env_file_content(cfg: StackConfig, *, release_id: str, database_url: str, po
     return "".join(f"{k}={v}\n" for k, v in values.items())
 
 
+def _asset_path(archive: Path, repo_root: Path) -> str:
+    try:
+        return Path(archive).resolve().relative_to(Path(repo_root).resolve()).as_posix()
+    except ValueError:
+        return str(archive)
+
+
 class Deploy(pulumi.ComponentResource):
     def __init__(self, name: str, cfg: StackConfig, repo_root: Path, network: Network, server: Server,
                  storage: Storage, database: Database, build_dir: Path,
@@ -101,7 +108,7 @@ class Deploy(pulumi.ComponentResource):
             host=host,
             user=cloudinit.DEPLOY_USER,
             private_key=server.deploy_key.private_key_openssh,
-            host_key=server.host_key.public_key_openssh,
+            host_key=server.host_key.public_key_openssh.apply(str.strip),
             dial_error_limit=40,
             per_dial_timeout=15,
         )
@@ -116,7 +123,9 @@ class Deploy(pulumi.ComponentResource):
 
         self.copy_release = command.remote.CopyToRemote(
             f"{name}-copy-release", connection=conn,
-            source=pulumi.FileAsset(str(archive)),
+            # relative to the project directory (pulumi's working directory) when it is inside it,
+            # so the state does not depend on where the repository is checked out
+            source=pulumi.FileAsset(_asset_path(archive, repo_root)),
             remote_path=f"{ROOT}/incoming/release-{rid}.tar.gz",
             triggers=triggers + [server.droplet.id],
             opts=opts_(self.wait_ready))

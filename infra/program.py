@@ -57,7 +57,7 @@ def build(stack: str, repo_root: Path, get: Optional[Callable[[str], Any]] = Non
         "reservedIp": ip,
         "ssh": pulumi.Output.concat("ssh ", cloudinit.ADMIN_USER, "@", ip),
         # add this line to ~/.ssh/known_hosts and the first `ssh` verifies the host as well
-        "knownHostsLine": pulumi.Output.concat(ip, " ", server.host_key.public_key_openssh),
+        "knownHostsLine": pulumi.Output.concat(ip, " ", server.host_key.public_key_openssh.apply(str.strip)),
         "bucketName": storage.bucket.name,
         "bucketEndpoint": storage.endpoint,
         "releaseId": deploy.release_id,

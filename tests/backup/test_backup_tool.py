@@ -10,6 +10,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 
 import psycopg
 import pytest
@@ -368,8 +369,139 @@ def test_never_two_dumps_at_once(make_tool, botapi):
         with pytest.raises(BusyError) as ei:
             tool.run()
         assert ei.value.exit_code == 7
-        assert main(["run"], tool=tool) == 7
+        assert main(["--wait", "0", "run"], tool=tool) == 7
     assert tool.local_backups() == []
     assert alerts(botapi) == []  # busy is not a failure
     tool.run()
     assert len(tool.local_backups()) == 1
+
+
+def test_cli_waits_for_a_running_operation(make_tool, clock):
+    tool = make_tool()
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with tool.lock():
+            held.set()
+            release.wait(10)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    held.wait(5)
+    threading.Timer(1.0, release.set).start()
+    assert main(["--wait", "30", "run"], tool=tool) == 0   # waited, then ran: still one at a time
+    t.join()
+    assert len(tool.local_backups()) == 1
+
+
+# --------------------------------------------------------------------------------------------------
+# the image's libraries: Debian bookworm's python3 + python3-boto3 (1.26) + python3-psycopg (3.1)
+# --------------------------------------------------------------------------------------------------
+def _system_python_with_debian_libs():
+    py = "/usr/bin/python3"
+    if not os.path.exists(py):
+        return None
+    probe = subprocess.run([py, "-c", "import boto3, psycopg; print(boto3.__version__, psycopg.__version__)"],
+                           capture_output=True, text=True)
+    return (py, probe.stdout.split()) if probe.returncode == 0 else None
+
+
+def test_cli_on_debian_bookworm_libraries(make_tool, pg_server, botapi):
+    found = _system_python_with_debian_libs()
+    if not found:
+        pytest.skip("no /usr/bin/python3 with python3-boto3 and python3-psycopg (apt-get install them)")
+    py, versions = found
+    tool = make_tool()
+    env = {"PATH": os.environ["PATH"], "HOME": "/tmp", "PYTHONPATH": BACKUP_SRC,
+           "DATABASE_URL": tool.cfg.database_url, "BACKUP_PASSPHRASE": PASSPHRASE, "BACKUP_DIR": tool.dir,
+           "SPACES_ENDPOINT": tool.cfg.spaces_endpoint, "SPACES_BUCKET": tool.cfg.spaces_bucket,
+           "SPACES_ACCESS_KEY_ID": "testing", "SPACES_SECRET_ACCESS_KEY": "testing",
+           "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": tool.cfg.telegram_api_base_url,
+           "ADMIN_USER_IDS": "1001"}
+
+    def cli(*args):
+        return subprocess.run([py, "-m", "botstack_backup", *args], env=env, capture_output=True, text=True,
+                              timeout=120)
+
+    run = cli("run")
+    assert run.returncode == 0, (versions, run.stderr)
+    target = pg_server.create_database()
+    restore = cli("restore", "latest", "--target-url", target)
+    assert restore.returncode == 0, (versions, restore.stderr)
+    assert table_counts(target) == tool.local_backups()[-1].manifest["tables"]
+    assert table_counts(target)["public.reminders"] == 1234
+    drill = cli("drill")
+    assert drill.returncode == 0, (versions, drill.stderr)
+    assert any("drill OK" in t for t in alerts(botapi))
+
+
+def test_spaces_dies_during_the_upload(make_tool, seeded_db, botapi, clock):
+    """Spaces stops answering while the dump streams: the local copy is complete, the run says so
+    (exit 3), and once Spaces is back the next run uploads it."""
+    from moto.server import ThreadedMotoServer
+    from tests.support.postgres import free_port
+    with psycopg.connect(seeded_db, autocommit=True) as conn:
+        conn.execute("CREATE TABLE bulk AS SELECT g AS id, md5(random()::text) || md5(g::text) AS body "
+                     "FROM generate_series(1, 600000) g")
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    s3_client(endpoint).create_bucket(Bucket="dies")
+    tool = make_tool(endpoint=endpoint, SPACES_BUCKET="dies")
+
+    def kill_when_the_dump_is_under_way():
+        # as soon as 1 MiB of the (about 25 MiB) encrypted dump is on disk: the upload cannot have
+        # completed, it waits for the end of the dump
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if any(f.endswith(".partial") and os.path.getsize(os.path.join(tool.dir, f)) > 1 << 20
+                       for f in os.listdir(tool.dir)):
+                    break
+            except OSError:
+                pass
+            time.sleep(0.005)
+        server.stop()
+        server._server.server_close()   # refuse new connections (stop() leaves the socket open)
+
+    killer = threading.Thread(target=kill_when_the_dump_is_under_way)
+    killer.start()
+    try:
+        result = tool.run()
+    finally:
+        killer.join()
+    assert not result.uploaded and result.exit_code == 3
+    local = tool.local_backups()[-1]
+    assert local.good and local.manifest["tables"]["public.bulk"] == 600000
+    assert any("NOT UPLOADED" in t for t in alerts(botapi))
+
+    server2 = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server2.start()
+    try:
+        s3_client(endpoint).create_bucket(Bucket="dies")
+        clock.advance(hours=6)
+        second = tool.run()
+        assert second.uploaded and second.backlog_uploaded == [result.name]
+        keys = objects(endpoint, "dies")
+        assert local.key in keys and local.manifest_key in keys
+        # and what was uploaded late restores like any other backup
+        target = tool.cfg.database_url.rsplit("/", 1)[0] + "/postgres"
+        with psycopg.connect(target, autocommit=True) as conn:
+            conn.execute('CREATE DATABASE "late_upload_check"')
+        try:
+            late_url = tool.cfg.database_url.rsplit("/", 1)[0] + "/late_upload_check"
+            tool.restore(result.name, target_url=late_url)
+            assert table_counts(late_url)["public.bulk"] == 600000
+        finally:
+            with psycopg.connect(target, autocommit=True) as conn:
+                conn.execute('DROP DATABASE IF EXISTS "late_upload_check" WITH (FORCE)')
+    finally:
+        server2.stop()
+
+
+def test_two_backups_in_the_same_second_get_distinct_names(make_tool):
+    tool = make_tool()
+    a, b = tool.run(), tool.run()          # the injected clock does not move
+    assert a.name != b.name and a.key != b.key
+    assert [x.name for x in tool.local_backups()] == [a.name, b.name]

@@ -119,7 +119,8 @@ class BotProcess:
                                      stdout=self.log, stderr=subprocess.STDOUT)
 
     def output(self) -> str:
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 

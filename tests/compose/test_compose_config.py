@@ -140,9 +140,12 @@ def test_dev_override_publishes_postgres_on_localhost_only():
 
 def test_missing_required_values_fail_clearly(tmp_path):
     empty = tmp_path / "empty.env"
-    empty.write_text("")
+    empty.write_text("DATABASE_URL=postgresql://botstack@postgres/botstack\n")
     res = run_compose("config", "-q", env_file=str(empty))
     assert res.returncode != 0 and "TELEGRAM_BOT_TOKEN" in res.stderr
+    empty.write_text("TELEGRAM_BOT_TOKEN=123456:x\n")
+    res = run_compose("config", "-q", env_file=str(empty))
+    assert res.returncode != 0 and "DATABASE_URL" in res.stderr
 
 
 def referenced_vars(path: str) -> set:

@@ -14,7 +14,6 @@ from typing import Any, Optional
 import pulumi
 import yaml
 from pulumi.runtime import rpc
-from pulumi.runtime.sync_await import _sync_await
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET_MARK = "TESTSECRET"
@@ -73,11 +72,14 @@ class Mocks(pulumi.runtime.Mocks):
     """Echoes inputs back and adds the outputs the program reads, secrets marked as the provider
     schemas mark them (additionalSecretOutputs)."""
 
-    def __init__(self) -> None:
+    def __init__(self, bare: bool = False) -> None:
         self.resources: list[pulumi.runtime.MockResourceArgs] = []
+        self.bare = bare  # a first `pulumi preview`: no ids, no computed outputs (they are unknown)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         self.resources.append(args)
+        if self.bare:
+            return "", dict(args.inputs)
         t, n = args.typ, args.name
         state = dict(args.inputs)
         rid = f"{n}-id"
@@ -154,7 +156,7 @@ def unwrap(value: Any) -> Any:
 
 
 def run_program(stack: str, repo_root: Path, overrides: Optional[dict[str, Any]] = None,
-                drop: tuple[str, ...] = (), main: bool = False) -> Run:
+                drop: tuple[str, ...] = (), main: bool = False, preview: bool = False) -> Run:
     """Runs infra.program.build for `stack` with its real config (+ overrides, - drop) through
     pulumi's config (set_all_config, like `pulumi up` does). A ConfigError lands in run.error."""
     from infra import program
@@ -168,8 +170,8 @@ def run_program(stack: str, repo_root: Path, overrides: Optional[dict[str, Any]]
     if main:
         repo_root = REPO  # __main__.py builds from the repository it lives in
 
-    mocks = Mocks()
-    pulumi.runtime.set_mocks(mocks, project="botstack", stack=stack, preview=False)
+    mocks = Mocks(bare=preview)
+    pulumi.runtime.set_mocks(mocks, project="botstack", stack=stack, preview=preview)
     run = Run(mocks)
 
     import pulumi.resource as pulumi_resource
@@ -198,7 +200,7 @@ def run_program(stack: str, repo_root: Path, overrides: Optional[dict[str, Any]]
 
         async def collect():
             for k, o in zip(keys, wrapped):
-                run.outputs[k] = await o.future()
+                run.outputs[k] = await o.future(with_unknowns=preview)
                 if await o.is_secret():
                     run.secret_outputs.add(k)
         import asyncio

@@ -57,6 +57,7 @@ BAD = [
     ("dev", {"image": "windows-2022"}, (), "image", "not supported"),
     ("dev", {"dropletBackupHour": 5}, (), "dropletBackupHour", "0, 4, 8"),
     ("dev", {"alertEmails": ["nobody"]}, (), "alertEmails", "not an e-mail"),
+    ("prod", {"adminCidr": ["0.0.0.0/0"]}, (), "adminCidr", "did you mean adminCidrs?"),
 ]
 
 
@@ -125,3 +126,16 @@ def test_lists_may_be_comma_separated_and_ints_strings(repo):
     assert cfg.allowed_user_ids == (1, 2, 3)
     assert cfg.admin_user_ids == (7,)
     assert cfg.volume_size_gib == 20
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_key_is_documented_in_the_stack_file(stack):
+    from tests.infra.harness import REPO
+    text = (REPO / f"Pulumi.{stack}.yaml").read_text()
+    undocumented = [k for k in sorted(config.KNOWN_KEYS) if f"botstack:{k}:" not in text]
+    assert not undocumented, f"Pulumi.{stack}.yaml does not mention {undocumented}"
+
+
+def test_every_key_is_documented_in_the_config_module():
+    undocumented = [k for k in sorted(config.KNOWN_KEYS) if f"| {k} |" not in config.__doc__]
+    assert not undocumented

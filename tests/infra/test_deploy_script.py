@@ -2,7 +2,6 @@
 is not installed here)."""
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path

@@ -24,6 +24,7 @@ def run(request, repo):
     r = run_program(request.param, repo)
     assert r.error is None, r.error
     r.stack = request.param
+    assert r.outputs["releaseId"] == release.release_id(repo)
     return r
 
 
@@ -149,7 +150,7 @@ def test_data_is_protected_in_prod_only(run):
 
 
 def test_deploy_commands(run):
-    rid = release.release_id(run.repo_root) if hasattr(run, "repo_root") else run.outputs["releaseId"]
+    rid = run.outputs["releaseId"]
     by = run.by_name()
     conn = unwrap(by["deploy-activate"].inputs["connection"])
     assert conn["host"] == "192.0.2.10"
@@ -163,7 +164,8 @@ def test_deploy_commands(run):
     assert "cloud-init status --wait" in by["deploy-wait-ready"].inputs["create"]
     copy = by["deploy-copy-release"].inputs
     assert copy["remotePath"] == f"/opt/botstack/incoming/release-{rid}.tar.gz"
-    assert Path(copy["source"].path).name == f"release-{rid}.tar.gz"
+    # relative to the project directory: the state does not depend on where the repo is checked out
+    assert copy["source"].path == f".botstack/build/release-{rid}.tar.gz"
     assert f"/opt/botstack/releases/{rid}" in by["deploy-unpack-release"].inputs["create"]
     env = by["deploy-write-env"].inputs
     assert env["create"].endswith(f"/opt/botstack/releases/{rid}/deploy/write-env.sh")
@@ -368,3 +370,21 @@ def test_main_reports_bad_config_in_one_line(tmp_path, monkeypatch):
     assert str(run.error).startswith("botstack:adminCidrs: 0.0.0.0/0 opens SSH to the whole internet")
     assert "\n" not in str(run.error)
     assert run.mocks.resources == []
+
+
+def test_the_secret_scan_sees_plain_strings_and_skips_secrets():
+    plain = {"a": [{"b": f"x{SECRET_MARK}y"}], "c": rpc.wrap_rpc_secret(f"{SECRET_MARK}")}
+    found = [p for p, s in _strings(plain) if SECRET_MARK in s]
+    assert found == [".a[0].b"]
+
+
+@pytest.mark.parametrize("database", ["container", "managed"])
+def test_a_first_preview_with_unknown_outputs(database, repo):
+    """`pulumi preview` of a new stack: ids, keys and addresses are unknown; the program still
+    registers everything, and what is known (the release, the cost) is shown."""
+    run = run_program("prod", repo, {"database": database}, preview=True)
+    assert run.error is None, run.error
+    names = set(run.by_name())
+    assert {"server-droplet", "deploy-activate", "deploy-write-env", "storage-bucket"} <= names
+    assert run.outputs["releaseId"] == release.release_id(repo)
+    assert run.outputs["monthlyCostUsd"] == EXPECTED_COST["prod"] + (15.0 if database == "managed" else 0.0)

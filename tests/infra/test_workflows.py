@@ -17,7 +17,7 @@ WORKFLOWS = REPO / ".github" / "workflows"
 def _actionlint(pattern: str, cwd: Path) -> subprocess.CompletedProcess:
     if not ACTIONLINT.exists():
         pytest.fail("actionlint is not installed: run scripts/install-test-deps")
-    return subprocess.run([str(ACTIONLINT), pattern], cwd=cwd, capture_output=True, text=True, timeout=120)
+    return subprocess.run([str(ACTIONLINT), pattern], cwd=cwd, capture_output=True, text=True, timeout=600)
 
 
 def test_actionlint_passes():

@@ -36,7 +36,7 @@ def pytest_collection_modifyitems(config, items):
     if os.environ.get("BOTSTACK_REHEARSAL", "").lower() == "skip":
         skip = pytest.mark.skip(reason="BOTSTACK_REHEARSAL=skip")
         for item in items:
-            if "rehearsal" in item.keywords:
+            if item.get_closest_marker("rehearsal"):
                 item.add_marker(skip)
 
 
@@ -44,13 +44,13 @@ _failed: dict[str, str] = {}
 
 
 def pytest_runtest_makereport(item, call):
-    if "rehearsal" in item.keywords and call.excinfo is not None and call.when == "call" \
+    if item.get_closest_marker("rehearsal") and call.excinfo is not None and call.when == "call" \
             and not call.excinfo.errisinstance(pytest.skip.Exception):
         _failed.setdefault(str(item.fspath), item.name)
 
 
 def pytest_runtest_setup(item):
-    if "rehearsal" in item.keywords:
+    if item.get_closest_marker("rehearsal"):
         prev = _failed.get(str(item.fspath))
         if prev:
             pytest.skip(f"an earlier rehearsal step failed ({prev})")

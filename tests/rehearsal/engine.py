@@ -60,9 +60,8 @@ def docker_config_dir() -> Path:
 def docker_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env["DOCKER_CONFIG"] = str(docker_config_dir())
-    # no buildx plugin here: compose builds through the engine's own BuildKit (dockerd 20.10 has
-    # it), without bake; the stand-ins use the classic builder (images.py)
-    env["COMPOSE_BAKE"] = "false"
+    # no buildx plugin here: compose builds through the engine's own BuildKit (dockerd 20.10 has it);
+    # the stand-ins use the classic builder (images.py)
     env.setdefault("COMPOSE_ANSI", "never")
     env.setdefault("COMPOSE_PROGRESS", "plain")
     env.setdefault("COMPOSE_STATUS_STDOUT", "1")

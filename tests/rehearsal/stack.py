@@ -74,6 +74,9 @@ class Rehearsal:
             d.mkdir(parents=True, exist_ok=True)
         os.chmod(self.root / "shared", 0o700)
         self._ports: dict[tuple[str, int], int] = {}
+        self.release_ids: list[str] = []
+        # anonymous volumes that exist before the run (a reused engine's), never touched
+        self.volumes_before = set(docker("volume", "ls", "-q", check=False).stdout.split())
 
     # -- environment ---------------------------------------------------------------------------
     def env_values(self, rid: str = "dev") -> dict[str, str]:
@@ -141,6 +144,7 @@ class Rehearsal:
         """Pack the tree like the Pulumi program, unpack it like its `unpack-release` command and
         run the release's wait-ready.sh. Returns the release id."""
         rid = release_id(tree)
+        self.release_ids.append(rid)
         archive = build_archive(tree, self.root / "incoming")
         d = self.root / "releases" / rid
         tmp = d.with_name(d.name + ".tmp")
@@ -304,7 +308,20 @@ class Rehearsal:
             args += ["--env-file", str(self.root / "shared" / ".env")]
         subprocess.run(args + ["down", "-v", "--remove-orphans", "--timeout", "10"],
                        capture_output=True, text=True, env=env, timeout=300)
-        return remove_project_leftovers()
+        left = remove_project_leftovers()
+        # anonymous volumes the run created and no container uses any more (the backup image
+        # inherits the postgres image's VOLUME; recreating its container can orphan one)
+        dangling = set(docker("volume", "ls", "-q", "--filter", "dangling=true", check=False).stdout.split())
+        orphans = sorted(v for v in dangling - self.volumes_before if re.fullmatch(r"[0-9a-f]{64}", v))
+        if orphans:
+            docker("volume", "rm", *orphans, check=False)
+        # the images of the rehearsal's releases (the engine's build cache stays, for the next run)
+        refs = docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", check=False).stdout.split()
+        mine = [ref for ref in refs if re.fullmatch(r"botstack-[a-z0-9_-]+:(.+)", ref)
+                and ref.rsplit(":", 1)[1] in self.release_ids]
+        if mine:
+            docker("image", "rm", *mine, check=False)
+        return left
 
 
 def remove_project_leftovers() -> list[str]:

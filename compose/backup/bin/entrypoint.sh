@@ -6,6 +6,5 @@ dir="${BACKUP_DIR:-/backups}"
 if [ "$(id -u)" = 0 ]; then
     mkdir -p "$dir"
     chown botstack-backup:botstack-backup "$dir" || echo "entrypoint: cannot chown $dir" >&2
-    chmod 0700 "$dir" || true
 fi
 exec "$@"

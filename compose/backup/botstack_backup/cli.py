@@ -27,6 +27,9 @@ def _parser() -> argparse.ArgumentParser:
                "8 drill row counts differ, 9 backup not found")
     p.add_argument("--version", action="version", version=f"botstack-backup {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("--wait", type=float, default=900, metavar="SECONDS",
+                   help="when another backup operation is running, wait up to this long for it "
+                        "(default 900; 0 = exit 7 at once)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     sub.add_parser("run", help="back up now: pg_dump -> sha256 -> gpg -> Spaces + local copy; "
@@ -67,12 +70,18 @@ def main(argv: Optional[List[str]] = None, tool: Optional[BackupTool] = None) ->
     try:
         if tool is None:
             tool = BackupTool(Config.from_env())
+        tool.lock_wait = 0.0 if args.command == "schedule" else args.wait
         return _dispatch(args, tool)
     except BackupError as exc:
         print(f"botstack-backup {args.command}: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # unexpected; `run`, `restore`, `drill` have already alerted and recorded
+        log.debug("unexpected error", exc_info=True)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"botstack-backup {args.command}: unexpected error: {type(exc).__name__}: {first}", file=sys.stderr)
+        return 1
 
 
 def _dispatch(args: argparse.Namespace, tool: BackupTool) -> int:

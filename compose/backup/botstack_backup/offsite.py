@@ -17,10 +17,11 @@ from .config import Config
 from .errors import NotFound, OffsiteError
 
 MiB = 1024 * 1024
-# Streaming uploads read one part at a time into memory: 2 x 16 MiB in flight keeps the container
-# well inside its memory limit while still overlapping the upload with the dump.
-TRANSFER = TransferConfig(multipart_threshold=16 * MiB, multipart_chunksize=16 * MiB,
+# A streaming upload holds its parts in memory: at most 3 parts of 8 MiB (2 in flight) keep the
+# container far inside its 192M limit even when Spaces is slower than the dump.
+TRANSFER = TransferConfig(multipart_threshold=8 * MiB, multipart_chunksize=8 * MiB,
                           max_concurrency=2, use_threads=True)
+TRANSFER.max_in_memory_upload_chunks = 3  # s3transfer's own knob (default 10), in every version
 
 
 def _boto_config() -> BotoConfig:

@@ -52,8 +52,11 @@ class Scheduler:
             return {}
 
     def _save(self, state: dict) -> None:
-        self.tool._ensure_dir()
-        self.tool._write_json(self._state_path, {k: v.isoformat() for k, v in state.items()})
+        try:
+            self.tool._ensure_dir()
+            self.tool._write_json(self._state_path, {k: v.isoformat() for k, v in state.items()})
+        except (OSError, BackupError) as exc:  # the run itself reports an unusable directory
+            log.error("schedule: cannot save its state: %s", exc)
 
     # -- decisions ----------------------------------------------------------------------------------
     def next_backup_at(self, state: dict) -> dt.datetime:

@@ -110,6 +110,9 @@ class BackupTool:
         self.now = now
         self.alerter = alerter or Alerter(cfg)
         self.recorder = recorder or Recorder(cfg.database_url)
+        # seconds to wait for the lock when another operation holds it (0: fail at once with
+        # BusyError, what the scheduler wants; the CLI waits, see --wait)
+        self.lock_wait = 0.0
 
     # ------------------------------------------------------------------------------------------
     # local directory
@@ -132,12 +135,21 @@ class BackupTool:
         self._ensure_dir()
         fd = os.open(os.path.join(self.dir, ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as exc:
-                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                    raise BusyError("another backup operation is running (lock held); not starting a second one") from None
-                raise
+            deadline = time.monotonic() + max(0.0, self.lock_wait)
+            announced = False
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError as exc:
+                    if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                        raise
+                if time.monotonic() >= deadline:
+                    raise BusyError("another backup operation is running (lock held); not starting a second one")
+                if not announced:
+                    log.info("another backup operation is running; waiting up to %.0f s for it", self.lock_wait)
+                    announced = True
+                time.sleep(0.5)
             yield
         finally:
             os.close(fd)
@@ -235,11 +247,13 @@ class BackupTool:
 
     def _run_locked(self, started: dt.datetime) -> RunResult:
         created = started.astimezone(UTC).replace(microsecond=0)
-        name, key, manifest_key = self._keys_for(created)
-        final = os.path.join(self.dir, name + DUMP_SUFFIX)
+        while True:  # names are timestamps: a second backup within the same second takes the next one
+            name, key, manifest_key = self._keys_for(created)
+            final = os.path.join(self.dir, name + DUMP_SUFFIX)
+            if not os.path.exists(final) and not os.path.exists(os.path.join(self.dir, name + MANIFEST_SUFFIX)):
+                break
+            created += dt.timedelta(seconds=1)
         partial = final + ".partial"
-        if os.path.exists(final):
-            raise BackupError(f"{final} already exists (two backups in the same second?)")
         url_nopw, pgenv = pg.split_url(self.cfg.database_url)
         try:
             conn = pg.connect(self.cfg.database_url, autocommit=True)
@@ -341,6 +355,7 @@ class BackupTool:
         dump_err = tempfile.TemporaryFile()
         dump = subprocess.Popen(
             [pg.tool_path("pg_dump"), "--format=custom", f"--snapshot={snapshot}", "--no-password",
+             "--lock-wait-timeout=120000",  # ms: give up instead of hanging behind an exclusive lock
              f"--dbname={url_nopw}"],
             stdout=subprocess.PIPE, stderr=dump_err, env=pg.child_env(pgenv))
         offsite, offsite_problem = self._offsite_or_none()
@@ -433,7 +448,7 @@ class BackupTool:
                 upload_error = str(exc) if isinstance(exc, BackupError) else f"upload failed: {exc}"
         return {"sha_plain": sha_plain.hexdigest(), "size_plain": sizes["plain"],
                 "sha_enc": sha_enc.hexdigest(), "size_enc": sizes["enc"],
-                "upload_error": upload_error, "offsite": offsite if upload_error is None else offsite}
+                "upload_error": upload_error, "offsite": offsite}
 
     @staticmethod
     def _write_json(path: str, data: dict) -> None:
@@ -683,6 +698,10 @@ class BackupTool:
                     self._pg_restore(plain, target)
         except BusyError:
             raise
+        except OffsiteError as exc:
+            hint = OffsiteError(f"{exc} (Spaces unreachable? `restore --from-local` uses the copy on the volume)")
+            self._fail("restore", started, hint, object_key=manifest.get("key"))
+            raise hint from exc
         except BackupError as exc:
             self._fail("restore", started, exc, object_key=manifest.get("key"))
             raise
