@@ -5,3 +5,4 @@ def pytest_configure(config):
     # the provider SDKs warn about their own deprecated resources on import
     for module in ("pulumi_digitalocean", "pulumi_command"):
         config.addinivalue_line("filterwarnings", f"ignore::DeprecationWarning:{module}.*")
+

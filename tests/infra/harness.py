@@ -170,6 +170,11 @@ def run_program(stack: str, repo_root: Path, overrides: Optional[dict[str, Any]]
     if main:
         repo_root = REPO  # __main__.py builds from the repository it lives in
 
+    # Pulumi's mock runtime runs on the thread's current event loop; pytest-asyncio (the bot's
+    # tests) leaves none set behind it, so every run gets a fresh one
+    import asyncio
+    asyncio.set_event_loop(asyncio.new_event_loop())
+
     mocks = Mocks(bare=preview)
     pulumi.runtime.set_mocks(mocks, project="botstack", stack=stack, preview=preview)
     run = Run(mocks)

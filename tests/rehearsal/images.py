@@ -248,9 +248,12 @@ def ensure_moto() -> str:
 
 
 def ensure_all() -> dict[str, str]:
-    """Build (or reuse) every stand-in; return {name: ref}."""
-    return {"debian": ensure_debian(), "python": ensure_python(), "postgres": ensure_postgres(),
+    """Build (or reuse) every stand-in; return {name: ref}. Older builds of the stand-ins (untagged,
+    carrying the recipe label) are removed."""
+    refs = {"debian": ensure_debian(), "python": ensure_python(), "postgres": ensure_postgres(),
             "moto": ensure_moto()}
+    docker("image", "prune", "-f", "--filter", f"label={LABEL}", check=False)
+    return refs
 
 
 if __name__ == "__main__":
