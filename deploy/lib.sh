@@ -4,7 +4,8 @@
 # Environment (all optional):
 #   BOTSTACK_ROOT           releases, symlinks and shared/.env live here (default /opt/botstack)
 #   BOTSTACK_COMPOSE_EXTRA  LOCAL/TEST HOOK: colon-separated absolute paths of extra compose files
-#                           appended with -f to every compose call (the dress rehearsal adds its
+#                           added after the release's compose.yml to every compose call (as
+#                           `-f compose.yml -f extra...`; the dress rehearsal adds its
 #                           Bot API double and S3 double this way). Never set on the droplet.
 #   BOTSTACK_BOT_SERVICE    the bot's compose service name (default bot)
 

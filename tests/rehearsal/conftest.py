@@ -69,7 +69,7 @@ def engine_still_running(engine: Engine) -> bool:
 
 
 @pytest.fixture(scope="module")
-def rehearsal():
+def rehearsal(request):
     from tests.rehearsal import images
 
     t0 = time.monotonic()
@@ -95,12 +95,29 @@ def rehearsal():
         yield r
     finally:
         problems: list[str] = []
+        if r is not None and _failed:
+            # CI has nothing else to look at: the last deploy-script runs and the services' logs,
+            # printed past pytest's capture (the failed step's report is already out)
+            capman = request.config.pluginmanager.getplugin("capturemanager")
+            with capman.global_and_fixture_disabled():
+                print("\n[rehearsal] a step failed; the last deploy-script runs:")
+                for entry in r.log_lines[-3:]:
+                    print(entry[-6000:])
+                try:
+                    print("[rehearsal] the services' last log lines:")
+                    print(r.compose("logs", "--no-color", "--tail", "40", check=False).stdout[-20000:])
+                except Exception as e:  # noqa: BLE001 - diagnostics only
+                    print(f"[rehearsal] (no logs: {e!r})")
         if not keep:
             try:
                 problems = remove_project_leftovers() if r is None else r.teardown()
             except Exception as e:  # the engine may be gone already
                 problems = [f"teardown error: {e!r}"]
             shutil.rmtree(work, ignore_errors=True)
+            if work.exists() and r is not None:  # not root: files of the containers' users remain
+                docker("run", "--rm", "-v", f"{work}:/w", r.images["debian"], "sh", "-c",
+                       "rm -rf /w/* /w/.[!.]*", check=False)
+                shutil.rmtree(work, ignore_errors=True)
             started = engine.started
             engine.stop()
             if started and engine_still_running(engine):

@@ -158,6 +158,10 @@ def ensure_debian() -> str:
         return DEBIAN
     tarball = cache_dir() / f"debian-{SUITE}-minbase-{recipe[:16]}.tar"
     if not tarball.exists():
+        if os.geteuid() != 0:
+            raise RuntimeError("building the Debian stand-in needs root (debootstrap): run the "
+                               "rehearsal as root once, or `sudo .venv/bin/python -m "
+                               "tests.rehearsal.images`; later runs reuse the images")
         if shutil.which("debootstrap") is None:
             raise RuntimeError("debootstrap is not installed (scripts/install-test-deps installs it)")
         t0 = time.monotonic()
