@@ -123,6 +123,8 @@ def test_backup_uses_the_database_image_even_when_substituted():
     assert [v["target"] for v in backup["volumes"]] == ["/backups"]
     assert backup["volumes"][0]["source"] == "/mnt/botstack-data/backups"
     assert backup["read_only"] is True
+    # the base image's VOLUME /var/lib/postgresql/data is covered, so no anonymous volume is left
+    assert any(t.split(":")[0] == "/var/lib/postgresql/data" for t in backup["tmpfs"])
 
 
 def test_data_dir_moves_the_bind_mounts():

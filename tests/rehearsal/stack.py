@@ -309,10 +309,12 @@ class Rehearsal:
         subprocess.run(args + ["down", "-v", "--remove-orphans", "--timeout", "10"],
                        capture_output=True, text=True, env=env, timeout=300)
         left = remove_project_leftovers()
-        # anonymous volumes the run created and no container uses any more (the backup image
-        # inherits the postgres image's VOLUME; recreating its container can orphan one)
+        # anonymous volumes the run created and no container uses any more: none are expected (the
+        # backup service covers the VOLUME its postgres base image declares with a tmpfs); removed
+        # anyway so a failing run leaves nothing, and recorded so the teardown step can fail on them
         dangling = set(docker("volume", "ls", "-q", "--filter", "dangling=true", check=False).stdout.split())
         orphans = sorted(v for v in dangling - self.volumes_before if re.fullmatch(r"[0-9a-f]{64}", v))
+        self.orphan_volumes = orphans
         if orphans:
             docker("volume", "rm", *orphans, check=False)
         # the images of the rehearsal's releases (the engine's build cache stays, for the next run)

@@ -344,6 +344,7 @@ def test_11_teardown_leaves_nothing(rehearsal):
         pytest.skip("BOTSTACK_REHEARSAL_KEEP=1: the stack is left running for debugging")
     left = r.teardown()
     assert not left, f"left behind: {left}"
+    assert not r.orphan_volumes, f"the stack orphaned anonymous volumes: {r.orphan_volumes}"
     nets = docker("network", "ls", "--format", "{{.Name}}").stdout.split()
     assert not [n for n in nets if n.startswith("botstack")], f"networks left: {nets}"
     vols = set(docker("volume", "ls", "-q").stdout.split()) - r.volumes_before
