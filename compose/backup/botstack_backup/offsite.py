@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import IO, Dict, List, Optional
+from contextlib import contextmanager
+from typing import IO, Dict, Iterator, List, Optional
 
 import boto3
 from boto3.s3.transfer import TransferConfig
@@ -72,29 +73,29 @@ class Offsite:
         except (BotoCoreError, ClientError, OSError) as exc:
             raise self._wrap(f"upload of {key}", exc) from exc
 
-    def get_json(self, key: str) -> dict:
+    @contextmanager
+    def _downloading(self, key: str) -> Iterator[None]:
+        """A missing object becomes NotFound, any other failure an OffsiteError."""
         try:
-            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            yield
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 raise NotFound(f"no object {key} in the bucket") from exc
             raise self._wrap(f"download of {key}", exc) from exc
         except (BotoCoreError, OSError) as exc:
             raise self._wrap(f"download of {key}", exc) from exc
+
+    def get_json(self, key: str) -> dict:
+        with self._downloading(key):
+            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         try:
             return json.loads(body)
         except ValueError as exc:
             raise OffsiteError(f"{key} is not valid JSON") from exc
 
     def download(self, key: str, fileobj: IO[bytes]) -> None:
-        try:
+        with self._downloading(key):
             self.client.download_fileobj(self.bucket, key, fileobj, Config=TRANSFER)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                raise NotFound(f"no object {key} in the bucket") from exc
-            raise self._wrap(f"download of {key}", exc) from exc
-        except (BotoCoreError, OSError) as exc:
-            raise self._wrap(f"download of {key}", exc) from exc
 
     def list(self) -> Dict[str, dict]:
         """All objects under the prefix: key -> {"size", "last_modified"}."""
