@@ -6,8 +6,6 @@ JobQueue (APScheduler) holding the same number of jobs in a bare PTB process.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
 import subprocess
 import sys
 import tempfile
@@ -48,7 +46,7 @@ def bot_rss(pg, api, n: int) -> float:
                 u = 10000 + i % 100
                 rec = '{"kind": "daily", "hour": 9, "minute": 0}' if i % 3 == 0 else None
                 cp.write_row((u, u, f"reminder {i}", "Europe/Berlin",
-                              f"2099-01-01 00:00:00+00", rec))
+                              "2099-01-01 00:00:00+00", rec))
     log = tempfile.mktemp(prefix="bot-mem-", suffix=".log")
     proc = start_bot(api, url, ",".join(str(10000 + i) for i in range(100)), log)
     try:

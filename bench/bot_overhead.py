@@ -14,7 +14,6 @@ the double - time the update was enqueued (both bots long-poll, so both include 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys

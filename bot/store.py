@@ -1,7 +1,7 @@
 """Queries. Every function takes the async pool; database errors propagate (callers decide)."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb

@@ -20,7 +20,6 @@ from botstack_backup.cli import main
 from botstack_backup.config import Config
 from botstack_backup.errors import (BusyError, ChecksumError, ConfigError, DrillMismatch, NotFound,
                                     RefusedError, VersionMismatch)
-from botstack_backup.tool import BackupTool
 
 from .conftest import (ADMINS, BACKUP_SRC, PASSPHRASE, TOKEN, backup_runs, closed_port_url, s3_client,
                        table_counts)

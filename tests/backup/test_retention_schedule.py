@@ -11,7 +11,7 @@ from botstack_backup.config import MIN_RETENTION_DAYS, Config
 from botstack_backup.schedule import Scheduler
 from botstack_backup.tool import BackupTool, fmt_ts
 
-from .conftest import ADMINS, Clock, backup_runs
+from .conftest import ADMINS, backup_runs
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 11, 25, 6, 30, tzinfo=UTC)

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import tempfile
 from contextlib import contextmanager
-from typing import IO, Iterator, List, Optional
+from typing import Iterator, List
 
 from .errors import BackupError
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import threading
 from contextlib import contextmanager
-from typing import IO, Dict, Iterator, List, Optional
+from typing import IO, Dict, Iterator
 
 import boto3
 from boto3.s3.transfer import TransferConfig
