@@ -68,6 +68,45 @@ def _secret(value: Any) -> Any:
     return rpc.wrap_rpc_secret(value)
 
 
+@dataclass(frozen=True)
+class Ed25519Key:
+    private_openssh: str
+    private_pem: str
+    public_openssh: str       # "ssh-ed25519 AAAA...\n", with pulumi-tls's trailing newline
+    fingerprint_sha256: str   # "SHA256:<unpadded base64>", as `ssh-keygen -l` prints it
+
+
+# one key per resource name per test process: a resource keeps its key across runs (as in a real
+# stack's state, so two runs compare equal) while no key is ever fixed in the repository
+_KEYS: dict[str, Ed25519Key] = {}
+
+
+def real_ed25519_key(name: str) -> Ed25519Key:
+    """A real ed25519 key for the tls.PrivateKey resource `name`, the same for the same name."""
+    if name not in _KEYS:
+        _KEYS[name] = _new_ed25519_key()
+    return _KEYS[name]
+
+
+def _new_ed25519_key() -> Ed25519Key:
+    import base64
+    import hashlib
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    private_openssh = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                        serialization.NoEncryption()).decode()
+    private_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
+                                           serialization.PublicFormat.OpenSSH).decode()
+    blob = base64.b64decode(public.split()[1])
+    fingerprint = "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+    return Ed25519Key(private_openssh, private_pem, public + "\n", fingerprint)
+
+
 class Mocks(pulumi.runtime.Mocks):
     """Echoes inputs back and adds the outputs the program reads, secrets marked as the provider
     schemas mark them (additionalSecretOutputs)."""
@@ -75,6 +114,8 @@ class Mocks(pulumi.runtime.Mocks):
     def __init__(self, bare: bool = False) -> None:
         self.resources: list[pulumi.runtime.MockResourceArgs] = []
         self.bare = bare  # a first `pulumi preview`: no ids, no computed outputs (they are unknown)
+        self.private_keys: dict[str, str] = {}  # tls.PrivateKey name -> its OpenSSH private key
+        self.public_keys: dict[str, str] = {}   # tls.PrivateKey name -> "ssh-ed25519 AAAA..."
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         self.resources.append(args)
@@ -84,11 +125,15 @@ class Mocks(pulumi.runtime.Mocks):
         state = dict(args.inputs)
         rid = f"{n}-id"
         if t == "tls:index/privateKey:PrivateKey":
-            state["privateKeyOpenssh"] = _secret(
-                f"-----BEGIN OPENSSH PRIVATE KEY-----\n{SECRET_MARK}{n}\n-----END OPENSSH PRIVATE KEY-----\n")
-            state["privateKeyPem"] = _secret(f"{SECRET_MARK}-pem-{n}")
-            state["publicKeyOpenssh"] = f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI{n.replace('-', '')} \n"
-            state["publicKeyFingerprintSha256"] = f"SHA256:{n}"
+            # real ed25519 keys, as pulumi-tls makes them: the stand-in droplet boots with the host key
+            # from user-data and the deploy connection logs in with the deploy key
+            key = real_ed25519_key(n)
+            self.private_keys[n] = key.private_openssh
+            self.public_keys[n] = key.public_openssh.strip()
+            state["privateKeyOpenssh"] = _secret(key.private_openssh)
+            state["privateKeyPem"] = _secret(key.private_pem)
+            state["publicKeyOpenssh"] = key.public_openssh
+            state["publicKeyFingerprintSha256"] = key.fingerprint_sha256
         elif t == "random:index/randomPassword:RandomPassword":
             state["result"] = _secret(f"{SECRET_MARK}pw{n.replace('-', '')}")
         elif t == "random:index/randomId:RandomId":

@@ -155,7 +155,7 @@ def test_deploy_commands(run):
     conn = unwrap(by["deploy-activate"].inputs["connection"])
     assert conn["host"] == "192.0.2.10"
     assert conn["user"] == "deploy"
-    assert conn["hostKey"].startswith("ssh-ed25519 ") and "serverhostkey" in conn["hostKey"]
+    assert conn["hostKey"] == run.mocks.public_keys["server-host-key"]
     assert conn["privateKey"].startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
     assert conn["dialErrorLimit"] >= 10
     # the private key in the connection is a secret
@@ -230,6 +230,11 @@ def test_no_secret_in_plain_sight(stack, database, repo):
     for r in run.mocks.resources:
         for path, s in _strings(r.inputs):
             assert SECRET_MARK not in s, f"{r.typ} {r.name}{path} holds a secret in plain text"
+            # the mocks make real private keys (no mark in them): any plain key material is a leak
+            assert "PRIVATE KEY" not in s, f"{r.typ} {r.name}{path} holds a private key in plain text"
+            for private in run.mocks.private_keys.values():
+                body = "".join(private.strip().splitlines()[1:-1])
+                assert body[:40] not in s.replace("\n", ""), f"{r.typ} {r.name}{path} holds a private key"
         secrets_seen += len([1 for _ in _secret_values(r.inputs)])
     assert secrets_seen >= 4  # user-data, connection keys, .env: they are there, marked secret
     for key, value in run.outputs.items():
