@@ -1,0 +1,145 @@
+"""Human-readable text of the agent's results (status, restore, rollback)."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Optional
+
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def duration(seconds: Optional[float]) -> str:
+    if seconds is None:
+        return "?"
+    s = int(max(0, seconds))
+    d, s = divmod(s, 86400)
+    h, s = divmod(s, 3600)
+    m, s = divmod(s, 60)
+    if d:
+        return f"{d}d {h}h"
+    if h:
+        return f"{h}h {m}m"
+    if m:
+        return f"{m}m {s}s"
+    return f"{s}s"
+
+
+def size(n: Optional[int]) -> str:
+    if n is None:
+        return "?"
+    if n >= GIB:
+        return f"{n / GIB:.1f} GiB"
+    return f"{n / MIB:.0f} MiB"
+
+
+def parse_time(text: Optional[str]) -> Optional[dt.datetime]:
+    if not text or text.startswith("0001-"):
+        return None
+    text = text.replace("Z", "+00:00")
+    # docker prints nanoseconds; fromisoformat takes at most microseconds
+    if "." in text:
+        head, _, tail = text.partition(".")
+        digits = "".join(ch for ch in tail if ch.isdigit())
+        zone = tail[len(digits):]
+        text = f"{head}.{digits[:6]}{zone}"
+    try:
+        t = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
+
+
+def ago(text: Optional[str], at: Optional[dt.datetime] = None) -> str:
+    t = parse_time(text)
+    if t is None:
+        return "?"
+    return f"{t.strftime('%Y-%m-%d %H:%M UTC')} ({duration(((at or now()) - t).total_seconds())} ago)"
+
+
+def service_ok(s: dict) -> bool:
+    return s.get("state") == "running" and s.get("health") in ("", "healthy")
+
+
+def healthy(data: dict) -> bool:
+    return bool(data.get("services")) and all(service_ok(s) for s in data["services"])
+
+
+def _run_line(label: str, run: Optional[dict], at: Optional[dt.datetime]) -> str:
+    if not run:
+        return f"{label:<13}none recorded"
+    verdict = "ok" if run.get("ok") else "FAILED"
+    detail = run.get("object") or run.get("detail") or ""
+    if not run.get("ok") and run.get("detail"):
+        detail = run["detail"]
+    return f"{label:<13}{ago(run.get('finished_at'), at)} {verdict}" + (f": {detail}" if detail else "")
+
+
+def status_text(data: dict[str, Any], at: Optional[dt.datetime] = None) -> str:
+    at = at or now()
+    st, rel, host = data.get("stack", {}), data["release"], data["host"]
+    lines = [f"stack        {st.get('name')} ({st.get('host')})",
+             f"release      {rel['current']}" + (f" (previous {rel['previous']})" if rel.get("previous") else "")]
+    if st.get("releaseId") and st["releaseId"] != rel["current"]:
+        lines.append(f"             the stack's releaseId is {st['releaseId']}: the droplet runs another "
+                     "release (rolled back?)")
+    m = data.get("maintenance")
+    if m is not None:
+        on = m.get("on", m.get("enabled"))
+        text = "ON" if on else "off"
+        if on and m.get("message"):
+            text += f": {m['message']}"
+        lines.append(f"maintenance  {text}")
+    mem = host["memory"]
+    used = (mem["total"] or 0) - (mem["available"] or 0)
+    lines.append(f"host         up {duration(host.get('uptime_s'))}; memory {size(used)} used of "
+                 f"{size(mem['total'])}; swap {size((mem['swap_total'] or 0) - (mem['swap_free'] or 0))} "
+                 f"used of {size(mem['swap_total'])}")
+    for d in host.get("disks", []):
+        lines.append(f"disk         {d['path']}: {size(d['free'])} free of {size(d['total'])}")
+    lines.append("")
+    lines.append(f"{'service':<10} {'state':<10} {'health':<10} {'up':<9} {'restarts':<9} memory")
+    for s in data.get("services", []):
+        started = parse_time(s.get("started_at"))
+        up = duration((at - started).total_seconds()) if started and s.get("state") == "running" else "-"
+        lines.append(f"{s['service']:<10} {s.get('state') or '?':<10} {s.get('health') or '-':<10} "
+                     f"{up:<9} {s.get('restarts', '-')!s:<9} {s.get('memory') or '-'}")
+    lines.append("")
+    db = data.get("database")
+    if db is None:
+        lines.append("database     not reachable through the bot (is it running?)")
+    else:
+        lines.append(_run_line("last backup", db.get("last_backup"), at))
+        lines.append(_run_line("last drill", db.get("last_drill"), at))
+        r = db.get("reminders")
+        if r is not None:
+            lines.append(f"reminders    {r['pending']} pending ({r['overdue']} overdue); database "
+                         f"{size(db.get('database_bytes'))}")
+    bad = [s["service"] for s in data.get("services", []) if not service_ok(s)]
+    if bad:
+        lines.append(f"NOT HEALTHY: {', '.join(bad)} (see `botstack {st.get('name')} logs SERVICE`)")
+    return "\n".join(lines)
+
+
+def restore_text(data: dict) -> str:
+    lines = [data.get("restored") or "restored"]
+    tables = data.get("tables")
+    if tables:
+        lines.append("rows now in the database:")
+        width = max(len(t) for t in tables)
+        lines += [f"  {t:<{width}}  {n}" for t, n in tables.items()]
+    elif tables is None:
+        lines.append("(row counts unavailable: the bot is not running)")
+    return "\n".join(lines)
+
+
+def rollback_text(stack, data: dict) -> str:
+    recorded = stack.release_id or data["from"]
+    return (f"rolled back: release {data['to']} is running again (was {data['from']}).\n"
+            f"The stack's state still records release {recorded}: the next `pulumi up` "
+            f"(scripts/deploy {stack.name}) deploys the code you have again once bot/, compose/ or "
+            f"deploy/ differ from {recorded}; with no change, pulumi sees nothing to do, and "
+            f"`botstack {stack.name} rollback` again returns to {data['from']}.")
