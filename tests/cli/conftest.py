@@ -91,6 +91,7 @@ def standin():
 def deployed(standin):
     """Releases "one" then "two" live (previous -> one, current -> two)."""
     one = standin.deploy(standin.tree("one"))
+    standin.create_bucket()
     two = standin.deploy(standin.tree("two", lambda t: (t / "bot" / "TEST-ONLY-two.txt").write_text("two\n")))
     assert one != two
     standin.first, standin.second = one, two

@@ -20,12 +20,14 @@ import os
 import shutil
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 from typing import Callable, Optional
 
 from tests.rehearsal import images
 from tests.rehearsal.engine import REPO, compose_binary, docker
-from tests.rehearsal.stack import EXTRA_COMPOSE, RELEASE_DIRS, Rehearsal, build_archive, release_id
+from tests.rehearsal.stack import (BUCKET, DB_NAME, DB_USER, EXTRA_COMPOSE, RELEASE_DIRS, USER_ID, Rehearsal,
+                                   build_archive, release_id)
 
 NAME = "botstack-f-cli"                  # every container, network, volume and image made here
 PROJECT = f"{NAME}-stack"                # the compose project `botstack` becomes in the stand-in
@@ -193,6 +195,47 @@ class StandIn:
 
     def env_values(self, rid: str = "dev") -> dict[str, str]:
         return Rehearsal.env_values(self, rid)
+
+    # -- the stack's doubles and database, straight through the engine ----------------------------
+    def service_container(self, service: str) -> str:
+        return f"{PROJECT}-{service}-1"
+
+    def port(self, service: str, port: int) -> int:
+        out = docker("port", self.service_container(service), str(port)).stdout.split()[0]
+        return int(out.rsplit(":", 1)[1])
+
+    def create_bucket(self) -> None:
+        import boto3  # made by the Pulumi program on DigitalOcean
+        boto3.client("s3", endpoint_url=f"http://127.0.0.1:{self.port('s3', 5000)}", region_name="us-east-1",
+                     aws_access_key_id="rehearsal", aws_secret_access_key="rehearsal-secret",
+                     ).create_bucket(Bucket=BUCKET)
+
+    def api(self, path: str, body=None):
+        url = f"http://127.0.0.1:{self.port('botapi', 8081)}/_control/{path}"
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(url, data=data, method="POST" if data else "GET",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read())
+
+    def ask(self, text: str, expect: str, timeout: float = 30) -> str:
+        """Send `text` as the rehearsal's user; the bot's first later message containing `expect`."""
+        n = len(self.api(f"sent?chat_id={USER_ID}")["messages"])
+        self.api("updates", {"message": {"from_id": USER_ID, "text": text}})
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for m in self.api(f"sent?chat_id={USER_ID}")["messages"][n:]:
+                if expect in (m.get("text") or ""):
+                    return m["text"]
+            time.sleep(0.3)
+        raise AssertionError(f"the bot did not answer {text!r} with {expect!r} within {timeout}s")
+
+    def psql(self, sql: str) -> str:
+        return docker("exec", self.service_container("postgres"), "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                      "-U", DB_USER, "-d", DB_NAME, "-At", "-c", sql).stdout.strip()
+
+    def remote_processes(self) -> str:
+        return docker("exec", self.container, "ps", "-eo", "user,args").stdout
 
     # -- teardown ---------------------------------------------------------------------------------
     def teardown(self) -> list[str]:
