@@ -88,10 +88,12 @@ def status_text(data: dict[str, Any], at: Optional[dt.datetime] = None) -> str:
                      "release (rolled back?)")
     m = data.get("maintenance")
     if m is not None:
-        on = m.get("on", m.get("enabled"))
+        on = m.get("maintenance") == "on"
         text = "ON" if on else "off"
-        if on and m.get("message"):
-            text += f": {m['message']}"
+        if on:
+            text += f": {m['message']}" if m.get("message") else " (the default message)"
+            if m.get("since"):
+                text += f", since {m['since']}"
         lines.append(f"maintenance  {text}")
     mem = host["memory"]
     used = (mem["total"] or 0) - (mem["available"] or 0)

@@ -36,9 +36,10 @@ SSHD_DIR = Path(__file__).resolve().parent / "sshd"
 ROOT = "/opt/botstack"
 
 # a stand-in for the bot's `python -m bot.maintenance` while this checkout's bot has none: the
-# command's contract (PLAN.md) with the state in the container's /tmp instead of PostgreSQL
-MAINTENANCE_DOUBLE = '''"""TEST-ONLY double of bot.maintenance (tests/cli/standin.py)."""
-import argparse, json, os, sys
+# command's contract (PLAN.md) and its JSON (the bot's), with the state in the container's /tmp
+# instead of PostgreSQL
+MAINTENANCE_DOUBLE = '''"""TEST-ONLY double of bot.maintenance (tests/cli/standin.py): its CLI and output."""
+import argparse, json, os
 STATE = "/tmp/maintenance.json"
 p = argparse.ArgumentParser(prog="python -m bot.maintenance")
 sub = p.add_subparsers(dest="cmd", required=True)
@@ -47,14 +48,12 @@ sub.add_parser("off")
 st = sub.add_parser("status"); st.add_argument("--json", action="store_true")
 a = p.parse_args()
 if a.cmd == "on":
-    json.dump({"on": True, "message": a.message}, open(STATE, "w"))
+    json.dump({"maintenance": "on", "message": a.message, "since": None, "due_waiting": 0}, open(STATE, "w"))
 elif a.cmd == "off" and os.path.exists(STATE):
     os.remove(STATE)
-state = json.load(open(STATE)) if os.path.exists(STATE) else {"on": False, "message": None}
-if a.cmd == "status" and a.json:
-    print(json.dumps(state))
-else:
-    print("maintenance: " + ("on" + (" (" + state["message"] + ")" if state["message"] else "") if state["on"] else "off"))
+off = {"maintenance": "off", "message": None, "since": None, "due_waiting": 0}
+state = json.load(open(STATE)) if os.path.exists(STATE) else off
+print(json.dumps(state) if a.cmd == "status" and a.json else "maintenance: " + state["maintenance"])
 '''
 
 

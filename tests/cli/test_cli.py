@@ -206,7 +206,7 @@ def test_status_json_has_every_section(cli, deployed):
     assert bot["state"] == "running" and bot["health"] == "healthy" and bot["started_at"]
     assert isinstance(data["database"]["reminders"]["pending"], int)
     assert data["host"]["memory"]["total"] > 0 and data["host"]["disks"]
-    assert data["maintenance"]["on"] is False
+    assert data["maintenance"]["maintenance"] == "off"
 
 
 def test_logs_of_one_service_are_its_last_lines(cli, deployed):
@@ -280,14 +280,14 @@ def test_restore_brings_lost_rows_back_reports_counts_and_ends_maintenance(cli, 
     assert counts["reminders"] == "1" and counts["users"] == "1"
     assert deployed.psql("SELECT count(*) FROM reminders WHERE status = 'pending'") == "1"
     status = json.loads(run(cli, deployed, "maintenance", "status", "--json").stdout)
-    assert status["on"] is False
+    assert status["maintenance"] == "off"
 
 
 def test_restore_of_an_unknown_backup_fails_and_leaves_the_bot_serving(cli, deployed):
     r = run(cli, deployed, "restore", "botstack-19990101T000000Z", "--yes")
     assert r.returncode == 9  # the backup tool's "no such backup"
     assert "restore of 'botstack-19990101T000000Z' failed" in r.stderr.splitlines()[-1]
-    assert json.loads(run(cli, deployed, "maintenance", "status", "--json").stdout)["on"] is False
+    assert json.loads(run(cli, deployed, "maintenance", "status", "--json").stdout)["maintenance"] == "off"
 
 
 def test_maintenance_on_with_a_message_then_off(cli, deployed):
@@ -296,7 +296,7 @@ def test_maintenance_on_with_a_message_then_off(cli, deployed):
     status = run(cli, deployed, "status")
     assert "maintenance  ON: Back at 18:00" in status.stdout
     assert run(cli, deployed, "maintenance", "off").returncode == 0
-    assert json.loads(run(cli, deployed, "maintenance", "status", "--json").stdout)["on"] is False
+    assert json.loads(run(cli, deployed, "maintenance", "status", "--json").stdout)["maintenance"] == "off"
 
 
 def test_status_exits_1_and_names_a_stopped_service(cli, deployed):
@@ -329,3 +329,41 @@ def test_no_secret_appears_in_any_output(deployed):
     for secret in deployed.secrets():
         for out in SEEN:
             assert secret not in out
+
+
+# -- the text of status, with a fixed clock -------------------------------------------------------
+STATUS = {
+    "stack": {"name": "prod", "host": "203.0.113.7", "releaseId": "bbbbbbbbbbbb"},
+    "release": {"current": "aaaaaaaaaaaa", "previous": "bbbbbbbbbbbb"},
+    "host": {"uptime_s": 90061, "memory": {"total": 1024 ** 3, "available": 512 * 1024 ** 2,
+                                            "swap_total": 1024 ** 3, "swap_free": 1024 ** 3},
+             "disks": [{"path": "/mnt/botstack-data", "total": 10 * 1024 ** 3, "free": 9 * 1024 ** 3}]},
+    "services": [
+        {"service": "bot", "state": "running", "health": "healthy", "started_at": "2026-11-27T09:59:00.123456789Z",
+         "restarts": 0, "memory": "45MiB / 256MiB"},
+        {"service": "backup", "state": "restarting", "health": "", "started_at": "2026-11-27T11:59:00Z",
+         "restarts": 7, "memory": "0B / 192MiB"},
+    ],
+    "database": {"reminders": {"pending": 12, "overdue": 1}, "database_bytes": 9 * 1024 ** 2,
+                 "last_backup": {"finished_at": "2026-11-27T06:30:00+00:00", "ok": True,
+                                 "object": "backups/2026/11/27/botstack-20261127T063000Z.dump.gpg", "detail": ""},
+                 "last_drill": None},
+    "maintenance": {"maintenance": "on", "message": "Back at 18:00", "since": None, "due_waiting": 0},
+}
+
+
+def test_status_text_reads_as_a_report_with_a_fixed_clock():
+    import datetime as dt
+    from botstack_cli import report
+    text = report.status_text(STATUS, at=dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.timezone.utc))
+    assert "release      aaaaaaaaaaaa (previous bbbbbbbbbbbb)" in text
+    assert "the stack's releaseId is bbbbbbbbbbbb: the droplet runs another release" in text
+    assert "maintenance  ON: Back at 18:00" in text
+    assert "host         up 1d 1h; memory 512 MiB used of 1.0 GiB" in text
+    assert "/mnt/botstack-data: 9.0 GiB free of 10.0 GiB" in text
+    assert any(line.split()[:5] == ["bot", "running", "healthy", "2h", "0m"] for line in text.splitlines())
+    assert "last backup  2026-11-27 06:30 UTC (5h 30m ago) ok: backups/2026/11/27/" in text
+    assert "last drill   none recorded" in text
+    assert "reminders    12 pending (1 overdue); database 9 MiB" in text
+    assert text.splitlines()[-1].startswith("NOT HEALTHY: backup")
+    assert not report.healthy(STATUS)
