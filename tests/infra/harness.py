@@ -175,6 +175,9 @@ class Run:
     secret_outputs: set[str] = field(default_factory=set)
     protected: dict[str, bool] = field(default_factory=dict)
     options: dict[str, pulumi.ResourceOptions] = field(default_factory=dict)
+    # every registered resource (components too) as (type, name, parent chain), in order: what
+    # the engine builds a URN from, so a refactor that keeps these keeps every URN
+    urns: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)
     error: Optional[BaseException] = None
 
     def of_type(self, suffix: str) -> list[pulumi.runtime.MockResourceArgs]:
@@ -227,9 +230,15 @@ def run_program(stack: str, repo_root: Path, overrides: Optional[dict[str, Any]]
     import pulumi.resource as pulumi_resource
 
     real_register = pulumi_resource.register_resource
+    chains: dict[int, tuple[str, ...]] = {}
 
     def recording_register(res, ty, name, custom, remote, new_dependency, props, opts, *a, **kw):
         run.protected[name] = bool(res._protect)
+        parent = getattr(opts, "parent", None) if opts is not None else None
+        chain = chains.get(id(parent), ()) if parent is not None else ()
+        if ty != "pulumi:pulumi:Stack":
+            run.urns.append((ty, name, chain))
+            chains[id(res)] = chain + (f"{ty}::{name}",)
         if opts is not None:
             run.options[name] = opts
         return real_register(res, ty, name, custom, remote, new_dependency, props, opts, *a, **kw)
