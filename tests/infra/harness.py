@@ -214,7 +214,13 @@ def run_program(stack: str, repo_root: Path, overrides: Optional[dict[str, Any]]
     for key in drop:
         values.pop(key, None)
     raw = {f"botstack:{k}": (v if isinstance(v, str) else json.dumps(v)) for k, v in values.items()}
-    pulumi.runtime.set_all_config(raw, secret_keys=["botstack:telegramBotToken"])
+    secret_keys = ["botstack:telegramBotToken", "botstack:healthcheckPingUrl"]
+    pulumi.runtime.set_all_config(raw, secret_keys=secret_keys)
+    # as the engine hands a Python program its config (the program lists the keys set from it)
+    import os
+    saved_env = {k: os.environ.get(k) for k in ("PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS")}
+    os.environ["PULUMI_CONFIG"] = json.dumps(raw)
+    os.environ["PULUMI_CONFIG_SECRET_KEYS"] = json.dumps(secret_keys)
     if main:
         repo_root = REPO  # __main__.py builds from the repository it lives in
 
@@ -270,4 +276,9 @@ def run_program(stack: str, repo_root: Path, overrides: Optional[dict[str, Any]]
         program_()
     finally:
         pulumi_resource.register_resource = real_register
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     return run
