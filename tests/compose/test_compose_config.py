@@ -143,7 +143,9 @@ def test_dev_override_publishes_postgres_on_localhost_only():
 
 def test_missing_required_values_fail_clearly(tmp_path):
     empty = tmp_path / "empty.env"
-    empty.write_text("DATABASE_URL=postgresql://botstack@postgres/botstack\n")
+    # every other required value present: compose reports one missing value, in no fixed order
+    empty.write_text("DATABASE_URL=postgresql://botstack@postgres/botstack\nDATA_DIR=/mnt/botstack-data\n"
+                     "BOTSTACK_RELEASE=dev\n")
     res = run_compose("config", "-q", env_file=str(empty))
     assert res.returncode != 0 and "TELEGRAM_BOT_TOKEN" in res.stderr
     empty.write_text("TELEGRAM_BOT_TOKEN=123456:x\nDATA_DIR=/mnt/botstack-data\nBOTSTACK_RELEASE=dev\n")
@@ -157,6 +159,14 @@ def test_an_empty_data_dir_fails_instead_of_mounting_the_root(tmp_path):
                    "DATABASE_URL=postgresql://botstack@postgres/botstack\n")
     res = run_compose("config", "-q", env_file=str(env))
     assert res.returncode != 0 and "DATA_DIR" in res.stderr
+
+
+def test_an_empty_release_fails_instead_of_an_untagged_image(tmp_path):
+    env = tmp_path / "no-release.env"
+    env.write_text("TELEGRAM_BOT_TOKEN=123456:x\nDATA_DIR=/mnt/botstack-data\n"
+                   "DATABASE_URL=postgresql://botstack@postgres/botstack\n")
+    res = run_compose("config", "-q", env_file=str(env))
+    assert res.returncode != 0 and "BOTSTACK_RELEASE" in res.stderr
 
 
 def referenced_vars(path: str) -> set:
