@@ -90,7 +90,7 @@ def test_ssh_from_anywhere_needs_the_loud_opt_in_only_in_prod(repo):
     assert fw.inputs["inboundRules"][0]["sourceAddresses"] == ["0.0.0.0/0", "::/0"]
 
 
-def test_droplet_too_small_for_the_memory_limits(repo):
+def test_a_droplet_too_small_for_the_memory_limits_is_refused(repo):
     (repo / "compose" / "compose.yml").write_text(BIG_COMPOSE)
     # 512 + 1024 + 256 = 1792 MiB of limits; s-1vcpu-1gb offers 1024 + 256 - 256 = 1024
     run = run_program("dev", repo, {"dropletSize": "s-1vcpu-1gb"})
@@ -123,7 +123,7 @@ def test_the_real_compose_file_fits_the_stack_sizes(repo):
     ("256m", 256 * 2 ** 20), ("1g", 2 ** 30), ("512MiB", 512 * 2 ** 20), ("64M", 64 * 2 ** 20),
     ("1.5g", int(1.5 * 2 ** 30)), (1048576, 1048576), ("100k", 102400), ("2048", 2048),
 ])
-def test_memory_sizes(text, expected):
+def test_compose_memory_sizes_parse_to_bytes(text, expected):
     assert config.parse_memory(text) == expected
 
 

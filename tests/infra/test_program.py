@@ -249,7 +249,7 @@ def _strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
 
 @pytest.mark.parametrize("database", ["container", "managed"])
 @pytest.mark.parametrize("stack", STACKS)
-def test_no_secret_in_plain_sight(stack, database, repo):
+def test_no_secret_is_in_plain_sight(stack, database, repo):
     run = run_program(stack, repo, {"database": database})
     assert run.error is None
     secrets_seen = 0
