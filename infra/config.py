@@ -57,7 +57,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from infra import facts, prices
+from infra import prices
 from infra.errors import NAMESPACE, ConfigError
 from infra.memory import compose_memory_mib, memory_fits, parse_memory  # noqa: F401 - this module's API
 
