@@ -174,8 +174,7 @@ def test_data_is_protected_in_prod_only(run):
     assert protected == (data if run.stack == "prod" else set())
 
 
-def test_the_deploy_steps_run_the_release_over_a_verified_connection(run):
-    rid = run.outputs["releaseId"]
+def test_the_deploy_connection_verifies_the_pinned_host_key(run):
     by = run.by_name()
     conn = unwrap(by["deploy-activate"].inputs["connection"])
     assert conn["host"] == "192.0.2.10"
@@ -186,22 +185,38 @@ def test_the_deploy_steps_run_the_release_over_a_verified_connection(run):
     # the private key in the connection is a secret
     assert rpc.is_rpc_secret(by["deploy-activate"].inputs["connection"]) or \
         rpc.is_rpc_secret(by["deploy-activate"].inputs["connection"]["privateKey"])
+
+
+def test_the_deploy_copies_and_unpacks_the_release_after_cloud_init(run):
+    rid = run.outputs["releaseId"]
+    by = run.by_name()
     assert "cloud-init status --wait" in by["deploy-wait-ready"].inputs["create"]
     copy = by["deploy-copy-release"].inputs
     assert copy["remotePath"] == f"/opt/botstack/incoming/release-{rid}.tar.gz"
     # relative to the project directory: the state does not depend on where the repo is checked out
     assert copy["source"].path == f".botstack/build/release-{rid}.tar.gz"
     assert f"/opt/botstack/releases/{rid}" in by["deploy-unpack-release"].inputs["create"]
-    env = by["deploy-write-env"].inputs
+
+
+def test_the_env_is_written_through_stdin_as_a_secret_without_logging(run):
+    rid = run.outputs["releaseId"]
+    env = run.by_name()["deploy-write-env"].inputs
     assert env["create"].endswith(f"/opt/botstack/releases/{rid}/deploy/write-env.sh")
     assert rpc.is_rpc_secret(env["stdin"])
     assert env["logging"] == "none"
-    act = by["deploy-activate"].inputs
-    assert act["create"].endswith(f"/opt/botstack/releases/{rid}/deploy/activate.sh {rid}")
+
+
+def test_the_release_is_activated_after_a_volume_snapshot_named_after_it(run):
+    rid = run.outputs["releaseId"]
+    by = run.by_name()
+    assert by["deploy-activate"].inputs["create"].endswith(f"/opt/botstack/releases/{rid}/deploy/activate.sh {rid}")
     snap = by["deploy-pre-release-snapshot"].inputs
     assert snap == {"volumeId": "server-data-id", "name": f"botstack-{run.stack}-pre-{rid}",
                     "tags": [f"botstack-{run.stack}"]}
-    final = by["deploy-final-backup"].inputs
+
+
+def test_destroying_the_stack_first_takes_a_final_backup(run):
+    final = run.by_name()["deploy-final-backup"].inputs
     assert final["delete"].endswith("/opt/botstack/current/deploy/final-backup.sh")
     assert final["create"] == "true"
 
