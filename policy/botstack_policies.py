@@ -103,8 +103,10 @@ def validate_firewall(args: ResourceValidationArgs, report: ReportViolation) -> 
         return
     stack = stack_of(args.urn)
     for i, rule in enumerate(_elements(_get(args.props, "inboundRules", []))):
+        if rule is _UNKNOWN:
+            continue
         protocol, ports = _get(rule, "protocol"), _get(rule, "portRange")
-        if protocol != "tcp" or ports != SSH_PORT:
+        if _UNKNOWN not in (protocol, ports) and (protocol != "tcp" or ports != SSH_PORT):
             report(f"{_where(args)}: inbound rule {i} opens {protocol} {ports or 'all ports'}; only TCP 22 "
                    "may be open inbound (the bot long-polls Telegram, nothing else listens). "
                    "Fix: remove the rule from infra/network.py.")
@@ -129,11 +131,11 @@ def validate_bucket(args: ResourceValidationArgs, report: ReportViolation) -> No
     if args.resource_type != BUCKET:
         return
     acl = _get(args.props, "acl")
-    if acl != "private":
+    if acl is not _UNKNOWN and acl != "private":
         report(f"{_where(args)}: acl is {acl!r}; the backup bucket must be private. "
                "Fix: acl=\"private\" in infra/storage.py.")
     versioning = _get(args.props, "versioning") or {}
-    if versioning is not _UNKNOWN and _get(versioning, "enabled") is not True:
+    if versioning is not _UNKNOWN and _get(versioning, "enabled") not in (True, _UNKNOWN):
         report(f"{_where(args)}: versioning is off; an overwritten or deleted backup could not be "
                "recovered. Fix: versioning=SpacesBucketVersioningArgs(enabled=True) in infra/storage.py.")
 
@@ -149,7 +151,7 @@ def validate_spaces_key(args: ResourceValidationArgs, report: ReportViolation) -
         if grant is _UNKNOWN:
             continue
         bucket, permission = _get(grant, "bucket"), _get(grant, "permission")
-        if permission not in BACKUP_KEY_PERMISSIONS:
+        if permission is not _UNKNOWN and permission not in BACKUP_KEY_PERMISSIONS:
             report(f"{_where(args)}: permission {permission!r} reaches every bucket in the account. "
                    "Fix: permission=\"readwrite\" on the stack's bucket.")
         if bucket is not _UNKNOWN and not bucket:
@@ -158,7 +160,7 @@ def validate_spaces_key(args: ResourceValidationArgs, report: ReportViolation) -
 
 
 def validate_droplet_monitoring(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if args.resource_type == DROPLET and _get(args.props, "monitoring") is not True:
+    if args.resource_type == DROPLET and _get(args.props, "monitoring") not in (True, _UNKNOWN):
         report(f"{_where(args)}: monitoring is off, so the CPU/memory/disk alerts never fire. "
                "Fix: monitoring=True in infra/server.py.")
 
@@ -176,7 +178,9 @@ def validate_data_protected(args: ResourceValidationArgs, report: ReportViolatio
 
 def validate_droplet_backups(args: ResourceValidationArgs, report: ReportViolation) -> None:
     stack = stack_of(args.urn)
-    if args.resource_type == DROPLET and is_production(stack) and _get(args.props, "backups") is not True:
+    if args.resource_type != DROPLET or not is_production(stack):
+        return
+    if _get(args.props, "backups") not in (True, _UNKNOWN):
         report(f"{_where(args)}: DigitalOcean droplet backups are off on prod stack {stack}. "
                f"Fix: botstack:enableDropletBackups: true in Pulumi.{stack}.yaml "
                "(+20% of the droplet price, weekly).")

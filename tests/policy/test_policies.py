@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from pulumi_policy.proxy import UNKNOWN_BOOLEAN_VALUE, UNKNOWN_STRING_VALUE
+
 from tests.infra.harness import TEST_TOKEN
 from tests.policy.analyzer import Recorded, analyze, record
 
@@ -38,6 +40,19 @@ def test_the_shipped_stacks_pass_every_policy(stack):
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_a_first_preview_with_unknown_values_passes_every_policy(stack):
     assert analyze(recorded(stack, preview=True)) == []
+
+
+def test_values_unknown_in_a_preview_are_left_for_the_update_to_check():
+    rec = recorded("prod")
+    rec.named("network-firewall").set("inboundRules", [{"protocol": UNKNOWN_STRING_VALUE, "portRange": "80",
+                                                        "sourceAddresses": [UNKNOWN_STRING_VALUE]}])
+    rec.named("storage-bucket").set("acl", UNKNOWN_STRING_VALUE)
+    rec.named("storage-bucket").set("versioning", {"enabled": UNKNOWN_BOOLEAN_VALUE})
+    rec.named("storage-backup-key").set("grants", [{"bucket": UNKNOWN_STRING_VALUE, "permission": UNKNOWN_STRING_VALUE}])
+    rec.named("server-droplet").set("monitoring", UNKNOWN_BOOLEAN_VALUE)
+    rec.named("server-droplet").set("backups", UNKNOWN_BOOLEAN_VALUE)
+    rec.named("server-droplet").set("size", UNKNOWN_STRING_VALUE)
+    assert analyze(rec) == []
 
 
 def test_the_managed_database_mode_passes_every_policy():
