@@ -55,6 +55,8 @@ SECRET_PATTERNS = {
     "a private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
     "a DigitalOcean API token": re.compile(r"\bdo[opr]_v1_[a-f0-9]{64}\b"),
     "a database URL with a password": re.compile(r"\bpostgres(?:ql)?://[^:/@\s]+:[^@\s]+@"),
+    # healthchecks.io-style ping URLs carry the project's ping key in their path
+    "a health-check ping URL": re.compile(r"(?:hc-ping\.com|/ping)/[A-Za-z0-9_-]{16,}"),
 }
 # a field marked secret as a whole holds some plain values too (a command's connection has the
 # host address, exported on purpose as reservedIp): only these parts of it are secret

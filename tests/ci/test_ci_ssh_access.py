@@ -6,13 +6,9 @@ import http.server
 import importlib.machinery
 import importlib.util
 import socket
-import subprocess
-import sys
 import threading
-from pathlib import Path
 
 import pytest
-import yaml
 from pulumi.runtime import settings
 
 from tests.ci.fake_repo import Repo

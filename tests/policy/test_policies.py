@@ -234,3 +234,12 @@ def test_an_output_marked_secret_is_still_refused_because_the_pack_cannot_see_th
     rec.root.outputs["backupSecretKey"] = secret  # the secret signature object, as the engine sends it
     [d] = only(analyze(rec), "no-secret-in-stack-outputs")
     assert "storage-backup-key.secretKey" in d.message
+
+
+@pytest.mark.parametrize("url", ["https://hc-ping.com/AbCdEfGhIjKlMnOpQrStUv/botstack-dev-bot?create=1",
+                                 "https://hc.example.org/ping/AbCdEfGhIjKlMnOpQrStUv/botstack-dev-backup"])
+def test_an_output_with_a_health_check_ping_url_is_refused(url):
+    rec = recorded("dev")
+    rec.root.outputs["heartbeat"] = url
+    [d] = only(analyze(rec), "no-secret-in-stack-outputs")
+    assert "health-check ping URL" in d.message
