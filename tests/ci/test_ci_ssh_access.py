@@ -106,7 +106,7 @@ def test_remove_clears_the_address_then_updates_only_the_firewall(repo):
     assert repo.cidrs("prod") is None
     assert repo.calls()[1:] == [
         ["config", "rm", "--stack", "prod", "botstack:ciRunnerCidrs", "--non-interactive"],
-        ["up", "--stack", "prod", "--yes", "--target",
+        ["up", "--stack", "prod", "--yes", "--diff", "--target",
          "urn:pulumi:prod::botstack::botstack:infra:Network$digitalocean:index/firewall:Firewall::network-firewall",
          "--non-interactive"]]
 
