@@ -57,13 +57,18 @@ def compose_memory_mib(compose_file: Path, managed_db: bool) -> int:
     return -(-total // (1024 * 1024))
 
 
+def usable_mib(size: str) -> int:
+    """MiB the compose stack may use on a droplet of `size` (a known size): the rule above."""
+    return prices.DROPLET_SIZES[size].memory_mib + SWAP_COUNTED_MIB - OS_RESERVE_MIB
+
+
 def memory_fits(size: str, compose_file: Path, managed_db: bool) -> int:
     """The stack's memory limits (MiB) after checking they fit the droplet size (rule above)."""
     if size not in prices.DROPLET_SIZES:
         raise ConfigError("dropletSize", f"unknown size {size!r}; known: {', '.join(prices.DROPLET_SIZES)}")
     need = compose_memory_mib(compose_file, managed_db)
     ram = prices.DROPLET_SIZES[size].memory_mib
-    usable = ram + SWAP_COUNTED_MIB - OS_RESERVE_MIB
+    usable = usable_mib(size)
     if need > usable:
         raise ConfigError("dropletSize", f"{size} ({ram} MiB RAM) is too small: the stack's memory limits "
                                          f"sum to {need} MiB, over the {usable} MiB usable (RAM + {SWAP_COUNTED_MIB} MiB "

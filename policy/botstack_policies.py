@@ -21,7 +21,8 @@ from pulumi_policy import (EnforcementLevel, ReportViolation, ResourceValidation
                            ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy)
 from pulumi_policy.proxy import UnknownValueError
 
-from infra import config as infra_config, prices
+from infra import memory, prices
+from infra.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = REPO / "compose" / "compose.yml"
@@ -191,8 +192,7 @@ def validate_droplet_backups(args: ResourceValidationArgs, report: ReportViolati
 # --- stack policies ----------------------------------------------------------------------------
 
 def _fitting_sizes(need_mib: int) -> list[str]:
-    usable = lambda s: s.memory_mib + infra_config.SWAP_COUNTED_MIB - infra_config.OS_RESERVE_MIB  # noqa: E731
-    fits = [(s.usd_month, name) for name, s in prices.DROPLET_SIZES.items() if usable(s) >= need_mib]
+    fits = [(s.usd_month, name) for name, s in prices.DROPLET_SIZES.items() if memory.usable_mib(name) >= need_mib]
     return [name for _, name in sorted(fits)]
 
 
@@ -208,12 +208,12 @@ def validate_droplet_size(args: StackValidationArgs, report: ReportViolation) ->
                    f"Fix: one of {', '.join(prices.DROPLET_SIZES)}.", r.urn)
             continue
         try:
-            need = infra_config.compose_memory_mib(COMPOSE_FILE, managed)
-        except infra_config.ConfigError as e:
+            need = memory.compose_memory_mib(COMPOSE_FILE, managed)
+        except ConfigError as e:
             report(f"{where}: {e}", r.urn)
             continue
         ram = prices.DROPLET_SIZES[size].memory_mib
-        usable = ram + infra_config.SWAP_COUNTED_MIB - infra_config.OS_RESERVE_MIB
+        usable = memory.usable_mib(size)
         if need > usable:
             fits = _fitting_sizes(need)
             report(f"{where}: size {size} ({ram} MiB RAM) leaves {usable} MiB for the stack, but the compose "
