@@ -162,6 +162,12 @@ def test_ssh_passes_each_word_as_is(cli, standin):
     assert r.stdout == "a b|c'd|$HOME|"
 
 
+def test_ssh_without_a_command_is_the_admin_shell(cli, standin):
+    r = run(cli, standin, "ssh", input="id -un; sudo -n -u deploy id -un\n")
+    assert r.returncode == 0, r.out
+    assert r.stdout.split()[-2:] == ["botadmin", "deploy"]  # after the login banner
+
+
 def test_a_different_host_key_is_refused_before_anything_runs(cli, standin, tmp_path):
     bad = standin.write_outputs("bad.json", knownHostsLine=f"{standin.ip} {standin.other_host_pub}")
     marker = f"/tmp/ran-{os.getpid()}"
