@@ -15,6 +15,8 @@ from .remote import Remote
 REPO = Path(__file__).resolve().parents[2]
 LOCAL = "local"
 LOCAL_OUTPUTS = REPO / ".botstack" / "local" / "outputs.json"
+LOCAL_KEY = REPO / ".botstack" / "local" / "admin_ed25519"
+LOCAL_ONLY = ("up", "down", "chat")
 
 DESCRIPTION = """\
 Day-2 operations of a deployed botstack stack, from your machine. STACK is a Pulumi stack (dev,
@@ -111,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cmd("up", "local only: boot the stand-in droplet on your Docker and deploy the stack into it")
     cmd("down", "local only: remove the stand-in droplet and everything it created")
+    cmd("chat", "local only: talk to the local bot from the terminal (through the Bot API double)")
     return p
 
 
@@ -134,13 +137,20 @@ def last_json(text: str) -> Optional[dict]:
     return data if isinstance(data, dict) else None
 
 
+def identity(args: argparse.Namespace) -> Optional[str]:
+    chosen = getattr(args, "identity", None)
+    if chosen is None and args.stack == LOCAL and LOCAL_KEY.exists():
+        return str(LOCAL_KEY)  # the admin key `local up` generated
+    return chosen
+
+
 def remote(args: argparse.Namespace) -> Remote:
-    return Remote(load_stack(args), identity=getattr(args, "identity", None))
+    return Remote(load_stack(args), identity=identity(args))
 
 
 def run_status(args) -> int:
     stack = load_stack(args)
-    with Remote(stack, identity=getattr(args, "identity", None)) as r:
+    with Remote(stack, identity=identity(args)) as r:
         rc, out = r.agent("status", capture=True)
     if rc != 0:
         raise CliError(f"status of stack {stack.name!r} failed (exit {rc})", rc)
@@ -201,7 +211,7 @@ def run_restore(args) -> int:
             f"This replaces the database of stack {stack.name!r} ({stack.host}) with backup "
             f"{args.which!r}; the bot is in maintenance mode meanwhile.", stack.name):
         raise CliError("restore cancelled", 1)
-    with Remote(stack, identity=getattr(args, "identity", None)) as r:
+    with Remote(stack, identity=identity(args)) as r:
         rc, out = r.agent("restore", args.which, args.message or "", capture=True)
     if rc != 0:
         raise CliError(f"restore of {args.which!r} failed (exit {rc}); the bot is back", rc)
@@ -211,7 +221,7 @@ def run_restore(args) -> int:
 
 def run_rollback(args) -> int:
     stack = load_stack(args)
-    with Remote(stack, identity=getattr(args, "identity", None)) as r:
+    with Remote(stack, identity=identity(args)) as r:
         rc, out = r.agent("rollback", capture=True)
     data = last_json(out)
     if rc != 0 or not data or not data.get("ok"):
@@ -242,7 +252,7 @@ def run_local(args) -> int:
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "status": run_status, "logs": run_logs, "ssh": run_ssh, "backup": run_backup,
     "backups": run_backups, "restore": run_restore, "rollback": run_rollback,
-    "maintenance": run_maintenance, "up": run_local, "down": run_local,
+    "maintenance": run_maintenance, "up": run_local, "down": run_local, "chat": run_local,
 }
 
 
@@ -254,7 +264,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        if args.command in ("up", "down") and args.stack != LOCAL:
+        if args.command in LOCAL_ONLY and args.stack != LOCAL:
             raise CliError(f"`{args.command}` is for the local stack only (`botstack local {args.command}`)", 2)
         return HANDLERS[args.command](args)
     except CliError as exc:
