@@ -14,8 +14,9 @@ from .remote import Remote
 
 REPO = Path(__file__).resolve().parents[2]
 LOCAL = "local"
-LOCAL_OUTPUTS = REPO / ".botstack" / "local" / "outputs.json"
-LOCAL_KEY = REPO / ".botstack" / "local" / "admin_ed25519"
+LOCAL_DIR = Path(os.environ.get("BOTSTACK_LOCAL_DIR") or REPO / ".botstack" / "local")
+LOCAL_OUTPUTS = LOCAL_DIR / "outputs.json"
+LOCAL_KEY = LOCAL_DIR / "admin_ed25519"
 LOCAL_ONLY = ("up", "down", "chat")
 
 DESCRIPTION = """\
@@ -152,11 +153,9 @@ def run_status(args) -> int:
     stack = load_stack(args)
     with Remote(stack, identity=identity(args)) as r:
         rc, out = r.agent("status", capture=True)
-    if rc != 0:
-        raise CliError(f"status of stack {stack.name!r} failed (exit {rc})", rc)
     data = last_json(out)
-    if data is None:
-        raise CliError(f"status of stack {stack.name!r}: no answer from the droplet", 1)
+    if data is None:  # the droplet side has said why
+        return rc or 1
     data["stack"] = {"name": stack.name, "releaseId": stack.release_id, "host": stack.host,
                      "databaseMode": stack.database_mode}
     if args.json:
@@ -224,9 +223,11 @@ def run_rollback(args) -> int:
     with Remote(stack, identity=identity(args)) as r:
         rc, out = r.agent("rollback", capture=True)
     data = last_json(out)
-    if rc != 0 or not data or not data.get("ok"):
-        now = data.get("current") if data else None
-        raise CliError("rollback failed" + (f": {now} is still the running release" if now else ""), 1)
+    if data is None:  # refused before activate.sh ran; the droplet side has said why
+        return rc or 1
+    if rc != 0 or not data.get("ok"):
+        raise CliError(f"rollback to {data.get('to')} failed: {data.get('current')} is the running release "
+                       "(activate.sh brought it back; its output is above)", 1)
     print(report.rollback_text(stack, data))
     return 0
 

@@ -27,17 +27,18 @@ from pathlib import Path
 from . import CliError
 
 REPO = Path(__file__).resolve().parents[2]
-LOCAL_DIR = REPO / ".botstack" / "local"
+# BOTSTACK_LOCAL_DIR and BOTSTACK_LOCAL_PREFIX move it and rename what it makes (the tests do)
+LOCAL_DIR = Path(os.environ.get("BOTSTACK_LOCAL_DIR") or REPO / ".botstack" / "local")
 STATE = LOCAL_DIR / "state.json"
 OUTPUTS = LOCAL_DIR / "outputs.json"
 ADMIN_KEY = LOCAL_DIR / "admin_ed25519"
-PREFIX = "botstack-local"
+PREFIX = os.environ.get("BOTSTACK_LOCAL_PREFIX") or "botstack-local"
 STACK = "dev"  # the stack whose config the local environment runs (Pulumi.dev.yaml)
 
 
 def _harness():
     """The stand-in droplet harness; re-exec under the project's venv when it is not importable."""
-    os.environ.setdefault("BOTSTACK_STANDIN_PREFIX", PREFIX)
+    os.environ["BOTSTACK_STANDIN_PREFIX"] = PREFIX
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
     try:
@@ -46,7 +47,7 @@ def _harness():
         importlib.import_module("tests.rehearsal.images")
     except ImportError as exc:
         venv = REPO / ".venv" / "bin" / "python"
-        if venv.exists() and Path(sys.executable).resolve() != venv.resolve() \
+        if venv.exists() and Path(sys.prefix).resolve() != venv.parents[1].resolve() \
                 and not os.environ.get("BOTSTACK_LOCAL_REEXEC"):
             os.environ["BOTSTACK_LOCAL_REEXEC"] = "1"
             os.execv(str(venv), [str(venv), str(REPO / "scripts" / "botstack"), *sys.argv[1:]])
