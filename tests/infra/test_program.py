@@ -70,9 +70,13 @@ def test_the_droplet_is_built_from_the_stack_config(run):
     assert i["monitoring"] is True
     assert i["vpcUuid"] == "network-vpc-id"
     assert i["tags"] == [f"botstack-{run.stack}"]
-    assert i["sshKeys"] == [f"fp:server-ssh-key-{n}" for n in range(len(cfg["sshPublicKeys"]))]
-    keys = run.of_type("/sshKey:SshKey")
-    assert [k.inputs["publicKey"] for k in keys] == cfg["sshPublicKeys"]
+
+
+def test_the_only_account_key_is_the_stacks_own_deploy_key(run):
+    [key] = run.of_type("/sshKey:SshKey")
+    assert key.inputs == {"name": f"botstack-{run.stack}-deploy",
+                          "publicKey": run.mocks.public_keys["server-deploy-key"]}
+    assert run.one("/droplet:Droplet").inputs["sshKeys"] == ["fp:server-deploy-ssh-key"]
 
 
 def test_the_droplets_user_data_is_a_secret(run):
