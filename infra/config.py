@@ -35,9 +35,11 @@ program registers any resource. The keys (all camelCase, as in Pulumi.<stack>.ya
 | protectData | bool, false | Pulumi `protect` on data resources (volume, bucket, reserved IP, database) |
 | database | `container` or `managed`, `container` | PostgreSQL in the compose stack, or DO Managed PostgreSQL |
 | managedDatabaseSize | str, `db-s-1vcpu-1gb` | managed cluster size (managed mode only) |
-| managedDatabaseVersion | str, `17` | managed PostgreSQL major version (managed mode only) |
+| managedDatabaseVersion | str, `17` | managed PostgreSQL major version (managed mode only): one DigitalOcean offers (14..17) |
 
-A stack whose name starts with `prod` is a production stack (the SSH-from-anywhere rule).
+A stack whose name starts with `prod` is a production stack (the SSH-from-anywhere rule). The stack
+name goes into resource names, so it may hold only lowercase letters, digits and inner hyphens, at
+most 37 characters (the bucket name's limit).
 An unknown `botstack:` key is refused (a misspelt key would otherwise fall back to its default): the
 keys set are those of the stack file `Pulumi.<stack>.yaml` and of the config the engine hands the
 program (the PULUMI_CONFIG environment variable, read through pulumi.runtime.get_config_env).
@@ -58,7 +60,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from infra import prices
-from infra.errors import NAMESPACE, ConfigError
+from infra.errors import NAMESPACE, ConfigError, StackNameError
 from infra.memory import compose_memory_mib, memory_fits, parse_memory  # noqa: F401 - this module's API
 
 
@@ -90,6 +92,19 @@ DEFAULTS: dict[str, Any] = {
     "managedDatabaseSize": "db-s-1vcpu-1gb",
     "managedDatabaseVersion": "17",
 }
+# The stack name is part of resource names (infra/*.py: `botstack-<stack>...`); DigitalOcean's rules
+# on them (tests/infra/do_rules.py names each source) leave lowercase letters, digits and inner
+# hyphens (volumes and buckets take no uppercase, volumes, tags and hostnames no '_'). The longest
+# name is the bucket's, `botstack-<stack>-backups-<8 hex>`, which Spaces caps at 63 characters;
+# volume snapshots `botstack-<stack>-pre-<12 hex>` (64) come next.
+STACK_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
+STACK_NAME_MAX = min(63 - len("botstack--backups-") - 8, 64 - len("botstack--pre-") - 12)
+
+# The PostgreSQL majors DigitalOcean Managed Databases create clusters of, as of 2025-11 (its
+# PostgreSQL docs: 13 reached end of life on 2025-11-13 and was withdrawn). `doctl databases options
+# versions` or GET /v2/databases/options shows today's list; update this with it.
+MANAGED_PG_VERSIONS = ("14", "15", "16", "17")
+
 KNOWN_KEYS = set(DEFAULTS) | {"region", "sshPublicKeys", "adminCidrs", "telegramBotToken", "adminUserIds"}
 SECRET_KEYS = {"telegramBotToken", "healthcheckPingUrl"}
 
@@ -228,6 +243,15 @@ def check_known(keys: "list[str] | set[str]") -> None:
             raise ConfigError(key, f"unknown key ({hint}the keys are documented in infra/config.py)")
 
 
+def check_stack_name(stack: str) -> None:
+    if len(stack) > STACK_NAME_MAX:
+        raise StackNameError(stack, f"is {len(stack)} characters; at most {STACK_NAME_MAX} fit the bucket name "
+                                    f"botstack-<stack>-backups-<8 hex> (63 characters at most)")
+    if not STACK_NAME.fullmatch(stack):
+        raise StackNameError(stack, "may hold only lowercase letters, digits and inner hyphens: DigitalOcean "
+                                    "refuses anything else in volume, bucket and droplet names")
+
+
 def load(get: Getter, stack: str, compose_file: Path) -> StackConfig:
     """Reads every key through `get(key)` (None when unset) and validates it."""
 
@@ -237,6 +261,7 @@ def load(get: Getter, stack: str, compose_file: Path) -> StackConfig:
             return DEFAULTS.get(key)
         return raw
 
+    check_stack_name(stack)
     production = stack.startswith("prod")
     fields: dict[str, Any] = {}
     fields.update(_where(val))
@@ -370,8 +395,9 @@ def _database(val: Getter) -> dict[str, Any]:
     if db_size not in prices.MANAGED_DB_SIZES:
         raise ConfigError("managedDatabaseSize", f"unknown size {db_size!r}; known: {', '.join(prices.MANAGED_DB_SIZES)}")
     db_version = str(val("managedDatabaseVersion")).strip()
-    if not re.fullmatch(r"1[4-9]", db_version):
-        raise ConfigError("managedDatabaseVersion", f"must be a PostgreSQL major version 14..19, not {db_version!r}")
+    if db_version not in MANAGED_PG_VERSIONS:
+        raise ConfigError("managedDatabaseVersion", f"DigitalOcean offers PostgreSQL {', '.join(MANAGED_PG_VERSIONS)}, "
+                                                    f"not {db_version!r}")
     return {"database": database, "managed_database_size": db_size, "managed_database_version": db_version}
 
 

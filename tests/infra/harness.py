@@ -213,14 +213,15 @@ def unwrap(value: Any) -> Any:
 
 def run_program(stack: str, repo_root: Path, overrides: Optional[dict[str, Any]] = None,
                 drop: tuple[str, ...] = (), main: bool = False, preview: bool = False,
-                account: Optional[do_rules.Account] = None) -> Run:
+                account: Optional[do_rules.Account] = None, config_of: Optional[str] = None) -> Run:
     """Runs infra.program.build for `stack` with its real config (+ overrides, - drop) through
     pulumi's config (set_all_config, like `pulumi up` does). A ConfigError lands in run.error, and
     so does a do_rules.DoRuleError: what DigitalOcean would refuse. Runs given the same `account`
-    share it (dev and prod in one DigitalOcean account); without one, each run has its own."""
+    share it (dev and prod in one DigitalOcean account); without one, each run has its own.
+    `config_of` names the stack file to take the config from when `stack` has none."""
     from infra import program
 
-    values = stack_config(stack)
+    values = stack_config(config_of or stack)
     values.update(overrides or {})
     for key in drop:
         values.pop(key, None)
