@@ -10,6 +10,10 @@ import pulumi_tls as tls
 
 from infra import cloudinit, facts
 
+# a graceful shutdown (systemd stops docker, each container within its stop_grace_period) and the
+# power-off DigitalOcean then waits for
+DROPLET_DELETE_TIMEOUT = "10m"
+
 
 @dataclass(frozen=True)
 class DropletBackups:
@@ -136,5 +140,8 @@ class Server(pulumi.ComponentResource):
             tags=[args.tag_name],
             # the host's private key is in here: the whole user-data is a secret
             user_data=pulumi.Output.secret(user_data),
-            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+            # the delete shuts the droplet down gracefully and waits for it within this timeout
+            # (the provider's default, 60 s, fails the delete of a droplet that takes longer)
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True,
+                                        custom_timeouts=pulumi.CustomTimeouts(delete=DROPLET_DELETE_TIMEOUT)),
         )

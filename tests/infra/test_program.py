@@ -220,9 +220,38 @@ def test_the_release_is_activated_after_a_volume_snapshot_named_after_it(run):
 
 
 def test_destroying_the_stack_first_takes_a_final_backup(run):
-    final = run.by_name()["deploy-final-backup"].inputs
-    assert final["delete"].endswith("/opt/botstack/current/deploy/final-backup.sh")
-    assert final["create"] == "true"
+    from infra import teardown
+    final = run.by_name()["deploy-final-backup"]
+    assert final.typ == "command:local:Command"
+    assert final.inputs["delete"] == teardown.guarded_ssh("final-backup", teardown.FINAL_BACKUP)
+    assert teardown.FINAL_BACKUP.endswith("/opt/botstack/current/deploy/final-backup.sh")
+    assert "create" not in final.inputs
+
+
+def test_the_stack_is_stopped_and_flushed_after_the_final_backup_and_before_the_volume_detaches(run):
+    from tests.infra.do_rules import depends_on
+    # pulumi deletes a resource only after everything that depends on it: final backup, stop,
+    # then the attachment
+    assert depends_on(run.options, "deploy-final-backup", "deploy-stop-stack")
+    assert depends_on(run.options, "deploy-stop-stack", "server-data-attachment")
+    stop = run.by_name()["deploy-stop-stack"].inputs["delete"]
+    assert "docker stop" in stop and "sync" in stop
+
+
+def test_the_teardown_steps_reach_the_droplet_like_the_deploy(run):
+    by = run.by_name()
+    conn = unwrap(by["deploy-activate"].inputs["connection"])
+    for step in ("deploy-stop-stack", "deploy-final-backup"):
+        i = by[step].inputs
+        assert unwrap(i["environment"]) == {"BOTSTACK_SSH_HOST": conn["host"], "BOTSTACK_SSH_USER": "deploy",
+                                            "BOTSTACK_SSH_HOST_KEY": conn["hostKey"]}
+        assert rpc.is_rpc_secret(i["stdin"]) and unwrap(i["stdin"]) == conn["privateKey"]
+        assert i["triggers"] == ["424242"]
+
+
+def test_the_droplet_has_time_to_shut_down_gracefully_when_deleted(run):
+    assert run.one("/droplet:Droplet").inputs["gracefulShutdown"] is True
+    assert run.options["server-droplet"].custom_timeouts.delete == "10m"
 
 
 def test_the_env_file_carries_the_stack_values(run):
@@ -410,8 +439,9 @@ def test_managed_mode_points_both_urls_at_the_cluster_and_runs_no_local_database
 
 
 def test_managed_mode_takes_no_final_backup_from_the_droplet(managed):
-    # the managed service keeps its own backups
+    # the managed service keeps its own backups; the stack is still stopped before the detach
     assert "deploy-final-backup" not in managed.by_name()
+    assert "deploy-stop-stack" in managed.by_name()
 
 
 @pytest.mark.parametrize("stack", STACKS)
