@@ -25,6 +25,7 @@ program registers any resource. The keys (all camelCase, as in Pulumi.<stack>.ya
 | backupOffsiteKeepWeekly | int, 4 | offsite: the newest backup of each of the last N weeks is kept (>= 0) |
 | backupOffsiteKeepMonthly | int, 6 | offsite: the newest backup of each of the last N months is kept (>= 0) |
 | healthcheckPingUrl | secret str, unset | healthchecks.io-compatible ping base URL with a project ping key (`https://hc-ping.com/<ping-key>`); unset: no pings |
+| backupPassphrase | secret str, unset | encrypts every backup (32-256 of `A-Za-z0-9._~+/=-`); scripts/deploy sets it on a stack's first deploy (or moves the old generated one here), so it outlives `pulumi destroy`; unset: a generated one kept in the state only |
 | ciRunnerCidrs | list[str], [] | extra /32 or /128 hosts admitted to TCP 22 for one CI job (set and cleared by the deploy workflow only) |
 | backupDrillIntervalDays | int, 7 | days between automatic restore drills (>= 1) |
 | enableDropletBackups | bool, false | DigitalOcean droplet backups (+20% weekly / +30% daily of the droplet price) |
@@ -80,6 +81,7 @@ DEFAULTS: dict[str, Any] = {
     "backupOffsiteKeepWeekly": 4,
     "backupOffsiteKeepMonthly": 6,
     "healthcheckPingUrl": "",
+    "backupPassphrase": "",
     "ciRunnerCidrs": [],
     "backupDrillIntervalDays": 7,
     "enableDropletBackups": False,
@@ -106,7 +108,7 @@ STACK_NAME_MAX = min(63 - len("botstack--backups-") - 8, 64 - len("botstack--pre
 MANAGED_PG_VERSIONS = ("14", "15", "16", "17")
 
 KNOWN_KEYS = set(DEFAULTS) | {"region", "sshPublicKeys", "adminCidrs", "telegramBotToken", "adminUserIds"}
-SECRET_KEYS = {"telegramBotToken", "healthcheckPingUrl"}
+SECRET_KEYS = {"telegramBotToken", "healthcheckPingUrl", "backupPassphrase"}
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,7 @@ class StackConfig:
     backup_offsite_keep_weekly: int
     backup_offsite_keep_monthly: int
     healthcheck_ping_url: str = field(repr=False)  # holds the ping key: a secret like the token
+    backup_passphrase: str = field(repr=False)     # empty: the generated one (in the state only)
     backup_drill_interval_days: int
     enable_droplet_backups: bool
     droplet_backup_plan: str
@@ -354,7 +357,13 @@ def _backups(val: Getter, get: Getter) -> dict[str, Any]:
     if ping and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", ping):
         raise ConfigError("healthcheckPingUrl", "is not an http(s) ping base URL without query or fragment "
                                                 "(e.g. https://hc-ping.com/<ping-key>)")
+    passphrase = str(get("backupPassphrase") or "")
+    # it goes into the line-based .env and gpg: a plain token (the message never repeats it)
+    if passphrase and not re.fullmatch(r"[A-Za-z0-9._~+/=-]{32,256}", passphrase):
+        raise ConfigError("backupPassphrase", "must be 32-256 characters of letters, digits and ._~+/=- "
+                                              "(scripts/deploy makes one)")
     return {
+        "backup_passphrase": passphrase,
         "volume_size_gib": _int("volumeSizeGib", val("volumeSizeGib"), 1, 16384),
         "backup_interval_hours": _int("backupIntervalHours", val("backupIntervalHours"), 1),
         "backup_local_retention_days": _int("backupLocalRetentionDays", val("backupLocalRetentionDays"), 1),

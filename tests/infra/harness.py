@@ -226,7 +226,7 @@ def run_program(stack: str, repo_root: Path, overrides: Optional[dict[str, Any]]
     for key in drop:
         values.pop(key, None)
     raw = {f"botstack:{k}": (v if isinstance(v, str) else json.dumps(v)) for k, v in values.items()}
-    secret_keys = ["botstack:telegramBotToken", "botstack:healthcheckPingUrl"]
+    secret_keys = ["botstack:telegramBotToken", "botstack:healthcheckPingUrl", "botstack:backupPassphrase"]
     pulumi.runtime.set_all_config(raw, secret_keys=secret_keys)
     # as the engine hands a Python program its config (the program lists the keys set from it)
     import os

@@ -66,6 +66,8 @@ BAD = [
     ("dev", {"backupOffsiteKeepLast": 0}, (), "backupOffsiteKeepLast", "at least 1"),
     ("dev", {"backupOffsiteKeepWeekly": -1}, (), "backupOffsiteKeepWeekly", "at least 0"),
     ("dev", {"database": "managed", "managedDatabaseVersion": "13"}, (), "managedDatabaseVersion", "offers PostgreSQL"),
+    ("dev", {"backupPassphrase": "TESTSECRET-too-short"}, (), "backupPassphrase", "32-256 characters"),
+    ("dev", {"backupPassphrase": "TESTSECRET with spaces and $ signs 0123456789"}, (), "backupPassphrase", "letters"),
     ("dev", {"managedDatabaseVersion": "19"}, (), "managedDatabaseVersion", "offers PostgreSQL 14, 15, 16, 17"),
 ]
 

@@ -140,6 +140,26 @@ def test_the_lifecycle_rule_never_expires_current_backups(run):
     assert rule["abortIncompleteMultipartUploadDays"] == 1
 
 
+PASSPHRASE = f"{SECRET_MARK}0backup0passphrase0from0the0stack0config"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_backup_passphrase_comes_from_the_stack_config_where_it_outlives_a_destroy(stack, repo):
+    run = run_program(stack, repo, {"backupPassphrase": PASSPHRASE})
+    assert run.error is None, run.error
+    # nothing in the state holds it, so `pulumi destroy` cannot take it with the stack
+    assert "storage-backup-passphrase" not in run.by_name()
+    env = run.by_name()["deploy-write-env"].inputs["stdin"]
+    assert rpc.is_rpc_secret(env)
+    assert f"BACKUP_PASSPHRASE={PASSPHRASE}" in unwrap(env).splitlines()
+
+
+def test_a_stack_without_it_keeps_its_generated_passphrase(run):
+    env = unwrap(run.by_name()["deploy-write-env"].inputs["stdin"]).splitlines()
+    assert "BACKUP_PASSPHRASE=TESTSECRETpwstoragebackuppassphrase" in env
+    assert run.protected["storage-backup-passphrase"] == (run.stack == "prod")
+
+
 def test_backup_key_is_scoped_to_the_bucket_only(run):
     k = run.one("/spacesKey:SpacesKey")
     assert k.inputs["grants"] == [{"bucket": f"botstack-{run.stack}-backups-a1b2c3d4", "permission": "readwrite"}]
