@@ -43,7 +43,7 @@ def test_a_redeploy_of_the_same_stack_claims_nothing_twice(repo):
     assert run_program("dev", repo, account=account).error is None
 
 
-@pytest.mark.parametrize("name", ["ab", "Botstack-x", "botstack_x", "-botstack", "x" * 64, "a..b".replace("..", "_")])
+@pytest.mark.parametrize("name", ["ab", "Botstack-x", "botstack_x", "-botstack", "x" * 64, "a_b"])
 def test_a_bucket_name_the_api_refuses(name):
     with pytest.raises(DoRuleError, match="bucket name"):
         Account().create(do_rules.BUCKET, "s:b", {"name": name, "region": "ams3"})
