@@ -171,17 +171,22 @@ class StandIn:
         return dest
 
     def deploy(self, tree: Path) -> str:
+        """The program's commands (infra/deploy.py), with one substitution: DATA_DIR in its
+        ENV_PREFIX is this run's data dir, since compose's bind mounts are the shared engine's paths."""
+        from infra import deploy as program
         rid = release_id(tree)
         archive = build_archive(tree, self.work / "build")
-        # the program's ENV_PREFIX, with this run's data dir (compose's bind mounts are the host's)
-        env_prefix = f"BOTSTACK_ROOT={ROOT} DATA_DIR={self.data_dir}"
+        prefix = f"BOTSTACK_ROOT={ROOT} DATA_DIR={self.data_dir}"
         d = f"{ROOT}/releases/{rid}"
+
+        def cmd(text: str) -> str:
+            assert program.ENV_PREFIX in text
+            return text.replace(program.ENV_PREFIX, prefix)
+        # CopyToRemote's part: the archive at its remote path
         self.ssh("deploy", f"cat > {ROOT}/incoming/release-{rid}.tar.gz", input=archive.read_bytes())
-        self.ssh("deploy", f"set -eu; d={d}; rm -rf \"$d.tmp\"; mkdir -p \"$d.tmp\"; "
-                           f"tar -xzf {ROOT}/incoming/release-{rid}.tar.gz -C \"$d.tmp\"; "
-                           f"rm -rf \"$d\"; mv \"$d.tmp\" \"$d\"; {env_prefix} bash \"$d/deploy/wait-ready.sh\"")
-        self.ssh("deploy", f"{env_prefix} bash {d}/deploy/write-env.sh", input=self.env_content(rid))
-        self.ssh("deploy", f"{env_prefix} bash {d}/deploy/activate.sh {rid}")
+        self.ssh("deploy", cmd(program.unpack_command(rid)))
+        self.ssh("deploy", cmd(f"{program.ENV_PREFIX} bash {d}/deploy/write-env.sh"), input=self.env_content(rid))
+        self.ssh("deploy", cmd(f"{program.ENV_PREFIX} bash {d}/deploy/activate.sh {rid}"))
         self.release_ids.append(rid)
         return rid
 
