@@ -82,6 +82,7 @@ class StandIn:
         self.data_dir = self.work / "data"          # DATA_DIR in the .env: a path of the engine's host
         self.data_dir.mkdir(exist_ok=True)
         self.release_ids: list[str] = []
+        self._rehearsal: Optional[Rehearsal] = None
         self.ip = ""
         self.host_pub = keygen(self.keys / "ssh_host_ed25519_key")
         client = self.work / "client"          # the private keys stay out of the container
@@ -190,15 +191,19 @@ class StandIn:
         self.release_ids.append(rid)
         return rid
 
+    def rehearsal(self) -> Rehearsal:
+        """The rehearsal's stack settings (the .env the program renders, with the doubles' endpoints),
+        with this run's data dir."""
+        if self._rehearsal is None:
+            self._rehearsal = Rehearsal(self.work / "rehearsal", self.images)
+            self._rehearsal.data_dir = self.data_dir
+        return self._rehearsal
+
     def env_content(self, rid: str) -> str:
-        values = Rehearsal.env_values(self, rid)  # the rehearsal's .env, with this run's DATA_DIR
-        return "".join(f"{k}={v}\n" for k, v in values.items())
+        return "".join(f"{k}={v}\n" for k, v in self.rehearsal().env_values(rid).items())
 
     def secrets(self) -> list[str]:
-        return Rehearsal.secrets(self)
-
-    def env_values(self, rid: str = "dev") -> dict[str, str]:
-        return Rehearsal.env_values(self, rid)
+        return self.rehearsal().secrets()
 
     # -- the stack's doubles and database, straight through the engine ----------------------------
     def service_container(self, service: str) -> str:
