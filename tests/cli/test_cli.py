@@ -373,3 +373,24 @@ def test_status_text_reads_as_a_report_with_a_fixed_clock():
     assert "reminders    12 pending (1 overdue); database 9 MiB" in text
     assert text.splitlines()[-1].startswith("NOT HEALTHY: backup")
     assert not report.healthy(STATUS)
+
+
+# -- the CLI and the program agree ----------------------------------------------------------------
+def test_the_cli_reads_the_outputs_the_program_exports(tmp_path):
+    from botstack_cli.outputs import to_stack
+    from tests.infra.harness import make_repo, run_program
+    run = run_program("dev", make_repo(tmp_path / "repo"))
+    assert run.error is None, run.error
+    needed = {"reservedIp", "knownHostsLine", "ssh", "releaseId", "databaseMode"}
+    assert needed <= set(run.outputs) and not needed & run.secret_outputs
+    stack = to_stack("dev", dict(run.outputs), "mock run")
+    assert stack.host == run.outputs["reservedIp"] and stack.user == "botadmin"
+    assert stack.known_hosts_line.split()[1] == "ssh-ed25519"
+
+
+def test_the_droplet_side_uses_the_layout_the_program_makes():
+    from infra import facts
+    from botstack_cli import agent, outputs, remote
+    assert (agent.ROOT, agent.PROJECT, agent.DEFAULT_DATA_DIR) == \
+        (facts.BOTSTACK_ROOT, facts.COMPOSE_PROJECT, facts.DATA_DIR)
+    assert (outputs.ADMIN_USER, remote.DEPLOY_USER) == (facts.ADMIN_USER, facts.DEPLOY_USER)
