@@ -251,7 +251,7 @@ def test_drill_success_is_reported_and_recorded(make_tool, botapi, seeded_db, pg
     tool = make_tool()
     tool.run()
     res = tool.drill()
-    assert res["counts"] == res["manifest"]["tables"]
+    assert res.counts == res.manifest["tables"]
     texts = alerts(botapi)
     assert len(texts) == 1 and "drill OK" in texts[0] and "1561 rows match" in texts[0]
     assert len(alerts(botapi, ADMINS[1])) == 1
