@@ -15,10 +15,10 @@ import time
 import psycopg
 import pytest
 
-from botstack_backup import pg
+from botstack_backup import gpg, integrity, pg
 from botstack_backup.cli import main
 from botstack_backup.config import Config
-from botstack_backup.errors import (BusyError, ChecksumError, ConfigError, DrillMismatch, NotFound,
+from botstack_backup.errors import (BackupError, BusyError, ChecksumError, ConfigError, DrillMismatch, NotFound,
                                     RefusedError, VersionMismatch)
 
 from .conftest import (ADMINS, BACKUP_SRC, PASSPHRASE, TOKEN, backup_runs, closed_port_url, s3_client,
@@ -105,9 +105,19 @@ def test_wrong_passphrase_fails_clearly(make_tool, pg_server, botapi):
     target = pg_server.create_database()
     with pytest.raises(Exception) as ei:
         tool.restore("latest", target_url=target)
-    assert "gpg failed" in str(ei.value)
+    # the manifest's MAC is the first thing keyed by the passphrase, so it is what notices
+    assert "another BACKUP_PASSPHRASE" in str(ei.value)
     assert table_counts(target) == {}
     assert any("restore FAILED" in t for t in alerts(botapi))
+
+
+def test_gpg_fails_clearly_on_a_wrong_passphrase(make_tool):
+    result = make_tool().run()
+    with open(os.path.join(make_tool().dir, result.name + ".dump.gpg"), "rb") as src:
+        with gpg.decryptor("a different passphrase!", src, subprocess.DEVNULL) as dec:
+            with pytest.raises(BackupError) as ei:
+                dec.finish()
+    assert "gpg failed" in str(ei.value)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -267,6 +277,7 @@ def test_drill_failure_is_reported_and_recorded(make_tool, botapi, seeded_db, pg
     s3 = s3_client(s3_server)
     manifest = json.loads(s3.get_object(Bucket=bucket, Key=result.manifest["manifest_key"])["Body"].read())
     manifest["tables"]["public.users"] += 1
+    manifest = integrity.sign(manifest, PASSPHRASE)   # as if the tool itself had miscounted
     s3.put_object(Bucket=bucket, Key=result.manifest["manifest_key"], Body=json.dumps(manifest).encode())
     with pytest.raises(DrillMismatch) as ei:
         tool.drill()

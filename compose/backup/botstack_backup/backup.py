@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Dict, List, Optional, Set
 
-from . import __version__, pg
+from . import __version__, integrity, pg
 from .dump import Background, DumpPipeline, DumpResult
 from .errors import EXIT_LOCAL_ONLY, EXIT_OK, BackupError, OffsiteError
 from .offsite import Offsite
@@ -104,7 +104,7 @@ def _dump_snapshot(tool: "BackupTool", target: Target) -> Snapshot:
 
 def _manifest(tool: "BackupTool", target: Target, snap: Snapshot, seconds: float) -> dict:
     return {
-        "format": 1,
+        "format": 2,  # 2: authenticated (the "mac" field, see integrity.py)
         "tool": f"botstack-backup {__version__}",
         "name": target.name,
         "key": target.key,
@@ -129,7 +129,7 @@ def run_locked(tool: "BackupTool", started: dt.datetime) -> RunResult:
     target = _target(tool, started)
     t0 = time.monotonic()
     snap = _dump_snapshot(tool, target)
-    manifest = _manifest(tool, target, snap, time.monotonic() - t0)
+    manifest = integrity.sign(_manifest(tool, target, snap, time.monotonic() - t0), tool.cfg.passphrase)
     tool.store.write_json(target.manifest_path, manifest)
     upload_error = snap.dump.upload_error
     if upload_error is None and snap.dump.offsite is not None:

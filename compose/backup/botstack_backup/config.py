@@ -2,12 +2,22 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
 from .errors import ConfigError
 
 MIN_RETENTION_DAYS = 1
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
+
+
+def _backup_name(env: Mapping[str, str]) -> str:
+    """BACKUP_NAME starts every backup's name: what restores accept (see integrity.check_name)."""
+    name = (env.get("BACKUP_NAME") or "botstack").strip()
+    if not _NAME_RE.match(name) or ".." in name:
+        raise ConfigError(f"BACKUP_NAME must be letters, digits, '.', '_' or '-' (at most 101), got {name!r}")
+    return name
 
 
 def _int(env: Mapping[str, str], key: str, default: int, minimum: int) -> int:
@@ -71,7 +81,7 @@ class Config:
             spaces_access_key_id=(env.get("SPACES_ACCESS_KEY_ID") or "").strip(),
             spaces_secret_access_key=(env.get("SPACES_SECRET_ACCESS_KEY") or "").strip(),
             prefix=prefix,
-            name=(env.get("BACKUP_NAME") or "botstack").strip(),
+            name=_backup_name(env),
             interval_hours=_int(env, "BACKUP_INTERVAL_HOURS", 6, 1),
             local_retention_days=_int(env, "BACKUP_LOCAL_RETENTION_DAYS", 7, MIN_RETENTION_DAYS),
             drill_interval_days=_int(env, "BACKUP_DRILL_INTERVAL_DAYS", 7, 1),

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator, Optional
 
-from . import gpg, pg
+from . import gpg, integrity, pg
 from .errors import BackupError, BusyError, ChecksumError, ConfigError, NotFound, OffsiteError, RefusedError
 from .offsite import Offsite
 from .store import CHUNK, DUMP_SUFFIX, MANIFEST_SUFFIX, LocalStore, strip_suffix
@@ -35,23 +35,24 @@ class Fetched:
     manifest: dict
 
 
-def _resolve_offsite(offsite: Offsite, which: Optional[str]) -> dict:
+def _resolve_offsite(offsite: Offsite, which: Optional[str], passphrase: str) -> dict:
+    """The manifest of the backup asked for, verified (see integrity.verify)."""
     listing = offsite.list()
     manifests = sorted(k for k in listing if k.endswith(MANIFEST_SUFFIX))
     if which in ("latest", "", None):
         for mkey in reversed(manifests):
             manifest = offsite.get_json(mkey)
-            if manifest.get("key") in listing:
-                return manifest
+            if isinstance(manifest, dict) and manifest.get("key") in listing:
+                return integrity.verify(manifest, passphrase, mkey)
         raise NotFound("no complete backup in the bucket")
     base = strip_suffix(which)
     for mkey in manifests:
         if mkey.rsplit("/", 1)[-1] == base + MANIFEST_SUFFIX:
-            return offsite.get_json(mkey)
+            return integrity.verify(offsite.get_json(mkey), passphrase, mkey)
     raise NotFound(f"no backup {which!r} in the bucket (see `botstack-backup list`)")
 
 
-def _local(store: LocalStore, which: Optional[str]) -> Fetched:
+def _local(store: LocalStore, which: Optional[str], passphrase: str) -> Fetched:
     backups = [b for b in store.backups() if b.good]
     if which in ("latest", "", None):
         if not backups:
@@ -62,12 +63,12 @@ def _local(store: LocalStore, which: Optional[str]) -> Fetched:
         if not match:
             raise NotFound(f"no complete local backup {which!r} in {store.dir}")
         b = match[0]
-    return Fetched(b.dump_path, b.manifest)
+    return Fetched(b.dump_path, integrity.verify(b.manifest, passphrase, b.manifest_path))
 
 
 def _download(tool: "BackupTool", which: Optional[str], workdir: str) -> Fetched:
     offsite = Offsite(tool.cfg)
-    manifest = _resolve_offsite(offsite, which)
+    manifest = _resolve_offsite(offsite, which, tool.cfg.passphrase)
     path = os.path.join(workdir, manifest["name"] + DUMP_SUFFIX)
     with open(path, "wb") as f:
         offsite.download(manifest["key"], f)
@@ -76,7 +77,10 @@ def _download(tool: "BackupTool", which: Optional[str], workdir: str) -> Fetched
 
 def fetch(tool: "BackupTool", which: Optional[str], workdir: str, from_local: bool) -> Fetched:
     """Get the encrypted dump into workdir (or point at the local copy); verify its checksum."""
-    got = _local(tool.store, which) if from_local else _download(tool, which, workdir)
+    if from_local:
+        got = _local(tool.store, which, tool.cfg.passphrase)
+    else:
+        got = _download(tool, which, workdir)
     digest = hashlib.sha256()
     with open(got.path, "rb") as f:
         for chunk in iter(lambda: f.read(CHUNK), b""):
