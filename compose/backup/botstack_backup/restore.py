@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Iterator, Optional
 from . import gpg, integrity, pg
 from .errors import BackupError, BusyError, ChecksumError, ConfigError, NotFound, OffsiteError, RefusedError
 from .offsite import Offsite
-from .store import CHUNK, DUMP_SUFFIX, MANIFEST_SUFFIX, LocalStore, strip_suffix
+from .store import CHUNK, DUMP_SUFFIX, MANIFEST_SUFFIX, LocalBackup, LocalStore, strip_suffix
 
 if TYPE_CHECKING:
     from .tool import BackupTool
@@ -52,17 +52,29 @@ def _resolve_offsite(offsite: Offsite, which: Optional[str], passphrase: str) ->
     raise NotFound(f"no backup {which!r} in the bucket (see `botstack-backup list`)")
 
 
+def _damaged(b: LocalBackup) -> ChecksumError:
+    return ChecksumError(f"the local backup {b.name} is damaged: {b.damage}; not restoring it")
+
+
 def _local(store: LocalStore, which: Optional[str], passphrase: str) -> Fetched:
-    backups = [b for b in store.backups() if b.good]
+    """The local copy asked for; a damaged one is reported as damaged, with the reason."""
+    backups = [b for b in store.backups() if b.manifest_path or b.dump_path]
+    good = [b for b in backups if b.good]
     if which in ("latest", "", None):
-        if not backups:
-            raise NotFound(f"no complete local backup in {store.dir}")
-        b = backups[-1]
+        if not good:
+            if backups:
+                raise _damaged(backups[-1])
+            raise NotFound(f"no local backup in {store.dir}")
+        b = good[-1]
+        for newer in backups[backups.index(b) + 1:]:
+            log.warning("restore: skipping the damaged local backup %s (%s)", newer.name, newer.damage)
     else:
         match = [x for x in backups if x.name == strip_suffix(which)]
         if not match:
-            raise NotFound(f"no complete local backup {which!r} in {store.dir}")
+            raise NotFound(f"no local backup {which!r} in {store.dir}")
         b = match[0]
+        if not b.good:
+            raise _damaged(b)
     return Fetched(b.dump_path, integrity.verify(b.manifest, passphrase, b.manifest_path))
 
 
