@@ -64,6 +64,7 @@ class Config:
     telegram_token: str = ""
     telegram_api_base_url: str = "https://api.telegram.org"
     admin_ids: list[int] = field(default_factory=list)
+    healthcheck_url: str = ""
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "Config":
@@ -88,6 +89,7 @@ class Config:
             telegram_token=(env.get("TELEGRAM_BOT_TOKEN") or "").strip(),
             telegram_api_base_url=(env.get("TELEGRAM_API_BASE_URL") or "https://api.telegram.org").strip(),
             admin_ids=parse_ids(env.get("ADMIN_USER_IDS") or ""),
+            healthcheck_url=(env.get("HEALTHCHECK_BACKUP_URL") or "").strip(),
         )
 
     # -- checks used by the commands that need them ------------------------------------------------

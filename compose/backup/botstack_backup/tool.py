@@ -13,7 +13,8 @@ from . import backup, drill, listing, pg, restore, retention
 from .backup import RunResult
 from .config import Config
 from .drill import DrillResult
-from .errors import BackupError, BusyError, VersionMismatch
+from .errors import EXIT_FAILED, BackupError, BusyError, VersionMismatch
+from .healthcheck import Pinger
 from .notify import Alerter, Recorder
 from .offsite import Offsite
 from .store import UTC, LocalBackup, LocalStore, fmt_ts, human_size, parse_ts, utcnow
@@ -26,11 +27,13 @@ log = logging.getLogger("botstack_backup")
 
 class BackupTool:
     def __init__(self, cfg: Config, now: Callable[[], dt.datetime] = utcnow,
-                 alerter: Optional[Alerter] = None, recorder: Optional[Recorder] = None):
+                 alerter: Optional[Alerter] = None, recorder: Optional[Recorder] = None,
+                 pinger: Optional[Pinger] = None):
         self.cfg = cfg
         self.now = now
         self.alerter = alerter or Alerter(cfg)
         self.recorder = recorder or Recorder(cfg.database_url)
+        self.pinger = pinger or Pinger(cfg.healthcheck_url)
         self.store = LocalStore(cfg.backup_dir)
         # seconds to wait for the lock when another operation holds it (0: fail at once with
         # BusyError, what the scheduler wants; the CLI waits, see --wait)
@@ -72,20 +75,31 @@ class BackupTool:
 
     # -- the operations -----------------------------------------------------------------------------
     def run(self) -> RunResult:
+        """One backup; the healthcheck hears its start (once the lock is held: a run skipped as busy
+        is no run) and its outcome, with the exit status on failure."""
         started = self.now()
         try:
             self.cfg.require_database()
             self.cfg.require_passphrase()
             with self.lock():
-                return backup.run_locked(self, started)
+                self.pinger.start()
+                result = backup.run_locked(self, started)
         except BusyError:
             raise
         except BackupError as exc:
             self.fail("backup", started, exc)
+            self.pinger.fail(exc.exit_code, str(exc))
             raise
         except Exception as exc:  # unexpected: still loud
-            self.fail("backup", started, BackupError(f"unexpected error: {type(exc).__name__}: {exc}"))
+            unexpected = BackupError(f"unexpected error: {type(exc).__name__}: {exc}")
+            self.fail("backup", started, unexpected)
+            self.pinger.fail(EXIT_FAILED, str(unexpected))
             raise
+        if result.uploaded:
+            self.pinger.success(f"{result.name}: {human_size(result.size)}, uploaded")
+        else:
+            self.pinger.fail(result.exit_code, f"{result.name} kept locally only: {result.upload_error}")
+        return result
 
     def upload_backlog(self) -> List[str]:
         with self.lock():
