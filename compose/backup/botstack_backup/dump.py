@@ -115,13 +115,19 @@ class DumpPipeline:
         log.debug("dump+encrypt %.2f s", time.monotonic() - t0)
 
     def _pump(self, src, dst) -> None:
-        """pg_dump's output -> sha256 -> gpg's input."""
+        """pg_dump's output -> sha256 -> gpg's input, through one reused buffer."""
+        buf = bytearray(CHUNK)
+        view = memoryview(buf)
         try:
-            for chunk in iter(lambda: src.read(CHUNK), b""):
-                self.sha_plain.update(chunk)
-                self.size_plain += len(chunk)
-                dst.write(chunk)
+            while True:
+                n = src.readinto(buf)
+                if not n:
+                    break
+                self.sha_plain.update(view[:n])
+                self.size_plain += n
+                dst.write(view[:n])
         finally:
+            view.release()
             try:
                 dst.close()
             except OSError:
@@ -136,16 +142,23 @@ class DumpPipeline:
         self.uploader.start()
 
     def _write_ciphertext(self, src, out) -> None:
-        """gpg's output -> sha256 -> the local file (which the upload follows)."""
-        for chunk in iter(lambda: src.read(CHUNK), b""):
-            self.sha_enc.update(chunk)
-            view = memoryview(chunk)
-            while view:
-                n = out.write(view)
-                view = view[n:]
-            self.size_enc += len(chunk)
-            if self.follower is not None:
-                self.follower.advance(len(chunk))
+        """gpg's output -> sha256 -> the local file (which the upload follows), one reused buffer."""
+        buf = bytearray(CHUNK)
+        view = memoryview(buf)
+        try:
+            while True:
+                n = src.readinto(buf)
+                if not n:
+                    break
+                self.sha_enc.update(view[:n])
+                done = 0
+                while done < n:
+                    done += out.write(view[done:n])
+                self.size_enc += n
+                if self.follower is not None:
+                    self.follower.advance(n)
+        finally:
+            view.release()
 
     def _check_dump(self, dump: subprocess.Popen, dump_err) -> None:
         rc = dump.wait()
