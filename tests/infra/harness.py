@@ -175,6 +175,9 @@ class Run:
     secret_outputs: set[str] = field(default_factory=set)
     protected: dict[str, bool] = field(default_factory=dict)
     options: dict[str, pulumi.ResourceOptions] = field(default_factory=dict)
+    # every registered resource (components too) as (type, name, parent chain), in order: what
+    # the engine builds a URN from, so a refactor that keeps these keeps every URN
+    urns: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)
     error: Optional[BaseException] = None
 
     def of_type(self, suffix: str) -> list[pulumi.runtime.MockResourceArgs]:
@@ -211,7 +214,13 @@ def run_program(stack: str, repo_root: Path, overrides: Optional[dict[str, Any]]
     for key in drop:
         values.pop(key, None)
     raw = {f"botstack:{k}": (v if isinstance(v, str) else json.dumps(v)) for k, v in values.items()}
-    pulumi.runtime.set_all_config(raw, secret_keys=["botstack:telegramBotToken"])
+    secret_keys = ["botstack:telegramBotToken", "botstack:healthcheckPingUrl"]
+    pulumi.runtime.set_all_config(raw, secret_keys=secret_keys)
+    # as the engine hands a Python program its config (the program lists the keys set from it)
+    import os
+    saved_env = {k: os.environ.get(k) for k in ("PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS")}
+    os.environ["PULUMI_CONFIG"] = json.dumps(raw)
+    os.environ["PULUMI_CONFIG_SECRET_KEYS"] = json.dumps(secret_keys)
     if main:
         repo_root = REPO  # __main__.py builds from the repository it lives in
 
@@ -227,9 +236,15 @@ def run_program(stack: str, repo_root: Path, overrides: Optional[dict[str, Any]]
     import pulumi.resource as pulumi_resource
 
     real_register = pulumi_resource.register_resource
+    chains: dict[int, tuple[str, ...]] = {}
 
     def recording_register(res, ty, name, custom, remote, new_dependency, props, opts, *a, **kw):
         run.protected[name] = bool(res._protect)
+        parent = getattr(opts, "parent", None) if opts is not None else None
+        chain = chains.get(id(parent), ()) if parent is not None else ()
+        if ty != "pulumi:pulumi:Stack":
+            run.urns.append((ty, name, chain))
+            chains[id(res)] = chain + (f"{ty}::{name}",)
         if opts is not None:
             run.options[name] = opts
         return real_register(res, ty, name, custom, remote, new_dependency, props, opts, *a, **kw)
@@ -261,4 +276,9 @@ def run_program(stack: str, repo_root: Path, overrides: Optional[dict[str, Any]]
         program_()
     finally:
         pulumi_resource.register_resource = real_register
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     return run

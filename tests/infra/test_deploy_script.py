@@ -70,7 +70,7 @@ def system_path(fake_bin=None) -> str:
     return ":".join(([str(fake_bin)] if fake_bin else []) + dirs)
 
 
-def test_without_the_pulumi_cli(repo):
+def test_a_missing_pulumi_cli_is_named(repo):
     result, _ = deploy(repo, CREDS, "dev", path=system_path())
     assert result.returncode != 0
     assert "the pulumi CLI is not installed" in result.stderr
@@ -123,7 +123,7 @@ def test_refuses_example_values(repo, fake_bin):
     assert calls == ""
 
 
-def test_unknown_stack(repo, fake_bin):
+def test_an_unknown_stack_is_refused(repo, fake_bin):
     result, _ = deploy(repo, CREDS, "staging", path=system_path(fake_bin))
     assert result.returncode == 2 and "no Pulumi.staging.yaml" in result.stderr
 
