@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import stat
 import subprocess
 import sys
@@ -299,16 +298,8 @@ def test_spaces_down_listing_and_drill_fail_loudly(make_tool, botapi):
 # versions
 # --------------------------------------------------------------------------------------------------
 @pytest.fixture
-def mismatched(make_tool, tmp_path, monkeypatch):
-    """A pg_dump on PATH that reports another major version."""
-    fake = tmp_path / "bin"
-    fake.mkdir()
-    real = shutil.which("pg_dump")
-    script = fake / "pg_dump"
-    script.write_text('#!/bin/sh\nif [ "$1" = "--version" ]; then echo "pg_dump (PostgreSQL) 11.22"; exit 0; fi\n'
-                      f'exec {real} "$@"\n')
-    script.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")
+def mismatched(make_tool, old_pg_dump):
+    """The tool with a pg_dump on PATH that reports another major version."""
     return make_tool()
 
 
@@ -384,14 +375,7 @@ def test_drill_without_any_offsite_backup_fails_loudly(make_tool, botapi):
 # --------------------------------------------------------------------------------------------------
 # failures are loud; recording without the table
 # --------------------------------------------------------------------------------------------------
-def test_pg_dump_failure_alerts_and_leaves_no_partial_file(make_tool, tmp_path, monkeypatch, botapi, seeded_db):
-    fake = tmp_path / "bin"
-    fake.mkdir()
-    real = shutil.which("pg_dump")
-    (fake / "pg_dump").write_text('#!/bin/sh\nif [ "$1" = "--version" ]; then exec ' + real +
-                                  ' --version; fi\necho "pg_dump: error: simulated failure" >&2; exit 1\n')
-    (fake / "pg_dump").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")
+def test_pg_dump_failure_alerts_and_leaves_no_partial_file(make_tool, failing_pg_dump, botapi, seeded_db):
     tool = make_tool()
     with pytest.raises(Exception) as ei:
         tool.run()

@@ -30,3 +30,14 @@ def test_without_a_backup_database_url_the_applications_is_used(backup_url):
 def test_without_any_database_url_the_error_names_both_settings():
     with pytest.raises(ConfigError, match=r"BACKUP_DATABASE_URL \(or DATABASE_URL\) is not set"):
         Config.from_env({}).require_database()
+
+
+def test_the_program_fixes_glibcs_malloc_settings_on_debian_python():
+    """The image's python3 (glibc) takes the settings that keep the run's memory flat."""
+    import subprocess
+
+    from .conftest import BACKUP_SRC
+    probe = subprocess.run(["/usr/bin/python3", "-c", "from botstack_backup.memory import bound_malloc; "
+                            "print(bound_malloc())"], env={"PYTHONPATH": BACKUP_SRC}, capture_output=True,
+                           text=True, timeout=60)
+    assert probe.stdout.strip() == "True", probe.stderr

@@ -110,49 +110,39 @@ def target(pg_server):
     return url
 
 
-def test_a_stored_literal_packet_with_recomputed_sums_is_refused(
-        real_backup, planted_dump, gpg_home, tmp_path, s3_server, bucket, target, botapi):
+def refuse_planted(real_backup, planted_dump, gpg_home, tmp_path, s3_server, bucket, target, botapi,
+                   make_payload, sign, match, **over):
+    """Plant a newer backup, restore `latest` over `target` with --force: refused, target untouched."""
     tool, real = real_backup
-    payload = stored(gpg_home, planted_dump, tmp_path)
-    plant(s3_server, bucket, real, payload, planted_dump.read_bytes(), sign=False)
+    payload = make_payload(gpg_home, planted_dump, tmp_path)
+    plant(s3_server, bucket, real, payload, planted_dump.read_bytes(), sign=sign, **over)
     before = table_counts(target)
-    with pytest.raises(ForgedError, match="MAC"):
+    with pytest.raises(ForgedError, match=match):
         tool.restore("latest", target_url=target, force=True)
     assert_refused_and_untouched(tool, target, before, botapi)
 
 
-def test_a_stored_literal_packet_is_refused_even_under_a_valid_manifest(
-        real_backup, planted_dump, gpg_home, tmp_path, s3_server, bucket, target, botapi):
-    tool, real = real_backup
-    payload = stored(gpg_home, planted_dump, tmp_path)
-    plant(s3_server, bucket, real, payload, planted_dump.read_bytes(), sign=True)
-    before = table_counts(target)
-    with pytest.raises(ForgedError, match="not passphrase-encrypted"):
-        tool.restore("latest", target_url=target, force=True)
-    assert_refused_and_untouched(tool, target, before, botapi)
+@pytest.fixture
+def planting(real_backup, planted_dump, gpg_home, tmp_path, s3_server, bucket, target, botapi):
+    return lambda **kw: refuse_planted(real_backup, planted_dump, gpg_home, tmp_path, s3_server, bucket,
+                                       target, botapi, **kw)
 
 
-def test_data_without_integrity_protection_is_refused_even_under_a_valid_manifest(
-        real_backup, planted_dump, gpg_home, tmp_path, s3_server, bucket, target, botapi):
-    tool, real = real_backup
-    payload = without_mdc(gpg_home, planted_dump, tmp_path)
-    plant(s3_server, bucket, real, payload, planted_dump.read_bytes(), sign=True)
-    before = table_counts(target)
-    with pytest.raises(ForgedError, match="no MDC"):
-        tool.restore("latest", target_url=target, force=True)
-    assert_refused_and_untouched(tool, target, before, botapi)
+def test_a_stored_literal_packet_with_recomputed_sums_is_refused(planting):
+    planting(make_payload=stored, sign=False, match="MAC")
 
 
-def test_a_manifest_with_recomputed_sums_but_no_valid_mac_is_refused(
-        real_backup, planted_dump, gpg_home, tmp_path, s3_server, bucket, target, botapi):
-    tool, real = real_backup
-    payload = stored(gpg_home, planted_dump, tmp_path)
-    forged_mac = dict(real["mac"], value="0" * 64)
-    plant(s3_server, bucket, real, payload, planted_dump.read_bytes(), sign=False, mac=forged_mac)
-    before = table_counts(target)
-    with pytest.raises(ForgedError, match="does not carry a valid MAC"):
-        tool.restore("latest", target_url=target, force=True)
-    assert_refused_and_untouched(tool, target, before, botapi)
+def test_a_stored_literal_packet_is_refused_even_under_a_valid_manifest(planting):
+    planting(make_payload=stored, sign=True, match="not passphrase-encrypted")
+
+
+def test_data_without_integrity_protection_is_refused_even_under_a_valid_manifest(planting):
+    planting(make_payload=without_mdc, sign=True, match="no MDC")
+
+
+def test_a_manifest_with_recomputed_sums_but_no_valid_mac_is_refused(planting, real_backup):
+    forged_mac = dict(real_backup[1]["mac"], value="0" * 64)
+    planting(make_payload=stored, sign=False, match="does not carry a valid MAC", mac=forged_mac)
 
 
 def test_an_altered_field_of_a_real_manifest_breaks_its_mac(real_backup, s3_server, bucket, pg_server, botapi):
@@ -163,16 +153,9 @@ def test_an_altered_field_of_a_real_manifest_breaks_its_mac(real_backup, s3_serv
         tool.restore("latest", target_url=pg_server.create_database())
 
 
-def test_a_manifest_naming_a_path_outside_the_work_directory_is_refused(
-        real_backup, planted_dump, gpg_home, tmp_path, s3_server, bucket, target, botapi):
-    tool, real = real_backup
-    payload = stored(gpg_home, planted_dump, tmp_path)
-    plant(s3_server, bucket, real, payload, planted_dump.read_bytes(), sign=True,
-          name="../../../tmp/botstack-20261102T030000Z")
-    before = table_counts(target)
-    with pytest.raises(ForgedError, match="not a backup name"):
-        tool.restore("latest", target_url=target, force=True)
-    assert_refused_and_untouched(tool, target, before, botapi)
+def test_a_manifest_naming_a_path_outside_the_work_directory_is_refused(planting):
+    planting(make_payload=stored, sign=True, match="not a backup name",
+             name="../../../tmp/botstack-20261102T030000Z")
     assert not os.path.exists("/tmp/botstack-20261102T030000Z.dump.gpg")
 
 

@@ -1,8 +1,6 @@
 """Dead-man's switch pings of every backup run, against a local HTTP server."""
 from __future__ import annotations
 
-import os
-import shutil
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -78,14 +76,7 @@ def test_a_successful_backup_pings_start_then_success_keeping_the_query(make_too
     assert pings.paths() == [(CHECK + "/start", "create=1"), (CHECK, "create=1")]
 
 
-def test_a_failed_backup_pings_its_exit_status(make_tool, pings, tmp_path, monkeypatch):
-    fake = tmp_path / "bin"
-    fake.mkdir()
-    real = shutil.which("pg_dump")
-    (fake / "pg_dump").write_text('#!/bin/sh\nif [ "$1" = "--version" ]; then exec ' + real +
-                                  ' --version; fi\necho "pg_dump: error: simulated failure" >&2; exit 1\n')
-    (fake / "pg_dump").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")
+def test_a_failed_backup_pings_its_exit_status(make_tool, pings, failing_pg_dump):
     tool = make_tool(HEALTHCHECK_BACKUP_URL=pings.base + "?create=1")
     with pytest.raises(Exception):
         tool.run()
@@ -100,14 +91,7 @@ def test_a_backup_kept_locally_only_pings_exit_status_3(make_tool, pings):
     assert pings.paths() == [(CHECK + "/start", ""), (CHECK + "/3", "")]
 
 
-def test_a_version_mismatch_pings_exit_status_6(make_tool, pings, tmp_path, monkeypatch):
-    fake = tmp_path / "bin"
-    fake.mkdir()
-    real = shutil.which("pg_dump")
-    (fake / "pg_dump").write_text('#!/bin/sh\nif [ "$1" = "--version" ]; then echo "pg_dump (PostgreSQL) 11.22"; '
-                                  f'exit 0; fi\nexec {real} "$@"\n')
-    (fake / "pg_dump").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")
+def test_a_version_mismatch_pings_exit_status_6(make_tool, pings, old_pg_dump):
     tool = make_tool(HEALTHCHECK_BACKUP_URL=pings.base)
     with pytest.raises(Exception):
         tool.run()

@@ -11,7 +11,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Generic, Optional, TypeVar
+from typing import Callable, Generic, Iterator, Optional, TypeVar
 
 from . import gpg, pg
 from .config import Config
@@ -52,6 +52,17 @@ class DumpResult:
     @property
     def uploaded(self) -> bool:
         return self.upload_error is None
+
+
+def _chunks(src) -> Iterator[memoryview]:
+    """What `src` yields, in slices of ONE reused buffer: each is valid until the next one."""
+    buf = bytearray(CHUNK)
+    with memoryview(buf) as view:
+        while True:
+            n = src.readinto(buf)
+            if not n:
+                return
+            yield view[:n]
 
 
 def _offsite_or_none(cfg: Config):
@@ -115,19 +126,13 @@ class DumpPipeline:
         log.debug("dump+encrypt %.2f s", time.monotonic() - t0)
 
     def _pump(self, src, dst) -> None:
-        """pg_dump's output -> sha256 -> gpg's input, through one reused buffer."""
-        buf = bytearray(CHUNK)
-        view = memoryview(buf)
+        """pg_dump's output -> sha256 -> gpg's input."""
         try:
-            while True:
-                n = src.readinto(buf)
-                if not n:
-                    break
-                self.sha_plain.update(view[:n])
-                self.size_plain += n
-                dst.write(view[:n])
+            for chunk in _chunks(src):
+                self.sha_plain.update(chunk)
+                self.size_plain += len(chunk)
+                dst.write(chunk)
         finally:
-            view.release()
             try:
                 dst.close()
             except OSError:
@@ -142,23 +147,15 @@ class DumpPipeline:
         self.uploader.start()
 
     def _write_ciphertext(self, src, out) -> None:
-        """gpg's output -> sha256 -> the local file (which the upload follows), one reused buffer."""
-        buf = bytearray(CHUNK)
-        view = memoryview(buf)
-        try:
-            while True:
-                n = src.readinto(buf)
-                if not n:
-                    break
-                self.sha_enc.update(view[:n])
-                done = 0
-                while done < n:
-                    done += out.write(view[done:n])
-                self.size_enc += n
-                if self.follower is not None:
-                    self.follower.advance(n)
-        finally:
-            view.release()
+        """gpg's output -> sha256 -> the local file (which the upload follows)."""
+        for chunk in _chunks(src):
+            self.sha_enc.update(chunk)
+            done = 0
+            while done < len(chunk):
+                done += out.write(chunk[done:])
+            self.size_enc += len(chunk)
+            if self.follower is not None:
+                self.follower.advance(len(chunk))
 
     def _check_dump(self, dump: subprocess.Popen, dump_err) -> None:
         rc = dump.wait()
