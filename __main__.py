@@ -25,7 +25,7 @@ def wire(cfg: StackConfig, repo_root: Path, build_dir: Path) -> Wired:
         cfg.stack, cfg.region, cfg.droplet_size, cfg.image, cfg.ssh_public_keys, cfg.volume_size_gib,
         backups if cfg.enable_droplet_backups else None, cfg.protect_data,
         vpc_id=network.vpc_id, tag_name=network.tag_name, reserved_ip=network.reserved_ip))
-    storage = Storage("storage", StorageArgs(cfg.stack, cfg.region, cfg.protect_data))
+    storage = Storage("storage", StorageArgs(cfg.stack, cfg.region, cfg.protect_data, cfg.backup_passphrase))
     database = Database("database", DatabaseArgs(
         cfg.stack, cfg.managed_db, cfg.region, cfg.managed_database_size, cfg.managed_database_version,
         cfg.protect_data, vpc_id=network.vpc_id, tag_name=network.tag_name, droplet_id=server.droplet_id))

@@ -25,6 +25,7 @@ program registers any resource. The keys (all camelCase, as in Pulumi.<stack>.ya
 | backupOffsiteKeepWeekly | int, 4 | offsite: the newest backup of each of the last N weeks is kept (>= 0) |
 | backupOffsiteKeepMonthly | int, 6 | offsite: the newest backup of each of the last N months is kept (>= 0) |
 | healthcheckPingUrl | secret str, unset | healthchecks.io-compatible ping base URL with a project ping key (`https://hc-ping.com/<ping-key>`); unset: no pings |
+| backupPassphrase | secret str, unset | encrypts every backup (32-256 of `A-Za-z0-9._~+/=-`); scripts/deploy sets it on a stack's first deploy (or moves the old generated one here), so it outlives `pulumi destroy`; unset: a generated one kept in the state only |
 | ciRunnerCidrs | list[str], [] | extra /32 or /128 hosts admitted to TCP 22 for one CI job (set and cleared by the deploy workflow only) |
 | backupDrillIntervalDays | int, 7 | days between automatic restore drills (>= 1) |
 | enableDropletBackups | bool, false | DigitalOcean droplet backups (+20% weekly / +30% daily of the droplet price) |
@@ -35,9 +36,11 @@ program registers any resource. The keys (all camelCase, as in Pulumi.<stack>.ya
 | protectData | bool, false | Pulumi `protect` on data resources (volume, bucket, reserved IP, database) |
 | database | `container` or `managed`, `container` | PostgreSQL in the compose stack, or DO Managed PostgreSQL |
 | managedDatabaseSize | str, `db-s-1vcpu-1gb` | managed cluster size (managed mode only) |
-| managedDatabaseVersion | str, `17` | managed PostgreSQL major version (managed mode only) |
+| managedDatabaseVersion | str, `17` | managed PostgreSQL major version (managed mode only): one DigitalOcean offers (14..17) |
 
-A stack whose name starts with `prod` is a production stack (the SSH-from-anywhere rule).
+A stack whose name starts with `prod` is a production stack (the SSH-from-anywhere rule). The stack
+name goes into resource names, so it may hold only lowercase letters, digits and inner hyphens, at
+most 37 characters (the bucket name's limit).
 An unknown `botstack:` key is refused (a misspelt key would otherwise fall back to its default): the
 keys set are those of the stack file `Pulumi.<stack>.yaml` and of the config the engine hands the
 program (the PULUMI_CONFIG environment variable, read through pulumi.runtime.get_config_env).
@@ -58,7 +61,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from infra import prices
-from infra.errors import NAMESPACE, ConfigError
+from infra.errors import NAMESPACE, ConfigError, StackNameError
 from infra.memory import compose_memory_mib, memory_fits, parse_memory  # noqa: F401 - this module's API
 
 
@@ -78,6 +81,7 @@ DEFAULTS: dict[str, Any] = {
     "backupOffsiteKeepWeekly": 4,
     "backupOffsiteKeepMonthly": 6,
     "healthcheckPingUrl": "",
+    "backupPassphrase": "",
     "ciRunnerCidrs": [],
     "backupDrillIntervalDays": 7,
     "enableDropletBackups": False,
@@ -90,8 +94,21 @@ DEFAULTS: dict[str, Any] = {
     "managedDatabaseSize": "db-s-1vcpu-1gb",
     "managedDatabaseVersion": "17",
 }
+# The stack name is part of resource names (infra/*.py: `botstack-<stack>...`); DigitalOcean's rules
+# on them (tests/infra/do_rules.py names each source) leave lowercase letters, digits and inner
+# hyphens (volumes and buckets take no uppercase, volumes, tags and hostnames no '_'). The longest
+# name is the bucket's, `botstack-<stack>-backups-<8 hex>`, which Spaces caps at 63 characters;
+# volume snapshots `botstack-<stack>-pre-<12 hex>` (64) come next.
+STACK_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
+STACK_NAME_MAX = min(63 - len("botstack--backups-") - 8, 64 - len("botstack--pre-") - 12)
+
+# The PostgreSQL majors DigitalOcean Managed Databases create clusters of, as of 2025-11 (its
+# PostgreSQL docs: 13 reached end of life on 2025-11-13 and was withdrawn). `doctl databases options
+# versions` or GET /v2/databases/options shows today's list; update this with it.
+MANAGED_PG_VERSIONS = ("14", "15", "16", "17")
+
 KNOWN_KEYS = set(DEFAULTS) | {"region", "sshPublicKeys", "adminCidrs", "telegramBotToken", "adminUserIds"}
-SECRET_KEYS = {"telegramBotToken", "healthcheckPingUrl"}
+SECRET_KEYS = {"telegramBotToken", "healthcheckPingUrl", "backupPassphrase"}
 
 
 @dataclass(frozen=True)
@@ -118,6 +135,7 @@ class StackConfig:
     backup_offsite_keep_weekly: int
     backup_offsite_keep_monthly: int
     healthcheck_ping_url: str = field(repr=False)  # holds the ping key: a secret like the token
+    backup_passphrase: str = field(repr=False)     # empty: the generated one (in the state only)
     backup_drill_interval_days: int
     enable_droplet_backups: bool
     droplet_backup_plan: str
@@ -228,6 +246,15 @@ def check_known(keys: "list[str] | set[str]") -> None:
             raise ConfigError(key, f"unknown key ({hint}the keys are documented in infra/config.py)")
 
 
+def check_stack_name(stack: str) -> None:
+    if len(stack) > STACK_NAME_MAX:
+        raise StackNameError(stack, f"is {len(stack)} characters; at most {STACK_NAME_MAX} fit the bucket name "
+                                    f"botstack-<stack>-backups-<8 hex> (63 characters at most)")
+    if not STACK_NAME.fullmatch(stack):
+        raise StackNameError(stack, "may hold only lowercase letters, digits and inner hyphens: DigitalOcean "
+                                    "refuses anything else in volume, bucket and droplet names")
+
+
 def load(get: Getter, stack: str, compose_file: Path) -> StackConfig:
     """Reads every key through `get(key)` (None when unset) and validates it."""
 
@@ -237,6 +264,7 @@ def load(get: Getter, stack: str, compose_file: Path) -> StackConfig:
             return DEFAULTS.get(key)
         return raw
 
+    check_stack_name(stack)
     production = stack.startswith("prod")
     fields: dict[str, Any] = {}
     fields.update(_where(val))
@@ -329,7 +357,13 @@ def _backups(val: Getter, get: Getter) -> dict[str, Any]:
     if ping and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", ping):
         raise ConfigError("healthcheckPingUrl", "is not an http(s) ping base URL without query or fragment "
                                                 "(e.g. https://hc-ping.com/<ping-key>)")
+    passphrase = str(get("backupPassphrase") or "")
+    # it goes into the line-based .env and gpg: a plain token (the message never repeats it)
+    if passphrase and not re.fullmatch(r"[A-Za-z0-9._~+/=-]{32,256}", passphrase):
+        raise ConfigError("backupPassphrase", "must be 32-256 characters of letters, digits and ._~+/=- "
+                                              "(scripts/deploy makes one)")
     return {
+        "backup_passphrase": passphrase,
         "volume_size_gib": _int("volumeSizeGib", val("volumeSizeGib"), 1, 16384),
         "backup_interval_hours": _int("backupIntervalHours", val("backupIntervalHours"), 1),
         "backup_local_retention_days": _int("backupLocalRetentionDays", val("backupLocalRetentionDays"), 1),
@@ -370,8 +404,9 @@ def _database(val: Getter) -> dict[str, Any]:
     if db_size not in prices.MANAGED_DB_SIZES:
         raise ConfigError("managedDatabaseSize", f"unknown size {db_size!r}; known: {', '.join(prices.MANAGED_DB_SIZES)}")
     db_version = str(val("managedDatabaseVersion")).strip()
-    if not re.fullmatch(r"1[4-9]", db_version):
-        raise ConfigError("managedDatabaseVersion", f"must be a PostgreSQL major version 14..19, not {db_version!r}")
+    if db_version not in MANAGED_PG_VERSIONS:
+        raise ConfigError("managedDatabaseVersion", f"DigitalOcean offers PostgreSQL {', '.join(MANAGED_PG_VERSIONS)}, "
+                                                    f"not {db_version!r}")
     return {"database": database, "managed_database_size": db_size, "managed_database_version": db_version}
 
 

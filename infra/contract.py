@@ -88,8 +88,8 @@ SETTINGS: tuple[Setting, ...] = (
        "the block volume: postgres/ (PGDATA) and backups/ (local backup copies)", "/mnt/botstack-data",
        default="/mnt/botstack-data"),
     # --- backups
-    _s("BACKUP_PASSPHRASE", "generated (storage-backup-passphrase)", (BACKUP,),
-       "encryption passphrase; keep a copy outside the droplet and outside Pulumi's state",
+    _s("BACKUP_PASSPHRASE", "backupPassphrase (unset: generated, storage-backup-passphrase)", (BACKUP,),
+       "encryption passphrase; kept in the stack's config, where it outlives the droplet and the state",
        "change-me-long-random-passphrase", secret=True),
     _s("SPACES_ENDPOINT", "region", (BACKUP,), "Spaces (S3 API) endpoint",
        "https://fra1.digitaloceanspaces.com"),

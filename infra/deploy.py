@@ -11,8 +11,11 @@ Steps, each a resource so `pulumi preview` shows which will run:
    replaced (create new, then delete old) with each release, so exactly one is kept.
 6. `activate`: deploy/activate.sh <release-id>: builds, stops the old bot, `docker compose up -d
    --wait` (a failing health check fails `pulumi up`), rolls back to the previous release on failure.
-7. `final-backup` (container mode): does nothing on create; on delete (`pulumi destroy`, or before
-   the droplet is replaced) runs deploy/final-backup.sh, one backup to Spaces, while the stack runs.
+7. `stop-stack` and `final-backup` (container mode): nothing on create; on delete (`pulumi destroy`,
+   or before the droplet is replaced) first deploy/final-backup.sh (one backup to Spaces, while the
+   stack runs), then every container stopped and the volume flushed, before the Server's volume
+   attachment is deleted. They run through the local ssh client and only warn when the droplet
+   does not answer at all (infra/teardown.py).
 
 Every remote command also waits for the cloud firewall (its SSH rules admit the dialling host).
 The connection verifies the droplet's host key (`host_key`: the ed25519 key the program generated
@@ -31,7 +34,7 @@ import pulumi_command as command
 import pulumi_digitalocean as do
 from pulumi_command.remote import Logging
 
-from infra import facts, release
+from infra import facts, release, teardown
 from infra.server import Connection
 
 ROOT = facts.BOTSTACK_ROOT
@@ -111,11 +114,22 @@ class Deploy(pulumi.ComponentResource):
         activate = self._cmd("activate", f"{ENV_PREFIX} bash {release_dir}/deploy/activate.sh {rid}",
                              triggers + [env_hash, c.droplet_id], [write_env, snapshot],
                              logging=Logging.STDOUT_AND_STDERR)
+        # Pulumi deletes dependents first: the final backup (while the stack runs), then the stop,
+        # then (Server) the volume attachment, the IP and the droplet.
+        stop = self._on_delete("stop-stack", teardown.STOP_STACK, c, [*c.ready, args.ssh_open, wait_ready])
         if args.final_backup:
-            self._cmd("final-backup", "true", [c.droplet_id], [activate], logging=Logging.STDOUT_AND_STDERR,
-                      delete=f"{ENV_PREFIX} bash {ROOT}/current/deploy/final-backup.sh")
+            self._on_delete("final-backup", teardown.FINAL_BACKUP, c, [activate, stop])
         self.snapshot_name: pulumi.Output[str] = snapshot.name
         self.register_outputs({"releaseId": rid, "snapshotName": snapshot.name})
+
+    def _on_delete(self, step: str, remote: str, c: Connection, after: list) -> command.local.Command:
+        """Nothing on create; on delete `remote` on the droplet, a warning if the droplet is gone
+        (infra/teardown.py). The droplet id trigger re-creates it for a new droplet."""
+        return command.local.Command(
+            f"{self._step_prefix}-{step}", delete=teardown.guarded_ssh(step, remote), interpreter=["/bin/bash", "-c"],
+            environment={teardown.HOST: c.host, teardown.USER: c.user, teardown.HOST_KEY: c.host_key},
+            stdin=c.private_key, triggers=[c.droplet_id], logging=command.local.Logging.STDOUT_AND_STDERR,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=after))
 
     def _cmd(self, step: str, create: str, triggers: list, after: list, **kw) -> command.remote.Command:
         return command.remote.Command(

@@ -10,6 +10,10 @@ import pulumi_tls as tls
 
 from infra import cloudinit, facts
 
+# a graceful shutdown (systemd stops docker, each container within its stop_grace_period) and the
+# power-off DigitalOcean then waits for
+DROPLET_DELETE_TIMEOUT = "10m"
+
 
 @dataclass(frozen=True)
 class DropletBackups:
@@ -47,7 +51,8 @@ class Connection:
 
 class Server(pulumi.ComponentResource):
     """The droplet and what makes it: the pinned SSH host key and the deploy key (both generated
-    here with pulumi-tls, ed25519), your SSH keys registered with DigitalOcean, the data volume
+    here with pulumi-tls, ed25519), the deploy key registered with DigitalOcean (your keys go in
+    through cloud-init only), the data volume
     (ext4, label `botstack-data`, mounted at /mnt/botstack-data by cloud-init) and its attachment,
     and the reserved IP's assignment.
 
@@ -70,9 +75,11 @@ class Server(pulumi.ComponentResource):
         attachment = do.VolumeAttachment(
             f"{name}-data-attachment", droplet_id=droplet_id, volume_id=volume.id,
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True))
+        # Both are droplet actions, and DigitalOcean refuses a second while one is pending; the
+        # provider retries that only for the attachment, so the IP waits for the volume.
         assignment = do.ReservedIpAssignment(
             f"{name}-ip-assignment", ip_address=args.reserved_ip, droplet_id=droplet_id,
-            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True))
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True, depends_on=[attachment]))
 
         self.host_public_key: pulumi.Output[str] = host_key.public_key_openssh.apply(str.strip)
         self.connection = Connection(
@@ -102,11 +109,13 @@ class Server(pulumi.ComponentResource):
     def _droplet(self, name: str, args: ServerArgs, host_key: tls.PrivateKey,
                  deploy_key: tls.PrivateKey) -> do.Droplet:
         prefix = f"botstack-{args.stack}"
-        ssh_keys = [
-            do.SshKey(f"{name}-ssh-key-{i}", name=f"{prefix}-admin-{i}", public_key=key,
-                      opts=pulumi.ResourceOptions(parent=self))
-            for i, key in enumerate(args.admin_ssh_keys)
-        ]
+        # DigitalOcean takes a public key once per account, so your keys (already there, or shared
+        # by dev and prod) would collide: they reach the droplet through cloud-init `users`. The
+        # account gets only this stack's own deploy key, which no other stack has; a droplet
+        # created with a key gets no root password by e-mail (root cannot log in over SSH anyway).
+        account_key = do.SshKey(f"{name}-deploy-ssh-key", name=f"{prefix}-deploy",
+                                public_key=deploy_key.public_key_openssh.apply(str.strip),
+                                opts=pulumi.ResourceOptions(parent=self))
         user_data = pulumi.Output.all(
             host_key.private_key_openssh, host_key.public_key_openssh, deploy_key.public_key_openssh,
         ).apply(lambda k: cloudinit.render_user_data(cloudinit.UserDataParams(
@@ -122,7 +131,7 @@ class Server(pulumi.ComponentResource):
             size=args.size,
             image=args.image,
             vpc_uuid=args.vpc_id,
-            ssh_keys=[k.fingerprint for k in ssh_keys],
+            ssh_keys=[account_key.fingerprint],
             monitoring=True,
             droplet_agent=True,
             graceful_shutdown=True,
@@ -131,5 +140,8 @@ class Server(pulumi.ComponentResource):
             tags=[args.tag_name],
             # the host's private key is in here: the whole user-data is a secret
             user_data=pulumi.Output.secret(user_data),
-            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+            # the delete shuts the droplet down gracefully and waits for it within this timeout
+            # (the provider's default, 60 s, fails the delete of a droplet that takes longer)
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True,
+                                        custom_timeouts=pulumi.CustomTimeouts(delete=DROPLET_DELETE_TIMEOUT)),
         )

@@ -65,6 +65,10 @@ BAD = [
     ("dev", {"healthcheckPingUrl": "https://hc-ping.com/TESTSECRET?x=1"}, (), "healthcheckPingUrl", "without query"),
     ("dev", {"backupOffsiteKeepLast": 0}, (), "backupOffsiteKeepLast", "at least 1"),
     ("dev", {"backupOffsiteKeepWeekly": -1}, (), "backupOffsiteKeepWeekly", "at least 0"),
+    ("dev", {"database": "managed", "managedDatabaseVersion": "13"}, (), "managedDatabaseVersion", "offers PostgreSQL"),
+    ("dev", {"backupPassphrase": "TESTSECRET-too-short"}, (), "backupPassphrase", "32-256 characters"),
+    ("dev", {"backupPassphrase": "TESTSECRET with spaces and $ signs 0123456789"}, (), "backupPassphrase", "letters"),
+    ("dev", {"managedDatabaseVersion": "19"}, (), "managedDatabaseVersion", "offers PostgreSQL 14, 15, 16, 17"),
 ]
 
 
@@ -179,3 +183,27 @@ def test_the_program_reads_config_only_through_public_sdk_functions():
     for path in (REPO / "infra").glob("*.py"):
         text = path.read_text()
         assert "runtime.config" not in text and "CONFIG.get" not in text, path.name
+
+
+@pytest.mark.parametrize("stack,words", [
+    ("Dev", "lowercase letters"), ("my_bot", "lowercase letters"), ("dev.eu", "lowercase letters"),
+    ("-dev", "inner hyphens"), ("a" * 38, "at most 37"),
+])
+def test_a_stack_name_digitalocean_would_refuse_stops_the_program(stack, words, repo):
+    run = run_program(stack, repo, config_of="dev")
+    assert isinstance(run.error, ConfigError), run.error
+    assert str(run.error).startswith(f"stack {stack!r}: ") and words in str(run.error)
+    assert "\n" not in str(run.error)
+    assert run.mocks.resources == []
+
+
+@pytest.mark.parametrize("stack", ["a" * 37, "staging-2", "prod-eu1"])
+def test_the_longest_and_hyphenated_stack_names_pass_digitaloceans_rules(stack, repo):
+    # the rules layer checks every resource name the stack name flows into
+    run = run_program(stack, repo, config_of="dev", overrides={"database": "managed"})
+    assert run.error is None, run.error
+
+
+@pytest.mark.parametrize("version", ["14", "15", "16", "17"])
+def test_every_offered_postgresql_version_is_accepted(version, repo):
+    assert run_program("dev", repo, {"database": "managed", "managedDatabaseVersion": version}).error is None

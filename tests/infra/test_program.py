@@ -70,9 +70,13 @@ def test_the_droplet_is_built_from_the_stack_config(run):
     assert i["monitoring"] is True
     assert i["vpcUuid"] == "network-vpc-id"
     assert i["tags"] == [f"botstack-{run.stack}"]
-    assert i["sshKeys"] == [f"fp:server-ssh-key-{n}" for n in range(len(cfg["sshPublicKeys"]))]
-    keys = run.of_type("/sshKey:SshKey")
-    assert [k.inputs["publicKey"] for k in keys] == cfg["sshPublicKeys"]
+
+
+def test_the_only_account_key_is_the_stacks_own_deploy_key(run):
+    [key] = run.of_type("/sshKey:SshKey")
+    assert key.inputs == {"name": f"botstack-{run.stack}-deploy",
+                          "publicKey": run.mocks.public_keys["server-deploy-key"]}
+    assert run.one("/droplet:Droplet").inputs["sshKeys"] == ["fp:server-deploy-ssh-key"]
 
 
 def test_the_droplets_user_data_is_a_secret(run):
@@ -134,6 +138,26 @@ def test_the_lifecycle_rule_never_expires_current_backups(run):
     assert "prefix" not in rule  # every object
     assert rule["noncurrentVersionExpiration"] == {"days": 7}
     assert rule["abortIncompleteMultipartUploadDays"] == 1
+
+
+PASSPHRASE = f"{SECRET_MARK}0backup0passphrase0from0the0stack0config"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_backup_passphrase_comes_from_the_stack_config_where_it_outlives_a_destroy(stack, repo):
+    run = run_program(stack, repo, {"backupPassphrase": PASSPHRASE})
+    assert run.error is None, run.error
+    # nothing in the state holds it, so `pulumi destroy` cannot take it with the stack
+    assert "storage-backup-passphrase" not in run.by_name()
+    env = run.by_name()["deploy-write-env"].inputs["stdin"]
+    assert rpc.is_rpc_secret(env)
+    assert f"BACKUP_PASSPHRASE={PASSPHRASE}" in unwrap(env).splitlines()
+
+
+def test_a_stack_without_it_keeps_its_generated_passphrase(run):
+    env = unwrap(run.by_name()["deploy-write-env"].inputs["stdin"]).splitlines()
+    assert "BACKUP_PASSPHRASE=TESTSECRETpwstoragebackuppassphrase" in env
+    assert run.protected["storage-backup-passphrase"] == (run.stack == "prod")
 
 
 def test_backup_key_is_scoped_to_the_bucket_only(run):
@@ -216,9 +240,38 @@ def test_the_release_is_activated_after_a_volume_snapshot_named_after_it(run):
 
 
 def test_destroying_the_stack_first_takes_a_final_backup(run):
-    final = run.by_name()["deploy-final-backup"].inputs
-    assert final["delete"].endswith("/opt/botstack/current/deploy/final-backup.sh")
-    assert final["create"] == "true"
+    from infra import teardown
+    final = run.by_name()["deploy-final-backup"]
+    assert final.typ == "command:local:Command"
+    assert final.inputs["delete"] == teardown.guarded_ssh("final-backup", teardown.FINAL_BACKUP)
+    assert teardown.FINAL_BACKUP.endswith("/opt/botstack/current/deploy/final-backup.sh")
+    assert "create" not in final.inputs
+
+
+def test_the_stack_is_stopped_and_flushed_after_the_final_backup_and_before_the_volume_detaches(run):
+    from tests.infra.do_rules import depends_on
+    # pulumi deletes a resource only after everything that depends on it: final backup, stop,
+    # then the attachment
+    assert depends_on(run.options, "deploy-final-backup", "deploy-stop-stack")
+    assert depends_on(run.options, "deploy-stop-stack", "server-data-attachment")
+    stop = run.by_name()["deploy-stop-stack"].inputs["delete"]
+    assert "docker stop" in stop and "sync" in stop
+
+
+def test_the_teardown_steps_reach_the_droplet_like_the_deploy(run):
+    by = run.by_name()
+    conn = unwrap(by["deploy-activate"].inputs["connection"])
+    for step in ("deploy-stop-stack", "deploy-final-backup"):
+        i = by[step].inputs
+        assert unwrap(i["environment"]) == {"BOTSTACK_SSH_HOST": conn["host"], "BOTSTACK_SSH_USER": "deploy",
+                                            "BOTSTACK_SSH_HOST_KEY": conn["hostKey"]}
+        assert rpc.is_rpc_secret(i["stdin"]) and unwrap(i["stdin"]) == conn["privateKey"]
+        assert i["triggers"] == ["424242"]
+
+
+def test_the_droplet_has_time_to_shut_down_gracefully_when_deleted(run):
+    assert run.one("/droplet:Droplet").inputs["gracefulShutdown"] is True
+    assert run.options["server-droplet"].custom_timeouts.delete == "10m"
 
 
 def test_the_env_file_carries_the_stack_values(run):
@@ -406,8 +459,9 @@ def test_managed_mode_points_both_urls_at_the_cluster_and_runs_no_local_database
 
 
 def test_managed_mode_takes_no_final_backup_from_the_droplet(managed):
-    # the managed service keeps its own backups
+    # the managed service keeps its own backups; the stack is still stopped before the detach
     assert "deploy-final-backup" not in managed.by_name()
+    assert "deploy-stop-stack" in managed.by_name()
 
 
 @pytest.mark.parametrize("stack", STACKS)
