@@ -71,16 +71,15 @@ class Gate:
         q = update.callback_query
         if user is None:
             return
-        once = {"max_retries": 0}  # a refusal is not worth a retry
         if not self._may_refuse(user.id):
             if q:
-                await context.bot.answer_callback_query(q.id, rate_limit_args=once)
+                await q.answer()
             return
         text = t(language(user.language_code), "refusal")
         if q:
-            await context.bot.answer_callback_query(q.id, fit(text, CALLBACK_ANSWER), rate_limit_args=once)
+            await q.answer(fit(text, CALLBACK_ANSWER))
         elif update.effective_chat:
-            await context.bot.send_message(update.effective_chat.id, text, rate_limit_args=once)
+            await context.bot.send_message(update.effective_chat.id, text)
 
     async def _maintenance(self, update: Update, context, custom: str | None) -> None:
         user = update.effective_user

@@ -77,7 +77,8 @@ async def test_ptb_bot_round_trip(api):
             await bot.edit_message_text("x", chat_id=42, message_id=999)
         await bot.edit_message_reply_markup(chat_id=42, message_id=m.message_id, reply_markup=kb)
         assert api.message(42, m.message_id)["reply_markup"]["inline_keyboard"][0][0]["text"] == "Done"
-        assert await bot.answer_callback_query("1", text="ok")
+        pressed = api.push_callback(42, "d:1", m.message_id)["callback_query"]["id"]
+        assert await bot.answer_callback_query(pressed, text="ok")
         doc = await bot.send_document(42, b'{"a": 1}', filename="export.json", caption="your data")
         assert doc.document.file_name == "export.json"
         (_, params), = [c for c in api.calls if c.method == "sendDocument"]
@@ -172,17 +173,19 @@ def test_wait_for_times_out_and_wakes(api):
     assert api.wait_for(lambda: api.sent_messages(9), timeout=5)[0]["text"] == "x"
 
 
-def test_rate_accounting_and_enforcement():
+def test_sends_over_telegrams_limits_are_refused_with_429():
     with BotApiDouble(TOKEN, enforce_limits=True) as api:
         url = f"{api.base_url}/bot{TOKEN}/sendMessage"
         assert post(url, {"chat_id": 1, "text": "a"})[0] == 200
         st, out = post(url, {"chat_id": 1, "text": "b"})  # same chat, immediately
         assert st == 429 and out["parameters"]["retry_after"] == 1
+        t0 = time.monotonic()
         for chat in range(2, 40):
             post(url, {"chat_id": chat, "text": "c"})
+        refill = 30 * (time.monotonic() - t0)  # a slow machine lets the bucket refill meanwhile
         assert api.injected["limit429"] >= 2  # the burst over 30 was refused
         stats = api.rate_stats()
-        assert stats["max_overall_in_window"] <= 31 and stats["max_per_chat_in_window"] == 1
+        assert stats["max_overall_in_window"] <= 31 + refill and stats["max_per_chat_in_window"] == 1
 
 
 def test_control_api_and_standalone_process():
