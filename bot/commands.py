@@ -67,8 +67,9 @@ class ChatHandlers:
     async def create(self, update: Update, phrase: str, u: UserRow | None = None) -> None:
         u = u or await self.svc.user(update)
         lang = self.svc.lang(update, u)
+        phrase = clean(phrase)
         try:
-            p = parse(clean(phrase), self.svc.now(), u.tz)
+            p = parse(phrase, self.svc.now(), u.tz)
         except ParseError as e:
             await self.explain(update, lang, u.user_id, e)
             return
