@@ -26,7 +26,7 @@ class ButtonHandlers:
         self.editing = editing
 
     async def _answer(self, update: Update, key: str, **fields) -> None:
-        u = self.svc.cached(update.effective_user.id)
+        u = self.svc.cached(update.effective_user.id)  # no write: the presser may be someone else
         await update.callback_query.answer(fit(t(self.svc.lang(update, u), key, **fields), CALLBACK_ANSWER))
 
     async def _edit(self, update: Update, text: str, kb) -> None:
@@ -38,7 +38,7 @@ class ButtonHandlers:
 
     async def _refresh_list(self, update: Update, user_id: int) -> None:
         rows, total = await store.list_upcoming(self.svc.pool, user_id)
-        u = self.svc.cached(user_id)
+        u = await self.svc.user(update)
         text, kb = list_view(rows, total, self.svc.lang(update, u))
         await self._edit(update, text, kb)
 
@@ -58,7 +58,7 @@ class ButtonHandlers:
     async def edit(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         action = cb.decode(update.callback_query.data)
         log.event("button", user=update.effective_user.id, kind="edit")
-        u = await self.svc.user(update)
+        u = self.svc.cached(update.effective_user.id)  # no write: the presser may be someone else
         await update.callback_query.answer()
         await self.editing.prompt(update, u, action.reminder_id)
 

@@ -48,7 +48,7 @@ class ChatHandlers:
 
     async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.event("command", cmd="help", user=update.effective_user.id)
-        u = self.svc.cached(update.effective_user.id)  # help needs no database round trip
+        u = await self.svc.user(update)  # cached after the first message: usually no round trip
         await self.svc.reply(update, t(self.svc.lang(update, u), "help"))
 
     async def remind(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

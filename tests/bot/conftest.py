@@ -79,6 +79,21 @@ def bot_env(api, database_url, **extra) -> dict:
 class RunningBot:
     def __init__(self, app, clock, api, pool):
         self.app, self.clock, self.api, self.pool = app, clock, api, pool
+        self.stopped = False
+
+    async def stop(self) -> None:
+        """Stop as `python -m bot` does on SIGTERM (idempotent): a later make_bot() is a restart."""
+        if self.stopped:
+            return
+        self.stopped = True
+        app = self.app
+        if app.updater.running:
+            await app.updater.stop()
+        if app.running:
+            await app.stop()
+        await app.post_stop(app)
+        await app.shutdown()
+        await app.post_shutdown(app)
 
     @property
     def scheduler(self):
@@ -117,14 +132,7 @@ async def make_bot(api, database_url, tmp_path):
 
     yield start
     for rb in started:
-        app = rb.app
-        if app.updater.running:
-            await app.updater.stop()
-        if app.running:
-            await app.stop()
-        await app.post_stop(app)
-        await app.shutdown()
-        await app.post_shutdown(app)
+        await rb.stop()
 
 
 class BotProcess:

@@ -101,6 +101,7 @@ async def test_lang_auto_goes_back_to_telegrams_language(make_bot, database_url)
 async def test_the_language_choice_survives_a_restart(make_bot):
     b = await make_bot()
     await b.say(USER, "/lang ru")
+    await b.stop()
     b2 = await make_bot()
     (m,) = await b2.say(USER, "/help")
     assert m["text"] == MESSAGES["help"]["ru"]
