@@ -153,7 +153,7 @@ class Runtime:
             checks = make_checks(svc.pool, since(lambda: self.polling.last_answer),
                                  since(lambda: self.scheduler.last_tick),
                                  max_poll_age=max(90.0, 3 * (cfg.poll_timeout + 10)),
-                                 max_tick_age=max(30.0, 10 * cfg.scheduler_tick))
+                                 max_tick_age=max(2.0, 20 * cfg.scheduler_tick))
             self.heartbeat = Heartbeat(cfg.healthcheck_url, cfg.healthcheck_interval, checks)
             app.bot_data["heartbeat"] = self.heartbeat
             self.heartbeat.start()

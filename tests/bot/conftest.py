@@ -117,7 +117,7 @@ async def make_bot(api, database_url, tmp_path):
     started = []
 
     async def start(clock=None, **env):
-        await asyncio.to_thread(db.migrate, database_url)
+        await asyncio.to_thread(db.migrate, env.get("DATABASE_URL", database_url))
         cfg = load(bot_env(api, database_url, BOT_HEARTBEAT_FILE=tmp_path / "hb", **env))
         clock = clock or FakeClock()
         app = build(cfg, now=clock)
