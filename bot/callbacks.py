@@ -17,68 +17,60 @@ from .limits import CALLBACK_DATA_BYTES
 _ID = r"([0-9]{1,18})"
 
 
-@dataclass(frozen=True)
-class Done:
-    delivery_id: int
-    PATTERN: ClassVar[re.Pattern] = re.compile(rf"^d:{_ID}$")
+class _Action:
+    """One field, encoded ``PREFIX:id``; subclasses name the field and the prefix."""
+    PREFIX: ClassVar[str]
+    PATTERN: ClassVar[re.Pattern]
+
+    def __init_subclass__(cls, prefix: str = "", **kw):
+        super().__init_subclass__(**kw)
+        if prefix:
+            cls.PREFIX, cls.PATTERN = prefix, re.compile(rf"^{prefix}:{_ID}$")
 
     def encode(self) -> str:
-        return f"d:{self.delivery_id}"
+        field = next(iter(self.__dataclass_fields__))  # the subclass's one field
+        return f"{self.PREFIX}:{getattr(self, field)}"
+
+
+@dataclass(frozen=True)
+class Done(_Action, prefix="d"):
+    delivery_id: int
+
+
+@dataclass(frozen=True)
+class Tomorrow9(_Action, prefix="t9"):
+    delivery_id: int
+
+
+@dataclass(frozen=True)
+class Cancel(_Action, prefix="c"):
+    reminder_id: int
+
+
+@dataclass(frozen=True)
+class Edit(_Action, prefix="e"):
+    reminder_id: int
+
+
+@dataclass(frozen=True)
+class Pause(_Action, prefix="p"):
+    reminder_id: int
+
+
+@dataclass(frozen=True)
+class Resume(_Action, prefix="r"):
+    reminder_id: int
 
 
 @dataclass(frozen=True)
 class Snooze:
+    """``s<minutes>:<delivery id>``: snooze by the user's default or an hour."""
     delivery_id: int
     minutes: int
     PATTERN: ClassVar[re.Pattern] = re.compile(rf"^s([0-9]{{1,4}}):{_ID}$")
 
     def encode(self) -> str:
         return f"s{self.minutes}:{self.delivery_id}"
-
-
-@dataclass(frozen=True)
-class Tomorrow9:
-    delivery_id: int
-    PATTERN: ClassVar[re.Pattern] = re.compile(rf"^t9:{_ID}$")
-
-    def encode(self) -> str:
-        return f"t9:{self.delivery_id}"
-
-
-@dataclass(frozen=True)
-class Cancel:
-    reminder_id: int
-    PATTERN: ClassVar[re.Pattern] = re.compile(rf"^c:{_ID}$")
-
-    def encode(self) -> str:
-        return f"c:{self.reminder_id}"
-
-
-@dataclass(frozen=True)
-class Edit:
-    reminder_id: int
-    PATTERN: ClassVar[re.Pattern] = re.compile(rf"^e:{_ID}$")
-
-    def encode(self) -> str:
-        return f"e:{self.reminder_id}"
-
-
-@dataclass(frozen=True)
-class Pause:
-    reminder_id: int
-    PATTERN: ClassVar[re.Pattern] = re.compile(rf"^p:{_ID}$")
-
-    def encode(self) -> str:
-        return f"p:{self.reminder_id}"
-
-
-@dataclass(frozen=True)
-class Resume:
-    reminder_id: int
-    PATTERN: ClassVar[re.Pattern] = re.compile(rf"^r:{_ID}$")
-
-    def encode(self) -> str:
-        return f"r:{self.reminder_id}"
 
 
 ACTIONS = (Done, Snooze, Tomorrow9, Cancel, Edit, Pause, Resume)
@@ -94,8 +86,3 @@ def decode(data: str | None) -> Action | None:
         if m:
             return cls(*(int(g) for g in m.groups()[::-1])) if cls is Snooze else cls(int(m.group(1)))
     return None
-
-
-def any_known(data: object) -> bool:
-    """A pattern for the catch-all handler: data that no action's pattern accepts."""
-    return not (isinstance(data, str) and decode(data) is not None)

@@ -84,23 +84,19 @@ class EditHandlers:
             sch.wake()
 
     async def pause(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        log.event("command", cmd="pause", user=update.effective_user.id)
-        u = await self.svc.user(update)
-        rid = parse_id((context.args or [""])[0])
-        if rid is None:
-            await self.svc.say(update, u, "pause_usage")
-            return
-        key, fields = await self.set_paused(u, rid, True)
-        await self.svc.say(update, u, key, **fields)
+        await self._pause_command(update, context, True)
 
     async def resume(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        log.event("command", cmd="resume", user=update.effective_user.id)
+        await self._pause_command(update, context, False)
+
+    async def _pause_command(self, update: Update, context, paused: bool) -> None:
+        log.event("command", cmd="pause" if paused else "resume", user=update.effective_user.id)
         u = await self.svc.user(update)
         rid = parse_id((context.args or [""])[0])
         if rid is None:
             await self.svc.say(update, u, "pause_usage")
             return
-        key, fields = await self.set_paused(u, rid, False, self.svc.lang(update, u))
+        key, fields = await self.set_paused(u, rid, paused, self.svc.lang(update, u))
         await self.svc.say(update, u, key, **fields)
 
     async def set_paused(self, u: UserRow, rid: int, paused: bool, lang: str = "en") -> tuple[str, dict]:
