@@ -357,7 +357,7 @@ async def test_overdue_reminder_delivered_with_lateness_note(make_bot, database_
     assert m["text"].startswith("⏰ missed\n\n(late by 3 h 5 min")
 
 
-async def test_429_storm_and_5xx_retries(make_bot, database_url, api):
+async def test_a_429_storm_and_5xx_are_retried_and_each_reminder_delivered_once(make_bot, database_url, api):
     b = await make_bot()
     await b.say(USER, "/start")
     await b.say(OTHER, "/start")
