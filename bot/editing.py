@@ -2,6 +2,8 @@
 follow-up message."""
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from telegram import ForceReply, Update
 from telegram.ext import ContextTypes
 
@@ -60,8 +62,9 @@ class EditHandlers:
             return
         try:
             p = parse(phrase, self.svc.now(), u.tz)
+            due, rule = self._keep_rule(current["recurrence"], p.due_at, p.recurrence, u.tz)
             text = None if p.text == "⏰" else p.text
-            row = await store.edit_reminder(self.svc.pool, u.user_id, rid, text, p.due_at, p.recurrence, u.tz)
+            row = await store.edit_reminder(self.svc.pool, u.user_id, rid, text, due, rule, u.tz)
         except ParseError as e:
             if str(e) not in ("no time found", "empty") or not phrase:
                 await self.chat.explain(update, lang, u.user_id, e)
@@ -77,6 +80,15 @@ class EditHandlers:
         self._wake_if_due(row)
         await self.svc.say(update, u, "edited", id=rid, text=row["text"],
                            when=when(row["due_at"], row["tz"], row["recurrence"], lang))
+
+    def _keep_rule(self, old_rule: dict | None, due, new_rule: dict | None, tz: str):
+        """A recurring reminder given a plain time keeps its rule at the new time of day ("/edit 5
+        at 10": every day at 10); a new rule ("every monday …") replaces it."""
+        if not old_rule or new_rule:
+            return due, new_rule
+        local = due.astimezone(ZoneInfo(tz))
+        rule = dict(old_rule, hour=local.hour, minute=local.minute)
+        return next_occurrence(rule, tz, self.svc.now()), rule
 
     def _wake_if_due(self, row: dict) -> None:
         sch = self.svc.scheduler_ref()

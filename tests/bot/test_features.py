@@ -48,6 +48,15 @@ async def test_edit_can_make_a_reminder_recurring(make_bot, database_url):
     assert text == "stretch" and rule["kind"] == "daily" and rule["hour"] == 8
 
 
+async def test_a_new_time_keeps_a_recurring_reminders_rule(make_bot, database_url):
+    b = await make_bot(clock=FakeClock(T0))
+    rid = await _one(b, database_url, "every monday 10:00 review")
+    await b.say(USER, f"/edit {rid} at 15:30")
+    (rule, due), = q(database_url, "SELECT recurrence, due_at FROM reminders WHERE id=%s", rid)
+    assert (rule["kind"], rule["weekday"], rule["hour"], rule["minute"]) == ("weekly", 0, 15, 30)
+    assert local(due) == "Mon 15:30"
+
+
 async def test_edit_refuses_another_users_reminder(make_bot, database_url):
     from tests.bot.conftest import OTHER
     b = await make_bot(clock=FakeClock(T0))
