@@ -35,27 +35,6 @@ IMAGE = f"{NAME}/sshd:test"
 SSHD_DIR = Path(__file__).resolve().parent / "sshd"
 ROOT = "/opt/botstack"
 
-# a stand-in for the bot's `python -m bot.maintenance` while this checkout's bot has none: the
-# command's contract (PLAN.md) and its JSON (the bot's), with the state in the container's /tmp
-# instead of PostgreSQL
-MAINTENANCE_DOUBLE = '''"""TEST-ONLY double of bot.maintenance (tests/cli/standin.py): its CLI and output."""
-import argparse, json, os
-STATE = "/tmp/maintenance.json"
-p = argparse.ArgumentParser(prog="python -m bot.maintenance")
-sub = p.add_subparsers(dest="cmd", required=True)
-on = sub.add_parser("on"); on.add_argument("--message")
-sub.add_parser("off")
-st = sub.add_parser("status"); st.add_argument("--json", action="store_true")
-a = p.parse_args()
-if a.cmd == "on":
-    json.dump({"maintenance": "on", "message": a.message, "since": None, "due_waiting": 0}, open(STATE, "w"))
-elif a.cmd == "off" and os.path.exists(STATE):
-    os.remove(STATE)
-off = {"maintenance": "off", "message": None, "since": None, "due_waiting": 0}
-state = json.load(open(STATE)) if os.path.exists(STATE) else off
-print(json.dumps(state) if a.cmd == "status" and a.json else "maintenance: " + state["maintenance"])
-'''
-
 
 def keygen(path: Path) -> str:
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", path.name, "-f", str(path)],
@@ -165,8 +144,6 @@ class StandIn:
             shutil.copytree(REPO / d, dest / d, ignore=ignore, symlinks=True)
         # a release id of this run's own, so its image tags never collide with another run's
         (dest / "compose" / "TEST-ONLY-cli-run").write_text(f"{NAME} {name}\n")
-        if not (dest / "bot" / "maintenance.py").exists():
-            (dest / "bot" / "maintenance.py").write_text(MAINTENANCE_DOUBLE)
         if edit:
             edit(dest)
         return dest

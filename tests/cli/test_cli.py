@@ -301,6 +301,7 @@ def test_maintenance_on_with_a_message_then_off(cli, deployed):
     assert r.returncode == 0, r.out
     status = run(cli, deployed, "status")
     assert "maintenance  ON: Back at 18:00" in status.stdout
+    deployed.ask("/list", "Back at 18:00")  # what the bot's users get meanwhile
     assert run(cli, deployed, "maintenance", "off").returncode == 0
     assert json.loads(run(cli, deployed, "maintenance", "status", "--json").stdout)["maintenance"] == "off"
 
