@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import time
 import urllib.request
 from pathlib import Path
@@ -116,7 +117,7 @@ class Session:
         cmd = ("cd {r}/current/compose && BOTSTACK_RELEASE=$(basename $(readlink {r}/current)) "
                "docker compose -p botstack --env-file {r}/shared/.env -f compose.yml ").format(r=root)
         return self.d.exec("runuser", "-u", "deploy", "--", "sh", "-c",
-                           cmd + " ".join(f"'{a}'" for a in args), check=check, timeout=timeout).stdout
+                           cmd + " ".join(shlex.quote(a) for a in args), check=check, timeout=timeout).stdout
 
     def services(self) -> dict[str, dict]:
         out = self.compose("ps", "-a", "--format", "json").strip()

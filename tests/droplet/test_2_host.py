@@ -145,8 +145,9 @@ def _metadata_listener(droplet) -> None:
 def _bot_reaches_metadata(droplet) -> bool:
     code = (f"import urllib.request\ntry:\n urllib.request.urlopen('http://{METADATA}/', timeout=5)\n"
             " print('reached')\nexcept OSError as e:\n print('blocked', e)\n")
-    out = droplet.compose("exec", "-T", "bot", "python3", "-c", code, check=False)
-    return out.strip().startswith("reached")
+    out = droplet.compose("exec", "-T", "bot", "python3", "-c", code).strip()
+    assert out == "reached" or out.startswith("blocked"), out
+    return out == "reached"
 
 
 def test_containers_cannot_reach_the_metadata_address(host, droplet):

@@ -262,7 +262,7 @@ def ensure_all() -> dict[str, str]:
 
 # -- the stand-in droplet's base (tests/droplet) -------------------------------------------------
 DROPLET = "botstack-test/droplet:bookworm"
-DROPLET_RECIPE_VERSION = "2"  # bump when the steps of ensure_droplet_base change
+DROPLET_RECIPE_VERSION = "3"  # bump when the steps of ensure_droplet_base change
 # what an Ubuntu cloud image has before its user-data runs (cloud-init, sshd, sudo, ip, ps); the
 # user-data's own packages (docker.io, fail2ban, ...) are installed by cloud-init at boot
 DROPLET_PACKAGES = ("cloud-init", "openssh-server", "locales", "sudo", "iproute2", "procps",
@@ -315,6 +315,23 @@ DROPLET_FILES = {
         "l=$$(blkid -s LABEL -o value $$d 2>/dev/null) && [ -n \"$$l\" ] && "
         "ln -sfn $$d /dev/disk/by-label/$$l; done; true'\n\n"
         "[Install]\nWantedBy=sysinit.target\n",
+    # SUBSTITUTION fstab-in-a-container: systemd-fstab-generator ignores device entries when it runs
+    # in a container, so the volume's fstab line (written by cloud-init) would never be mounted at
+    # boot; this generator writes the mount unit it writes on a VM (nofail: wanted, not required,
+    # by local-fs.target, and not ordered before it)
+    "etc/systemd/system-generators/botstack-test-fstab-generator": r"""#!/bin/sh
+# TEST-ONLY (stand-in droplet): the mount units of LABEL= lines of /etc/fstab
+out=$1
+grep -E '^LABEL=' /etc/fstab 2>/dev/null | while read -r what where type opts _; do
+	unit=$(systemd-escape --path --suffix=mount "$where")
+	case ",$opts," in *,nofail,*) dep=wants; order= ;; *) dep=requires; order=Before=local-fs.target ;; esac
+	printf '%s\n' "[Unit]" "SourcePath=/etc/fstab" "After=botstack-test-disk-by-label.service" \
+		"Wants=botstack-test-disk-by-label.service" "$order" "[Mount]" \
+		"What=/dev/disk/by-label/${what#LABEL=}" "Where=$where" "Type=$type" "Options=$opts" >"$out/$unit"
+	mkdir -p "$out/local-fs.target.$dep"
+	ln -sf "../$unit" "$out/local-fs.target.$dep/$unit"
+done
+""",
 }
 
 
@@ -402,6 +419,8 @@ def _build_droplet_tarball(tarball: Path, mirror: str, sources, compose_version:
         for rel, content in DROPLET_FILES.items():
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             (root / rel).write_text(content)
+            if content.startswith("#!"):
+                (root / rel).chmod(0o755)
         wants = root / "etc/systemd/system/sysinit.target.wants"
         wants.mkdir(parents=True, exist_ok=True)
         (wants / "botstack-test-disk-by-label.service").symlink_to(
