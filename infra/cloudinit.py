@@ -11,14 +11,16 @@ from pathlib import Path
 
 import yaml
 
+from infra import facts
+
 TEMPLATE = Path(__file__).resolve().parent.parent / "cloud-init" / "user-data.yaml"
 
-ADMIN_USER = "botadmin"      # you: your SSH keys, sudo (no password exists), docker
-DEPLOY_USER = "deploy"       # the program: its generated deploy key, docker group, no sudo
-BOTSTACK_ROOT = "/opt/botstack"
-DATA_DIR = "/mnt/botstack-data"
-VOLUME_LABEL = "botstack-data"
-SWAP_MIB = 1024
+ADMIN_USER = facts.ADMIN_USER
+DEPLOY_USER = facts.DEPLOY_USER
+BOTSTACK_ROOT = facts.BOTSTACK_ROOT
+DATA_DIR = facts.DATA_DIR
+VOLUME_LABEL = facts.VOLUME_LABEL
+SWAP_MIB = facts.SWAP_MIB
 
 
 class _Dumper(yaml.SafeDumper):
@@ -46,7 +48,7 @@ def render_user_data(p: UserDataParams, template: Path = TEMPLATE) -> str:
     for name, value in {
         "ADMIN_USER": ADMIN_USER, "DEPLOY_USER": DEPLOY_USER, "ROOT": BOTSTACK_ROOT,
         "DATA_DIR": DATA_DIR, "VOLUME_LABEL": VOLUME_LABEL, "SWAP_MIB": str(SWAP_MIB),
-        "SWAP_BYTES": str(SWAP_MIB * 1024 * 1024),
+        "SWAP_BYTES": str(SWAP_MIB * 1024 * 1024), "COMPOSE_PROJECT": facts.COMPOSE_PROJECT,
     }.items():
         text = text.replace(f"@@{name}@@", value)
     if "@@" in text:

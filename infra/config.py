@@ -12,14 +12,21 @@ program registers any resource. The keys (all camelCase, as in Pulumi.<stack>.ya
 | adminCidrs | list[str], required | CIDRs allowed to reach TCP 22; nothing else is open inbound |
 | dangerouslyAllowSshFromAnywhere | bool, false | the only way to put 0.0.0.0/0 or ::/0 in adminCidrs on a prod stack |
 | telegramBotToken | secret str, required | the bot's token from @BotFather |
-| allowedUserIds | list[int], [] | Telegram user ids allowed to use the bot (admins always are) |
+| allowedUserIds | list[int], [] | Telegram user ids allowed to use the bot besides the admins (the .env gets the union) |
 | adminUserIds | list[int], required | Telegram user ids of the admins (alerts, /status) |
 | defaultTimezone | str, `UTC` | IANA time zone for reminders without an explicit zone |
 | telegramApiBaseUrl | str, `https://api.telegram.org` | Bot API root |
 | volumeSizeGib | int, 10 | size of the block volume holding all persistent data (1..16384) |
 | backupIntervalHours | int, 24 | hours between database backups (>= 1) |
 | backupLocalRetentionDays | int, 7 | days local backup copies are kept on the volume (>= 1) |
-| backupOffsiteRetentionDays | int, 30 | days backups are kept in Spaces (lifecycle rule) (>= 1) |
+| backupOffsiteRetentionDays | int, 30 | days offsite backups are kept unless a kept generation below (>= 1; the backup tool prunes) |
+| backupOffsiteKeepLast | int, 3 | offsite: the newest N backups are always kept (>= 1) |
+| backupOffsiteKeepDaily | int, 7 | offsite: the newest backup of each of the last N days is kept (>= 0) |
+| backupOffsiteKeepWeekly | int, 4 | offsite: the newest backup of each of the last N weeks is kept (>= 0) |
+| backupOffsiteKeepMonthly | int, 6 | offsite: the newest backup of each of the last N months is kept (>= 0) |
+| healthcheckPingUrl | secret str, unset | healthchecks.io-compatible ping base URL with a project ping key (`https://hc-ping.com/<ping-key>`); unset: no pings |
+| backupPassphrase | secret str, unset | encrypts every backup (32-256 of `A-Za-z0-9._~+/=-`); scripts/deploy sets it on a stack's first deploy (or moves the old generated one here), so it outlives `pulumi destroy`; unset: a generated one kept in the state only |
+| ciRunnerCidrs | list[str], [] | extra /32 or /128 hosts admitted to TCP 22 for one CI job (set and cleared by the deploy workflow only) |
 | backupDrillIntervalDays | int, 7 | days between automatic restore drills (>= 1) |
 | enableDropletBackups | bool, false | DigitalOcean droplet backups (+20% weekly / +30% daily of the droplet price) |
 | dropletBackupPlan | `weekly` or `daily`, `weekly` | droplet backup plan |
@@ -29,10 +36,14 @@ program registers any resource. The keys (all camelCase, as in Pulumi.<stack>.ya
 | protectData | bool, false | Pulumi `protect` on data resources (volume, bucket, reserved IP, database) |
 | database | `container` or `managed`, `container` | PostgreSQL in the compose stack, or DO Managed PostgreSQL |
 | managedDatabaseSize | str, `db-s-1vcpu-1gb` | managed cluster size (managed mode only) |
-| managedDatabaseVersion | str, `17` | managed PostgreSQL major version (managed mode only) |
+| managedDatabaseVersion | str, `17` | managed PostgreSQL major version (managed mode only): one DigitalOcean offers (14..17) |
 
-A stack whose name starts with `prod` is a production stack (the SSH-from-anywhere rule).
-An unknown `botstack:` key is refused (a misspelt key would otherwise fall back to its default).
+A stack whose name starts with `prod` is a production stack (the SSH-from-anywhere rule). The stack
+name goes into resource names, so it may hold only lowercase letters, digits and inner hyphens, at
+most 37 characters (the bucket name's limit).
+An unknown `botstack:` key is refused (a misspelt key would otherwise fall back to its default): the
+keys set are those of the stack file `Pulumi.<stack>.yaml` and of the config the engine hands the
+program (the PULUMI_CONFIG environment variable, read through pulumi.runtime.get_config_env).
 Lists may be given as YAML lists (Pulumi passes them as JSON strings) or comma-separated strings.
 """
 from __future__ import annotations
@@ -50,17 +61,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from infra import prices
+from infra.errors import NAMESPACE, ConfigError, StackNameError
+from infra.memory import compose_memory_mib, memory_fits, parse_memory  # noqa: F401 - this module's API
 
-NAMESPACE = "botstack"
-
-# Memory rule for dropletSize: the sum of the compose services' memory limits plus OS_RESERVE_MIB
-# (kernel, systemd, sshd, dockerd, fail2ban) must fit in the droplet's RAM plus a quarter of the
-# 1 GiB swap file cloud-init adds (swap absorbs bursts such as image builds; counting more of it
-# would let the database live in swap). s-1vcpu-1gb: 1024 + 256 - 256 = 1024 MiB for the stack;
-# s-1vcpu-512mb-10gb: 512 MiB.
-OS_RESERVE_MIB = 256
-SWAP_MIB = 1024
-SWAP_COUNTED_MIB = SWAP_MIB // 4
 
 DEFAULTS: dict[str, Any] = {
     "dropletSize": "s-1vcpu-1gb",
@@ -73,6 +76,13 @@ DEFAULTS: dict[str, Any] = {
     "backupIntervalHours": 24,
     "backupLocalRetentionDays": 7,
     "backupOffsiteRetentionDays": 30,
+    "backupOffsiteKeepLast": 3,
+    "backupOffsiteKeepDaily": 7,
+    "backupOffsiteKeepWeekly": 4,
+    "backupOffsiteKeepMonthly": 6,
+    "healthcheckPingUrl": "",
+    "backupPassphrase": "",
+    "ciRunnerCidrs": [],
     "backupDrillIntervalDays": 7,
     "enableDropletBackups": False,
     "dropletBackupPlan": "weekly",
@@ -84,17 +94,21 @@ DEFAULTS: dict[str, Any] = {
     "managedDatabaseSize": "db-s-1vcpu-1gb",
     "managedDatabaseVersion": "17",
 }
+# The stack name is part of resource names (infra/*.py: `botstack-<stack>...`); DigitalOcean's rules
+# on them (tests/infra/do_rules.py names each source) leave lowercase letters, digits and inner
+# hyphens (volumes and buckets take no uppercase, volumes, tags and hostnames no '_'). The longest
+# name is the bucket's, `botstack-<stack>-backups-<8 hex>`, which Spaces caps at 63 characters;
+# volume snapshots `botstack-<stack>-pre-<12 hex>` (64) come next.
+STACK_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
+STACK_NAME_MAX = min(63 - len("botstack--backups-") - 8, 64 - len("botstack--pre-") - 12)
+
+# The PostgreSQL majors DigitalOcean Managed Databases create clusters of, as of 2025-11 (its
+# PostgreSQL docs: 13 reached end of life on 2025-11-13 and was withdrawn). `doctl databases options
+# versions` or GET /v2/databases/options shows today's list; update this with it.
+MANAGED_PG_VERSIONS = ("14", "15", "16", "17")
+
 KNOWN_KEYS = set(DEFAULTS) | {"region", "sshPublicKeys", "adminCidrs", "telegramBotToken", "adminUserIds"}
-SECRET_KEYS = {"telegramBotToken"}
-
-
-class ConfigError(Exception):
-    """A bad stack configuration. str(error) is one line: `botstack:<key>: <problem>`."""
-
-    def __init__(self, key: str, problem: str):
-        self.key = key
-        self.problem = problem
-        super().__init__(f"{NAMESPACE}:{key}: {problem}")
+SECRET_KEYS = {"telegramBotToken", "healthcheckPingUrl", "backupPassphrase"}
 
 
 @dataclass(frozen=True)
@@ -106,6 +120,7 @@ class StackConfig:
     image: str
     ssh_public_keys: tuple[str, ...]
     admin_cidrs: tuple[str, ...]
+    ci_runner_cidrs: tuple[str, ...]
     telegram_bot_token: str = field(repr=False)  # plaintext only inside the program; wrap in Output.secret
     allowed_user_ids: tuple[int, ...]
     admin_user_ids: tuple[int, ...]
@@ -115,6 +130,12 @@ class StackConfig:
     backup_interval_hours: int
     backup_local_retention_days: int
     backup_offsite_retention_days: int
+    backup_offsite_keep_last: int
+    backup_offsite_keep_daily: int
+    backup_offsite_keep_weekly: int
+    backup_offsite_keep_monthly: int
+    healthcheck_ping_url: str = field(repr=False)  # holds the ping key: a secret like the token
+    backup_passphrase: str = field(repr=False)     # empty: the generated one (in the state only)
     backup_drill_interval_days: int
     enable_droplet_backups: bool
     droplet_backup_plan: str
@@ -130,6 +151,16 @@ class StackConfig:
     @property
     def managed_db(self) -> bool:
         return self.database == "managed"
+
+    @property
+    def users(self) -> tuple[int, ...]:
+        """Who may use the bot: allowedUserIds and the admins, sorted, each once (never empty)."""
+        return tuple(sorted(set(self.allowed_user_ids) | set(self.admin_user_ids)))
+
+    @property
+    def ssh_sources(self) -> tuple[str, ...]:
+        """Everyone the firewall admits to TCP 22: adminCidrs, then the CI job's hosts."""
+        return self.admin_cidrs + tuple(c for c in self.ci_runner_cidrs if c not in self.admin_cidrs)
 
 
 # --- parsing helpers -------------------------------------------------------------------------
@@ -201,43 +232,6 @@ def _ssh_key(key: str, value: Any) -> str:
     return " ".join(parts)
 
 
-_MEM_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
-_MEM_UNIT = {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3, "t": 1024 ** 4}
-
-
-def parse_memory(value: Any) -> int:
-    """Docker/compose byte values (`256m`, `1g`, `512MiB`, `1073741824`) to bytes."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return int(value)
-    m = _MEM_RE.match(str(value))
-    if not m:
-        raise ValueError(f"not a memory size: {value!r}")
-    return int(float(m.group(1)) * _MEM_UNIT[m.group(2).lower()])
-
-
-def compose_memory_mib(compose_file: Path, managed_db: bool) -> int:
-    """Sum of `deploy.resources.limits.memory` (MiB) over the services that run in this mode: in
-    managed mode the services of the `localdb` profile (postgres, backup) do not run."""
-    try:
-        doc = yaml.safe_load(Path(compose_file).read_text()) or {}
-    except FileNotFoundError:
-        raise ConfigError("dropletSize", f"cannot check memory: {compose_file} not found") from None
-    total = 0
-    for name, svc in (doc.get("services") or {}).items():
-        svc = svc or {}
-        if managed_db and "localdb" in (svc.get("profiles") or []):
-            continue
-        limit = (((svc.get("deploy") or {}).get("resources") or {}).get("limits") or {}).get("memory")
-        if limit is None:
-            raise ConfigError("dropletSize", f"cannot check memory: service {name} in {compose_file} "
-                                             "has no deploy.resources.limits.memory")
-        try:
-            total += parse_memory(limit)
-        except ValueError:
-            raise ConfigError("dropletSize", f"cannot check memory: service {name} has limit {limit!r}") from None
-    return -(-total // (1024 * 1024))
-
-
 # --- the loader --------------------------------------------------------------------------------
 
 Getter = Callable[[str], Any]
@@ -252,6 +246,15 @@ def check_known(keys: "list[str] | set[str]") -> None:
             raise ConfigError(key, f"unknown key ({hint}the keys are documented in infra/config.py)")
 
 
+def check_stack_name(stack: str) -> None:
+    if len(stack) > STACK_NAME_MAX:
+        raise StackNameError(stack, f"is {len(stack)} characters; at most {STACK_NAME_MAX} fit the bucket name "
+                                    f"botstack-<stack>-backups-<8 hex> (63 characters at most)")
+    if not STACK_NAME.fullmatch(stack):
+        raise StackNameError(stack, "may hold only lowercase letters, digits and inner hyphens: DigitalOcean "
+                                    "refuses anything else in volume, bucket and droplet names")
+
+
 def load(get: Getter, stack: str, compose_file: Path) -> StackConfig:
     """Reads every key through `get(key)` (None when unset) and validates it."""
 
@@ -261,8 +264,22 @@ def load(get: Getter, stack: str, compose_file: Path) -> StackConfig:
             return DEFAULTS.get(key)
         return raw
 
+    check_stack_name(stack)
     production = stack.startswith("prod")
+    fields: dict[str, Any] = {}
+    fields.update(_where(val))
+    fields.update(_access(val, production))
+    fields.update(_telegram(val, get))
+    fields.update(_backups(val, get))
+    fields.update(_droplet_backups(val))
+    fields.update(_database(val))
+    size = str(val("dropletSize")).strip()
+    need = memory_fits(size, compose_file, fields["database"] == "managed")
+    return StackConfig(stack=stack, production=production, droplet_size=size, compose_memory_mib=need,
+                       protect_data=_bool("protectData", val("protectData")), **fields)
 
+
+def _where(val: Getter) -> dict[str, Any]:
     region = val("region")
     if not region:
         raise ConfigError("region", "is required (a DigitalOcean region with Spaces, e.g. ams3)")
@@ -272,41 +289,54 @@ def load(get: Getter, stack: str, compose_file: Path) -> StackConfig:
     if not prices.REGIONS[region]:
         with_spaces = ", ".join(sorted(r for r, s in prices.REGIONS.items() if s))
         raise ConfigError("region", f"{region} has no Spaces (the backup bucket needs it); use one of {with_spaces}")
-
     image = str(val("image")).strip()
     if image not in prices.IMAGES:
         raise ConfigError("image", f"{image!r} is not supported; use one of {', '.join(prices.IMAGES)}")
+    return {"region": region, "image": image}
 
+
+def _access(val: Getter, production: bool) -> dict[str, Any]:
     keys = tuple(_ssh_key("sshPublicKeys", k) for k in _list("sshPublicKeys", val("sshPublicKeys")))
     if not keys:
         raise ConfigError("sshPublicKeys", "at least one SSH public key is required (key-only login)")
-
     allow_anywhere = _bool("dangerouslyAllowSshFromAnywhere", val("dangerouslyAllowSshFromAnywhere"))
     cidrs = []
     for item in _list("adminCidrs", val("adminCidrs")):
-        try:
-            net = ipaddress.ip_network(str(item).strip(), strict=False)
-        except ValueError:
-            raise ConfigError("adminCidrs", f"{item!r} is not a valid CIDR") from None
+        net = _network("adminCidrs", item)
         if net.prefixlen == 0 and production and not allow_anywhere:
             raise ConfigError("adminCidrs", f"{net} opens SSH to the whole internet on a prod stack; "
                                             "set dangerouslyAllowSshFromAnywhere: true to allow it")
         cidrs.append(str(net))
     if not cidrs:
         raise ConfigError("adminCidrs", "at least one CIDR is required (who may reach SSH)")
+    runners = []
+    for item in _list("ciRunnerCidrs", val("ciRunnerCidrs")):
+        net = _network("ciRunnerCidrs", item)
+        if net.prefixlen != net.max_prefixlen:
+            raise ConfigError("ciRunnerCidrs", f"{net} is not a single host (/32 or /128): only the CI "
+                                               "job's own address may be admitted")
+        runners.append(str(net))
+    return {"ssh_public_keys": keys, "admin_cidrs": tuple(cidrs), "ci_runner_cidrs": tuple(runners)}
 
+
+def _network(key: str, item: Any) -> "ipaddress.IPv4Network | ipaddress.IPv6Network":
+    try:
+        return ipaddress.ip_network(str(item).strip(), strict=False)
+    except ValueError:
+        raise ConfigError(key, f"{item!r} is not a valid CIDR") from None
+
+
+def _telegram(val: Getter, get: Getter) -> dict[str, Any]:
     token = get("telegramBotToken")
     if not token:
         raise ConfigError("telegramBotToken", "is required: pulumi config set --secret botstack:telegramBotToken")
     token = str(token).strip()
     if not re.fullmatch(r"[0-9]+:[A-Za-z0-9_-]{20,}", token):
         raise ConfigError("telegramBotToken", "does not look like a bot token (<digits>:<secret> from @BotFather)")
-
     allowed = _user_ids("allowedUserIds", val("allowedUserIds"))
     admins = _user_ids("adminUserIds", val("adminUserIds"))
     if not admins:
         raise ConfigError("adminUserIds", "at least one admin Telegram user id is required")
-
     tz = str(val("defaultTimezone")).strip()
     try:
         if not tz or tz.startswith("/") or ".." in tz:
@@ -314,18 +344,40 @@ def load(get: Getter, stack: str, compose_file: Path) -> StackConfig:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError("defaultTimezone", f"{tz!r} is not an IANA time zone (e.g. Europe/Berlin)") from None
-
     api = str(val("telegramApiBaseUrl")).strip().rstrip("/")
     if not re.match(r"^https?://[^\s/]+", api):
         raise ConfigError("telegramApiBaseUrl", f"{api!r} is not an http(s) URL")
+    return {"telegram_bot_token": token, "allowed_user_ids": allowed, "admin_user_ids": admins,
+            "default_timezone": tz, "telegram_api_base_url": api}
 
-    volume = _int("volumeSizeGib", val("volumeSizeGib"), 1, 16384)
-    interval = _int("backupIntervalHours", val("backupIntervalHours"), 1)
-    local_days = _int("backupLocalRetentionDays", val("backupLocalRetentionDays"), 1)
-    offsite_days = _int("backupOffsiteRetentionDays", val("backupOffsiteRetentionDays"), 1)
-    drill_days = _int("backupDrillIntervalDays", val("backupDrillIntervalDays"), 1)
 
-    enable_backups = _bool("enableDropletBackups", val("enableDropletBackups"))
+def _backups(val: Getter, get: Getter) -> dict[str, Any]:
+    ping = str(get("healthcheckPingUrl") or "").strip().rstrip("/")
+    # the URL holds the ping key: the message never repeats it
+    if ping and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", ping):
+        raise ConfigError("healthcheckPingUrl", "is not an http(s) ping base URL without query or fragment "
+                                                "(e.g. https://hc-ping.com/<ping-key>)")
+    passphrase = str(get("backupPassphrase") or "")
+    # it goes into the line-based .env and gpg: a plain token (the message never repeats it)
+    if passphrase and not re.fullmatch(r"[A-Za-z0-9._~+/=-]{32,256}", passphrase):
+        raise ConfigError("backupPassphrase", "must be 32-256 characters of letters, digits and ._~+/=- "
+                                              "(scripts/deploy makes one)")
+    return {
+        "backup_passphrase": passphrase,
+        "volume_size_gib": _int("volumeSizeGib", val("volumeSizeGib"), 1, 16384),
+        "backup_interval_hours": _int("backupIntervalHours", val("backupIntervalHours"), 1),
+        "backup_local_retention_days": _int("backupLocalRetentionDays", val("backupLocalRetentionDays"), 1),
+        "backup_offsite_retention_days": _int("backupOffsiteRetentionDays", val("backupOffsiteRetentionDays"), 1),
+        "backup_offsite_keep_last": _int("backupOffsiteKeepLast", val("backupOffsiteKeepLast"), 1),
+        "backup_offsite_keep_daily": _int("backupOffsiteKeepDaily", val("backupOffsiteKeepDaily"), 0),
+        "backup_offsite_keep_weekly": _int("backupOffsiteKeepWeekly", val("backupOffsiteKeepWeekly"), 0),
+        "backup_offsite_keep_monthly": _int("backupOffsiteKeepMonthly", val("backupOffsiteKeepMonthly"), 0),
+        "backup_drill_interval_days": _int("backupDrillIntervalDays", val("backupDrillIntervalDays"), 1),
+        "healthcheck_ping_url": ping,
+    }
+
+
+def _droplet_backups(val: Getter) -> dict[str, Any]:
     plan = str(val("dropletBackupPlan")).strip().lower()
     if plan not in prices.DROPLET_BACKUP_SHARE:
         raise ConfigError("dropletBackupPlan", f"must be weekly or daily, not {plan!r}")
@@ -335,14 +387,16 @@ def load(get: Getter, stack: str, compose_file: Path) -> StackConfig:
     hour = _int("dropletBackupHour", val("dropletBackupHour"))
     if hour not in (0, 4, 8, 12, 16, 20):
         raise ConfigError("dropletBackupHour", f"must be one of 0, 4, 8, 12, 16, 20, not {hour}")
-
     emails = tuple(str(e).strip() for e in _list("alertEmails", val("alertEmails")))
     for e in emails:
         if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", e):
             raise ConfigError("alertEmails", f"{e!r} is not an e-mail address")
+    return {"enable_droplet_backups": _bool("enableDropletBackups", val("enableDropletBackups")),
+            "droplet_backup_plan": plan, "droplet_backup_weekday": weekday, "droplet_backup_hour": hour,
+            "alert_emails": emails}
 
-    protect = _bool("protectData", val("protectData"))
 
+def _database(val: Getter) -> dict[str, Any]:
     database = str(val("database")).strip().lower()
     if database not in ("container", "managed"):
         raise ConfigError("database", f"must be container or managed, not {database!r}")
@@ -350,39 +404,29 @@ def load(get: Getter, stack: str, compose_file: Path) -> StackConfig:
     if db_size not in prices.MANAGED_DB_SIZES:
         raise ConfigError("managedDatabaseSize", f"unknown size {db_size!r}; known: {', '.join(prices.MANAGED_DB_SIZES)}")
     db_version = str(val("managedDatabaseVersion")).strip()
-    if not re.fullmatch(r"1[4-9]", db_version):
-        raise ConfigError("managedDatabaseVersion", f"must be a PostgreSQL major version 14..19, not {db_version!r}")
-
-    size = str(val("dropletSize")).strip()
-    if size not in prices.DROPLET_SIZES:
-        raise ConfigError("dropletSize", f"unknown size {size!r}; known: {', '.join(prices.DROPLET_SIZES)}")
-    need = compose_memory_mib(compose_file, database == "managed")
-    ram = prices.DROPLET_SIZES[size].memory_mib
-    usable = ram + SWAP_COUNTED_MIB - OS_RESERVE_MIB
-    if need > usable:
-        raise ConfigError("dropletSize", f"{size} ({ram} MiB RAM) is too small: the stack's memory limits "
-                                         f"sum to {need} MiB, over the {usable} MiB usable (RAM + {SWAP_COUNTED_MIB} MiB "
-                                         f"of swap - {OS_RESERVE_MIB} MiB for the system)")
-
-    return StackConfig(
-        stack=stack, production=production, region=region, droplet_size=size, image=image,
-        ssh_public_keys=keys, admin_cidrs=tuple(cidrs), telegram_bot_token=token,
-        allowed_user_ids=allowed, admin_user_ids=admins, default_timezone=tz,
-        telegram_api_base_url=api, volume_size_gib=volume, backup_interval_hours=interval,
-        backup_local_retention_days=local_days, backup_offsite_retention_days=offsite_days,
-        backup_drill_interval_days=drill_days, enable_droplet_backups=enable_backups,
-        droplet_backup_plan=plan, droplet_backup_weekday=weekday, droplet_backup_hour=hour,
-        alert_emails=emails, protect_data=protect, database=database,
-        managed_database_size=db_size, managed_database_version=db_version, compose_memory_mib=need,
-    )
+    if db_version not in MANAGED_PG_VERSIONS:
+        raise ConfigError("managedDatabaseVersion", f"DigitalOcean offers PostgreSQL {', '.join(MANAGED_PG_VERSIONS)}, "
+                                                    f"not {db_version!r}")
+    return {"database": database, "managed_database_size": db_size, "managed_database_version": db_version}
 
 
-def from_pulumi(stack: str, compose_file: Path) -> StackConfig:
+def keys_set(stack_file: Path, engine_config: dict[str, Any]) -> set[str]:
+    """The `botstack:` keys a stack sets: those in its stack file plus those the engine passes."""
+    present = set(engine_config)
+    if Path(stack_file).is_file():
+        doc = yaml.safe_load(Path(stack_file).read_text()) or {}
+        present |= set((doc.get("config") or {}))
+    return {k.split(":", 1)[1] for k in present if k.startswith(f"{NAMESPACE}:")}
+
+
+def from_pulumi(stack: str, compose_file: Path, stack_file: Path) -> StackConfig:
     """Loads the running stack's `botstack:*` config (secrets are read in plaintext here only to
-    validate them; the program wraps them in Output.secret before any resource sees them)."""
-    from pulumi.runtime import get_config
-    from pulumi.runtime.config import CONFIG, get_config_env
+    validate them; the program wraps them in Output.secret before any resource sees them).
 
-    present = set(CONFIG.get()) | set(get_config_env() or {})
-    check_known({k.split(":", 1)[1] for k in present if k.startswith(f"{NAMESPACE}:")})
+    Only public SDK functions: the engine hands a Python program its config in the PULUMI_CONFIG
+    environment variable (`get_config_env` reads it; `get_config` also sees config set through
+    `set_all_config`, as the automation API's inline programs do)."""
+    from pulumi.runtime import get_config, get_config_env
+
+    check_known(keys_set(stack_file, get_config_env() or {}))
     return load(lambda key: get_config(f"{NAMESPACE}:{key}"), stack, compose_file)

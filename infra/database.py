@@ -1,18 +1,44 @@
 """Database: PostgreSQL in the compose stack (`container`) or DigitalOcean Managed PostgreSQL."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import pulumi
 import pulumi_digitalocean as do
 import pulumi_random as random
 
-from infra.config import StackConfig
-from infra.network import Network
-from infra.server import Server
+from infra import facts
 
 DB_NAME = "botstack"
 DB_USER = "botstack"
+# reserved for the non-superuser roles the role setup creates in container mode
+APP_ROLE = "botstack_app"
+BACKUP_ROLE = "botstack_backup"
+
+
+@dataclass(frozen=True)
+class DatabaseArgs:
+    stack: str
+    managed: bool
+    region: str
+    managed_size: str
+    managed_version: str
+    protect_data: bool
+    vpc_id: pulumi.Input[str]
+    tag_name: pulumi.Input[str]
+    droplet_id: pulumi.Input[str]   # the only client the managed cluster's firewall admits
+
+
+@dataclass(frozen=True)
+class DatabaseAccess:
+    """The connections and passwords the stack's `.env` carries (all secret Outputs)."""
+    database_url: pulumi.Output[str]
+    backup_database_url: pulumi.Output[str]
+    postgres_password: pulumi.Output[str]
+    app_password: pulumi.Output[str]
+    backup_password: pulumi.Output[str]
+    compose_profiles: str
 
 
 class Database(pulumi.ComponentResource):
@@ -24,50 +50,56 @@ class Database(pulumi.ComponentResource):
     sslmode=require; COMPOSE_PROFILES is empty so neither local postgres nor the backup service runs
     (the managed service takes daily backups with 7 days point-in-time recovery).
 
-    `database_url` is always a secret Output.
+    Both modes also generate the passwords of the roles botstack_app and botstack_backup (for the
+    role setup); until it lands, BACKUP_DATABASE_URL equals DATABASE_URL.
+
+    Outputs for the others: `access`, `cluster_urn` (None in container mode).
     """
 
-    def __init__(self, name: str, cfg: StackConfig, network: Network, server: Server,
-                 opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: DatabaseArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("botstack:infra:Database", name, None, opts)
-        prefix = f"botstack-{cfg.stack}"
-        child = pulumi.ResourceOptions(parent=self)
-
+        # PGDATA keeps the passwords it was initialised with: they are data, protected like it
+        data = pulumi.ResourceOptions(parent=self, protect=args.protect_data)
         # used by the compose postgres service; generated in both modes so .env is always complete
-        self.postgres_password = random.RandomPassword(
-            # PGDATA keeps the password it was initialised with: it is data, protected like it
-            f"{name}-postgres-password", length=32, special=False,
-            opts=pulumi.ResourceOptions(parent=self, protect=cfg.protect_data))
-        self.cluster = None
-        if cfg.managed_db:
-            self.cluster = do.DatabaseCluster(
-                f"{name}-cluster",
-                name=f"{prefix}-pg",
-                engine="pg",
-                version=cfg.managed_database_version,
-                size=cfg.managed_database_size,
-                region=cfg.region,
-                node_count=1,
-                private_network_uuid=network.vpc.id,
-                tags=[network.tag.name],
-                opts=pulumi.ResourceOptions(parent=self, protect=cfg.protect_data),
-            )
-            self.db = do.DatabaseDb(f"{name}-db", cluster_id=self.cluster.id, name=DB_NAME, opts=child)
-            self.user = do.DatabaseUser(f"{name}-user", cluster_id=self.cluster.id, name=DB_USER, opts=child)
-            self.firewall = do.DatabaseFirewall(
-                f"{name}-firewall",
-                cluster_id=self.cluster.id,
-                rules=[do.DatabaseFirewallRuleArgs(type="droplet", value=server.droplet.id)],
-                opts=child,
-            )
-            self.database_url = pulumi.Output.secret(pulumi.Output.concat(
-                "postgresql://", self.user.name, ":", self.user.password, "@",
-                self.cluster.private_host, ":", self.cluster.port.apply(str), "/", self.db.name,
-                "?sslmode=require"))
-            self.compose_profiles = ""
+        postgres = random.RandomPassword(f"{name}-postgres-password", length=32, special=False, opts=data)
+        app = random.RandomPassword(f"{name}-app-password", length=32, special=False, opts=data)
+        backup = random.RandomPassword(f"{name}-backup-password", length=32, special=False, opts=data)
+        self.cluster_urn: Optional[pulumi.Output[str]] = None
+        if args.managed:
+            url = self._managed(name, args)
+            profiles = ""
         else:
-            self.database_url = pulumi.Output.secret(pulumi.Output.concat(
-                f"postgresql://{DB_USER}:", self.postgres_password.result, f"@postgres:5432/{DB_NAME}"))
-            self.compose_profiles = "localdb"
+            url = pulumi.Output.secret(pulumi.Output.concat(
+                f"postgresql://{DB_USER}:", postgres.result, f"@postgres:5432/{DB_NAME}"))
+            profiles = facts.LOCALDB_PROFILE
+        self.access = DatabaseAccess(
+            database_url=url, backup_database_url=url, postgres_password=postgres.result,
+            app_password=app.result, backup_password=backup.result, compose_profiles=profiles)
+        self.register_outputs({"mode": "managed" if args.managed else "container"})
 
-        self.register_outputs({"mode": cfg.database})
+    def _managed(self, name: str, args: DatabaseArgs) -> pulumi.Output[str]:
+        child = pulumi.ResourceOptions(parent=self)
+        cluster = do.DatabaseCluster(
+            f"{name}-cluster",
+            name=f"botstack-{args.stack}-pg",
+            engine="pg",
+            version=args.managed_version,
+            size=args.managed_size,
+            region=args.region,
+            node_count=1,
+            private_network_uuid=args.vpc_id,
+            tags=[args.tag_name],
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect_data),
+        )
+        db = do.DatabaseDb(f"{name}-db", cluster_id=cluster.id, name=DB_NAME, opts=child)
+        user = do.DatabaseUser(f"{name}-user", cluster_id=cluster.id, name=DB_USER, opts=child)
+        do.DatabaseFirewall(
+            f"{name}-firewall",
+            cluster_id=cluster.id,
+            rules=[do.DatabaseFirewallRuleArgs(type="droplet", value=args.droplet_id)],
+            opts=child,
+        )
+        self.cluster_urn = cluster.cluster_urn
+        return pulumi.Output.secret(pulumi.Output.concat(
+            "postgresql://", user.name, ":", user.password, "@",
+            cluster.private_host, ":", cluster.port.apply(str), "/", db.name, "?sslmode=require"))

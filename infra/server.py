@@ -1,98 +1,147 @@
 """Server: the droplet, its keys, its cloud-init, and the block volume that holds all data."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import pulumi
 import pulumi_digitalocean as do
 import pulumi_tls as tls
 
-from infra import cloudinit
-from infra.config import StackConfig
-from infra.network import Network
+from infra import cloudinit, facts
+
+# a graceful shutdown (systemd stops docker, each container within its stop_grace_period) and the
+# power-off DigitalOcean then waits for
+DROPLET_DELETE_TIMEOUT = "10m"
+
+
+@dataclass(frozen=True)
+class DropletBackups:
+    plan: str        # weekly or daily
+    weekday: str     # SUN..SAT (weekly only)
+    hour: int
+
+
+@dataclass(frozen=True)
+class ServerArgs:
+    stack: str
+    region: str
+    size: str
+    image: str
+    admin_ssh_keys: tuple[str, ...]
+    volume_size_gib: int
+    droplet_backups: Optional[DropletBackups]   # None: DigitalOcean droplet backups off
+    protect_data: bool
+    vpc_id: pulumi.Input[str]
+    tag_name: pulumi.Input[str]
+    reserved_ip: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class Connection:
+    """How the program reaches the droplet: the deploy user with the generated deploy key, the
+    host verified by its pinned host key."""
+    host: pulumi.Output[str]          # the reserved IP, once it points at this droplet
+    user: str
+    private_key: pulumi.Output[str]   # secret
+    host_key: pulumi.Output[str]      # "ssh-ed25519 AAAA..."
+    droplet_id: pulumi.Output[str]    # a new droplet re-runs what ran on the old one
+    ready: tuple[pulumi.Resource, ...]  # dial only after these (the IP and the volume attached)
 
 
 class Server(pulumi.ComponentResource):
     """The droplet and what makes it: the pinned SSH host key and the deploy key (both generated
-    here with pulumi-tls, ed25519), your SSH keys registered with DigitalOcean, the data volume
+    here with pulumi-tls, ed25519), the deploy key registered with DigitalOcean (your keys go in
+    through cloud-init only), the data volume
     (ext4, label `botstack-data`, mounted at /mnt/botstack-data by cloud-init) and its attachment,
     and the reserved IP's assignment.
 
     The droplet is replaced only when its own inputs change (size, image, region, keys, cloud-init);
     a new release never touches it. It is replaced delete-before-create, so two bots never poll the
     same token and the volume is detached from the old droplet before the new one wants it.
+
+    Outputs for the others: `connection`, `droplet_id`, `volume_id`, `droplet_urn`, `volume_urn`,
+    `host_public_key`.
     """
 
-    def __init__(self, name: str, cfg: StackConfig, network: Network,
-                 opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: ServerArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("botstack:infra:Server", name, None, opts)
-        prefix = f"botstack-{cfg.stack}"
         child = pulumi.ResourceOptions(parent=self)
-        data = pulumi.ResourceOptions(parent=self, protect=cfg.protect_data)
+        host_key = tls.PrivateKey(f"{name}-host-key", algorithm="ED25519", opts=child)
+        deploy_key = tls.PrivateKey(f"{name}-deploy-key", algorithm="ED25519", opts=child)
+        volume = self._volume(name, args)
+        droplet = self._droplet(name, args, host_key, deploy_key)
+        droplet_id = droplet.id.apply(int)
+        attachment = do.VolumeAttachment(
+            f"{name}-data-attachment", droplet_id=droplet_id, volume_id=volume.id,
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True))
+        # Both are droplet actions, and DigitalOcean refuses a second while one is pending; the
+        # provider retries that only for the attachment, so the IP waits for the volume.
+        assignment = do.ReservedIpAssignment(
+            f"{name}-ip-assignment", ip_address=args.reserved_ip, droplet_id=droplet_id,
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True, depends_on=[attachment]))
 
-        self.host_key = tls.PrivateKey(f"{name}-host-key", algorithm="ED25519", opts=child)
-        self.deploy_key = tls.PrivateKey(f"{name}-deploy-key", algorithm="ED25519", opts=child)
-        self.ssh_keys = [
-            do.SshKey(f"{name}-ssh-key-{i}", name=f"{prefix}-admin-{i}", public_key=key, opts=child)
-            for i, key in enumerate(cfg.ssh_public_keys)
-        ]
+        self.host_public_key: pulumi.Output[str] = host_key.public_key_openssh.apply(str.strip)
+        self.connection = Connection(
+            host=pulumi.Output.all(args.reserved_ip, assignment.id).apply(lambda a: a[0]),
+            user=facts.DEPLOY_USER, private_key=deploy_key.private_key_openssh,
+            host_key=self.host_public_key, droplet_id=droplet.id, ready=(assignment, attachment))
+        self.droplet_id: pulumi.Output[str] = droplet.id
+        self.volume_id: pulumi.Output[str] = volume.id
+        self.droplet_urn: pulumi.Output[str] = droplet.droplet_urn
+        self.volume_urn: pulumi.Output[str] = volume.volume_urn
+        self.register_outputs({"dropletId": droplet.id, "volumeId": volume.id,
+                               "hostPublicKey": host_key.public_key_openssh})
 
-        self.volume = do.Volume(
+    def _volume(self, name: str, args: ServerArgs) -> do.Volume:
+        return do.Volume(
             f"{name}-data",
-            name=f"{prefix}-data",
-            region=cfg.region,
-            size=cfg.volume_size_gib,
+            name=f"botstack-{args.stack}-data",
+            region=args.region,
+            size=args.volume_size_gib,
             initial_filesystem_type="ext4",
-            initial_filesystem_label=cloudinit.VOLUME_LABEL,
-            description=f"botstack {cfg.stack}: PostgreSQL data and local backups",
-            tags=[network.tag.name],
-            opts=data,
+            initial_filesystem_label=facts.VOLUME_LABEL,
+            description=f"botstack {args.stack}: PostgreSQL data and local backups",
+            tags=[args.tag_name],
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect_data),
         )
 
+    def _droplet(self, name: str, args: ServerArgs, host_key: tls.PrivateKey,
+                 deploy_key: tls.PrivateKey) -> do.Droplet:
+        prefix = f"botstack-{args.stack}"
+        # DigitalOcean takes a public key once per account, so your keys (already there, or shared
+        # by dev and prod) would collide: they reach the droplet through cloud-init `users`. The
+        # account gets only this stack's own deploy key, which no other stack has; a droplet
+        # created with a key gets no root password by e-mail (root cannot log in over SSH anyway).
+        account_key = do.SshKey(f"{name}-deploy-ssh-key", name=f"{prefix}-deploy",
+                                public_key=deploy_key.public_key_openssh.apply(str.strip),
+                                opts=pulumi.ResourceOptions(parent=self))
         user_data = pulumi.Output.all(
-            self.host_key.private_key_openssh,
-            self.host_key.public_key_openssh,
-            self.deploy_key.public_key_openssh,
+            host_key.private_key_openssh, host_key.public_key_openssh, deploy_key.public_key_openssh,
         ).apply(lambda k: cloudinit.render_user_data(cloudinit.UserDataParams(
-            admin_ssh_keys=cfg.ssh_public_keys, deploy_public_key=k[2],
+            admin_ssh_keys=args.admin_ssh_keys, deploy_public_key=k[2],
             host_private_key=k[0], host_public_key=k[1])))
-
-        backup_policy = None
-        if cfg.enable_droplet_backups:
-            backup_policy = do.DropletBackupPolicyArgs(
-                plan=cfg.droplet_backup_plan,
-                weekday=cfg.droplet_backup_weekday if cfg.droplet_backup_plan == "weekly" else None,
-                hour=cfg.droplet_backup_hour,
-            )
-        self.droplet = do.Droplet(
+        backups = args.droplet_backups
+        policy = None if backups is None else do.DropletBackupPolicyArgs(
+            plan=backups.plan, weekday=backups.weekday if backups.plan == "weekly" else None, hour=backups.hour)
+        return do.Droplet(
             f"{name}-droplet",
             name=prefix,
-            region=cfg.region,
-            size=cfg.droplet_size,
-            image=cfg.image,
-            vpc_uuid=network.vpc.id,
-            ssh_keys=[k.fingerprint for k in self.ssh_keys],
+            region=args.region,
+            size=args.size,
+            image=args.image,
+            vpc_uuid=args.vpc_id,
+            ssh_keys=[account_key.fingerprint],
             monitoring=True,
             droplet_agent=True,
             graceful_shutdown=True,
-            backups=cfg.enable_droplet_backups,
-            backup_policy=backup_policy,
-            tags=[network.tag.name],
+            backups=backups is not None,
+            backup_policy=policy,
+            tags=[args.tag_name],
             # the host's private key is in here: the whole user-data is a secret
             user_data=pulumi.Output.secret(user_data),
-            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+            # the delete shuts the droplet down gracefully and waits for it within this timeout
+            # (the provider's default, 60 s, fails the delete of a droplet that takes longer)
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True,
+                                        custom_timeouts=pulumi.CustomTimeouts(delete=DROPLET_DELETE_TIMEOUT)),
         )
-        droplet_id = self.droplet.id.apply(int)
-        self.volume_attachment = do.VolumeAttachment(
-            f"{name}-data-attachment", droplet_id=droplet_id, volume_id=self.volume.id,
-            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True))
-        self.ip_assignment = do.ReservedIpAssignment(
-            f"{name}-ip-assignment", ip_address=network.reserved_ip.ip_address, droplet_id=droplet_id,
-            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True))
-
-        self.ip_address = network.reserved_ip.ip_address
-        self.register_outputs({
-            "dropletId": self.droplet.id,
-            "volumeId": self.volume.id,
-            "hostPublicKey": self.host_key.public_key_openssh,
-        })

@@ -7,66 +7,91 @@ the control panel; the key this component creates is the backup job's, scoped to
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Optional
 
 import pulumi
 import pulumi_digitalocean as do
 import pulumi_random as random
 
-from infra.config import StackConfig
-from infra.network import Network
-
 NONCURRENT_VERSION_DAYS = 7
 
 
+@dataclass(frozen=True)
+class StorageArgs:
+    stack: str
+    region: str
+    protect_data: bool
+    # botstack:backupPassphrase; empty: generate one (stacks made before it was config)
+    passphrase: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class BackupCredentials:
+    """What the backup job needs to write to and read from the bucket."""
+    bucket: pulumi.Output[str]
+    endpoint: str
+    region: str
+    access_key_id: pulumi.Output[str]
+    secret_access_key: pulumi.Output[str]   # secret
+    passphrase: pulumi.Output[str]          # secret: encrypts every backup
+
+
 class Storage(pulumi.ComponentResource):
-    """The bucket (private ACL, versioning on, lifecycle: objects expire after
-    `backupOffsiteRetentionDays`, overwritten or deleted versions 7 days later), the backup job's
-    SpacesKey (readwrite on this bucket only), and the backup passphrase.
+    """The bucket (private ACL, versioning on; lifecycle: overwritten or deleted versions expire
+    7 days later and incomplete multipart uploads after a day; current objects never expire by
+    age: the backup tool owns offsite retention), the backup job's SpacesKey (readwrite on this
+    bucket only), and the backup passphrase (`botstack:backupPassphrase`, or generated).
 
     The bucket is `retain_on_delete`: `pulumi destroy` leaves it (and the final backup in it) in
     your account; in prod it is also protected.
+
+    Outputs for the others: `credentials`, `bucket_urn`.
     """
 
-    def __init__(self, name: str, cfg: StackConfig, network: Network,
-                 opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: StorageArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("botstack:infra:Storage", name, None, opts)
-        prefix = f"botstack-{cfg.stack}"
+        prefix = f"botstack-{args.stack}"
         child = pulumi.ResourceOptions(parent=self)
 
-        # bucket names are global across all Spaces users: a random suffix keeps ours free
-        self.suffix = random.RandomId(f"{name}-bucket-suffix", byte_length=4, opts=child)
-        self.bucket = do.SpacesBucket(
+        suffix = random.RandomId(f"{name}-bucket-suffix", byte_length=4, opts=child)
+        bucket = do.SpacesBucket(
             f"{name}-bucket",
-            name=pulumi.Output.concat(prefix, "-backups-", self.suffix.hex),
-            region=cfg.region,
+            name=pulumi.Output.concat(prefix, "-backups-", suffix.hex),
+            region=args.region,
             acl="private",
             versioning=do.SpacesBucketVersioningArgs(enabled=True),
             lifecycle_rules=[do.SpacesBucketLifecycleRuleArgs(
                 id="expire-backups",
                 enabled=True,
                 abort_incomplete_multipart_upload_days=1,
-                expiration=do.SpacesBucketLifecycleRuleExpirationArgs(days=cfg.backup_offsite_retention_days),
                 noncurrent_version_expiration=do.SpacesBucketLifecycleRuleNoncurrentVersionExpirationArgs(
                     days=NONCURRENT_VERSION_DAYS),
             )],
             force_destroy=False,
-            opts=pulumi.ResourceOptions(parent=self, protect=cfg.protect_data, retain_on_delete=True),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect_data, retain_on_delete=True),
         )
-        self.backup_key = do.SpacesKey(
+        key = do.SpacesKey(
             f"{name}-backup-key",
             name=f"{prefix}-backup",
-            grants=[do.SpacesKeyGrantArgs(bucket=self.bucket.name, permission="readwrite")],
+            grants=[do.SpacesKeyGrantArgs(bucket=bucket.name, permission="readwrite")],
             opts=child,
         )
-        self.backup_passphrase = random.RandomPassword(
+        endpoint = f"https://{args.region}.digitaloceanspaces.com"
+        self.credentials = BackupCredentials(
+            bucket=bucket.name, endpoint=endpoint, region=args.region, access_key_id=key.access_key,
+            secret_access_key=key.secret_key, passphrase=self._passphrase(name, args))
+        self.bucket_urn: pulumi.Output[str] = bucket.bucket_urn
+        self.register_outputs({"bucketName": bucket.name, "endpoint": endpoint, "backupKeyId": key.access_key})
+
+    def _passphrase(self, name: str, args: StorageArgs) -> pulumi.Output[str]:
+        """From the stack's config, where it outlives `pulumi destroy` (the retained bucket's
+        backups stay readable); else generated, in the state only, as stacks made before had it."""
+        if args.passphrase:
+            return pulumi.Output.secret(args.passphrase)
+        generated = random.RandomPassword(
             # backups are encrypted with it: losing it loses the backups, so it is data
             f"{name}-backup-passphrase", length=48, special=False,
-            opts=pulumi.ResourceOptions(parent=self, protect=cfg.protect_data))
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect_data))
+        return generated.result
 
-        self.endpoint = f"https://{cfg.region}.digitaloceanspaces.com"
-        self.register_outputs({
-            "bucketName": self.bucket.name,
-            "endpoint": self.endpoint,
-            "backupKeyId": self.backup_key.access_key,
-        })

@@ -1,5 +1,6 @@
 """compose/compose.yml (+ compose.dev.yml) validated by Docker Compose v2's own `config`, with the
-.env.example values, in both database modes; and the rules of issue 4 checked on the result."""
+.env.example values, in both database modes; and the stack's rules (limits, lockdown, the runtime
+contract of infra/contract.py) checked on the result."""
 from __future__ import annotations
 
 import json
@@ -142,12 +143,30 @@ def test_dev_override_publishes_postgres_on_localhost_only():
 
 def test_missing_required_values_fail_clearly(tmp_path):
     empty = tmp_path / "empty.env"
-    empty.write_text("DATABASE_URL=postgresql://botstack@postgres/botstack\n")
+    # every other required value present: compose reports one missing value, in no fixed order
+    empty.write_text("DATABASE_URL=postgresql://botstack@postgres/botstack\nDATA_DIR=/mnt/botstack-data\n"
+                     "BOTSTACK_RELEASE=dev\n")
     res = run_compose("config", "-q", env_file=str(empty))
     assert res.returncode != 0 and "TELEGRAM_BOT_TOKEN" in res.stderr
-    empty.write_text("TELEGRAM_BOT_TOKEN=123456:x\n")
+    empty.write_text("TELEGRAM_BOT_TOKEN=123456:x\nDATA_DIR=/mnt/botstack-data\nBOTSTACK_RELEASE=dev\n")
     res = run_compose("config", "-q", env_file=str(empty))
     assert res.returncode != 0 and "DATABASE_URL" in res.stderr
+
+
+def test_an_empty_data_dir_fails_instead_of_mounting_the_root(tmp_path):
+    env = tmp_path / "no-data-dir.env"
+    env.write_text("TELEGRAM_BOT_TOKEN=123456:x\nBOTSTACK_RELEASE=dev\n"
+                   "DATABASE_URL=postgresql://botstack@postgres/botstack\n")
+    res = run_compose("config", "-q", env_file=str(env))
+    assert res.returncode != 0 and "DATA_DIR" in res.stderr
+
+
+def test_an_empty_release_fails_instead_of_an_untagged_image(tmp_path):
+    env = tmp_path / "no-release.env"
+    env.write_text("TELEGRAM_BOT_TOKEN=123456:x\nDATA_DIR=/mnt/botstack-data\n"
+                   "DATABASE_URL=postgresql://botstack@postgres/botstack\n")
+    res = run_compose("config", "-q", env_file=str(env))
+    assert res.returncode != 0 and "BOTSTACK_RELEASE" in res.stderr
 
 
 def referenced_vars(path: str) -> set:
@@ -199,3 +218,43 @@ def test_dockerfiles():
         path = os.path.join(COMPOSE_DIR, "backup", "bin", script)
         assert os.access(path, os.X_OK)
         assert subprocess.run(["sh", "-n", path]).returncode == 0
+
+
+def _sentinel_env(tmp_path) -> str:
+    """A .env with every contract key set to a value naming it: what compose passes where is then
+    visible in its `config` output."""
+    from infra import contract
+
+    values = {k: f"value-of-{k}" for k in contract.keys()}
+    values.update(DATA_DIR="/mnt/sentinel", COMPOSE_PROFILES="localdb", BOTSTACK_RELEASE="abcdef123456")
+    path = tmp_path / "sentinel.env"
+    path.write_text(contract.render(values))
+    return str(path)
+
+
+@pytest.mark.parametrize("files", [(COMPOSE,), (COMPOSE, DEV)], ids=["compose.yml", "with-dev-override"])
+@pytest.mark.parametrize("service", ["bot", "postgres", "backup"])
+def test_each_service_gets_exactly_the_contract_keys_it_reads(service, files, tmp_path):
+    from infra import contract
+
+    res = run_compose("config", "--format", "json", files=files, env_file=_sentinel_env(tmp_path))
+    assert res.returncode == 0, res.stderr
+    env = json.loads(res.stdout)["services"][service].get("environment") or {}
+    from_env_file = {name: value.removeprefix("value-of-") for name, value in env.items()
+                     if str(value).startswith("value-of-")}
+    expected = {name: key for name, key in contract.read_by(service).items()
+                if key not in ("BOTSTACK_RELEASE",)}
+    if "BOTSTACK_RELEASE" in contract.read_by(service).values():
+        assert env["BOTSTACK_RELEASE"] == "abcdef123456"
+    assert from_env_file == expected
+    fixed = set(env) - set(from_env_file) - {"BOTSTACK_RELEASE"}
+    assert {(service, k) for k in fixed} <= contract.FIXED, f"{service}: set by compose itself: {fixed}"
+
+
+def test_compose_files_give_contract_keys_no_defaults_of_their_own():
+    from infra import contract
+
+    for path in (COMPOSE, DEV):
+        text = open(path).read()
+        for key in contract.keys():
+            assert not re.search(r"\$\{" + key + r":?-", text), f"{os.path.basename(path)} defaults {key}"

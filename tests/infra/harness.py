@@ -15,6 +15,8 @@ import pulumi
 import yaml
 from pulumi.runtime import rpc
 
+from tests.infra import do_rules
+
 REPO = Path(__file__).resolve().parents[2]
 SECRET_MARK = "TESTSECRET"
 TEST_TOKEN = "123456789:TESTSECRET-telegram-token-0123456789abcdef"
@@ -81,8 +83,10 @@ class Ed25519Key:
 _KEYS: dict[str, Ed25519Key] = {}
 
 
-def real_ed25519_key(name: str) -> Ed25519Key:
-    """A real ed25519 key for the tls.PrivateKey resource `name`, the same for the same name."""
+def real_ed25519_key(name: str, stack: str = "") -> Ed25519Key:
+    """A real ed25519 key for the tls.PrivateKey resource `name` of `stack`, the same for the same
+    name and stack (each stack generates its own keys, as a real one does)."""
+    name = f"{stack}/{name}" if stack else name
     if name not in _KEYS:
         _KEYS[name] = _new_ed25519_key()
     return _KEYS[name]
@@ -111,14 +115,18 @@ class Mocks(pulumi.runtime.Mocks):
     """Echoes inputs back and adds the outputs the program reads, secrets marked as the provider
     schemas mark them (additionalSecretOutputs)."""
 
-    def __init__(self, bare: bool = False) -> None:
+    def __init__(self, bare: bool = False, account: Optional[do_rules.Account] = None, stack: str = "") -> None:
         self.resources: list[pulumi.runtime.MockResourceArgs] = []
+        # DigitalOcean's rules (tests/infra/do_rules.py): a create the API would refuse raises
+        self.account = account if account is not None else do_rules.Account()
+        self.stack = stack
         self.bare = bare  # a first `pulumi preview`: no ids, no computed outputs (they are unknown)
         self.private_keys: dict[str, str] = {}  # tls.PrivateKey name -> its OpenSSH private key
         self.public_keys: dict[str, str] = {}   # tls.PrivateKey name -> "ssh-ed25519 AAAA..."
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         self.resources.append(args)
+        self.account.create(args.typ, f"{self.stack}:{args.name}" if self.stack else args.name, args.inputs)
         if self.bare:
             return "", dict(args.inputs)
         t, n = args.typ, args.name
@@ -127,7 +135,7 @@ class Mocks(pulumi.runtime.Mocks):
         if t == "tls:index/privateKey:PrivateKey":
             # real ed25519 keys, as pulumi-tls makes them: the stand-in droplet boots with the host key
             # from user-data and the deploy connection logs in with the deploy key
-            key = real_ed25519_key(n)
+            key = real_ed25519_key(n, self.stack)
             self.private_keys[n] = key.private_openssh
             self.public_keys[n] = key.public_openssh.strip()
             state["privateKeyOpenssh"] = _secret(key.private_openssh)
@@ -175,6 +183,9 @@ class Run:
     secret_outputs: set[str] = field(default_factory=set)
     protected: dict[str, bool] = field(default_factory=dict)
     options: dict[str, pulumi.ResourceOptions] = field(default_factory=dict)
+    # every registered resource (components too) as (type, name, parent chain), in order: what
+    # the engine builds a URN from, so a refactor that keeps these keeps every URN
+    urns: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)
     error: Optional[BaseException] = None
 
     def of_type(self, suffix: str) -> list[pulumi.runtime.MockResourceArgs]:
@@ -201,17 +212,27 @@ def unwrap(value: Any) -> Any:
 
 
 def run_program(stack: str, repo_root: Path, overrides: Optional[dict[str, Any]] = None,
-                drop: tuple[str, ...] = (), main: bool = False, preview: bool = False) -> Run:
+                drop: tuple[str, ...] = (), main: bool = False, preview: bool = False,
+                account: Optional[do_rules.Account] = None, config_of: Optional[str] = None) -> Run:
     """Runs infra.program.build for `stack` with its real config (+ overrides, - drop) through
-    pulumi's config (set_all_config, like `pulumi up` does). A ConfigError lands in run.error."""
+    pulumi's config (set_all_config, like `pulumi up` does). A ConfigError lands in run.error, and
+    so does a do_rules.DoRuleError: what DigitalOcean would refuse. Runs given the same `account`
+    share it (dev and prod in one DigitalOcean account); without one, each run has its own.
+    `config_of` names the stack file to take the config from when `stack` has none."""
     from infra import program
 
-    values = stack_config(stack)
+    values = stack_config(config_of or stack)
     values.update(overrides or {})
     for key in drop:
         values.pop(key, None)
     raw = {f"botstack:{k}": (v if isinstance(v, str) else json.dumps(v)) for k, v in values.items()}
-    pulumi.runtime.set_all_config(raw, secret_keys=["botstack:telegramBotToken"])
+    secret_keys = ["botstack:telegramBotToken", "botstack:healthcheckPingUrl", "botstack:backupPassphrase"]
+    pulumi.runtime.set_all_config(raw, secret_keys=secret_keys)
+    # as the engine hands a Python program its config (the program lists the keys set from it)
+    import os
+    saved_env = {k: os.environ.get(k) for k in ("PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS")}
+    os.environ["PULUMI_CONFIG"] = json.dumps(raw)
+    os.environ["PULUMI_CONFIG_SECRET_KEYS"] = json.dumps(secret_keys)
     if main:
         repo_root = REPO  # __main__.py builds from the repository it lives in
 
@@ -220,16 +241,24 @@ def run_program(stack: str, repo_root: Path, overrides: Optional[dict[str, Any]]
     import asyncio
     asyncio.set_event_loop(asyncio.new_event_loop())
 
-    mocks = Mocks(bare=preview)
+    if account is None:
+        do_rules.forget_buckets()
+    mocks = Mocks(bare=preview, account=account, stack=stack)
     pulumi.runtime.set_mocks(mocks, project="botstack", stack=stack, preview=preview)
     run = Run(mocks)
 
     import pulumi.resource as pulumi_resource
 
     real_register = pulumi_resource.register_resource
+    chains: dict[int, tuple[str, ...]] = {}
 
     def recording_register(res, ty, name, custom, remote, new_dependency, props, opts, *a, **kw):
         run.protected[name] = bool(res._protect)
+        parent = getattr(opts, "parent", None) if opts is not None else None
+        chain = chains.get(id(parent), ()) if parent is not None else ()
+        if ty != "pulumi:pulumi:Stack":
+            run.urns.append((ty, name, chain))
+            chains[id(res)] = chain + (f"{ty}::{name}",)
         if opts is not None:
             run.options[name] = opts
         return real_register(res, ty, name, custom, remote, new_dependency, props, opts, *a, **kw)
@@ -259,6 +288,15 @@ def run_program(stack: str, repo_root: Path, overrides: Optional[dict[str, Any]]
     pulumi_resource.register_resource = recording_register
     try:
         program_()
+        if run.error is None and not preview:
+            do_rules.check_run(mocks.resources, run.options)
+    except do_rules.DoRuleError as e:
+        run.error = e
     finally:
         pulumi_resource.register_resource = real_register
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     return run

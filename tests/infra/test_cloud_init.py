@@ -24,7 +24,7 @@ def user_data(request, tmp_path_factory):
     return request.param, text
 
 
-def test_passes_cloud_init_schema(user_data, tmp_path):
+def test_the_user_data_passes_cloud_init_schema(user_data, tmp_path):
     if shutil.which("cloud-init") is None:
         pytest.fail("cloud-init is not installed: run scripts/install-test-deps")
     _, text = user_data
@@ -55,7 +55,7 @@ def _known_top_level_keys() -> set[str]:
     return known
 
 
-def test_no_unknown_top_level_keys(user_data):
+def test_the_user_data_has_no_key_cloud_init_would_ignore(user_data):
     _, text = user_data
     assert text.startswith("#cloud-config\n")
     doc = yaml.safe_load(text)
@@ -63,7 +63,7 @@ def test_no_unknown_top_level_keys(user_data):
     assert not unknown, f"cloud-init would ignore these keys: {unknown}"
 
 
-def test_a_misspelt_key_is_caught():
+def test_the_known_key_list_would_catch_a_misspelt_key():
     assert "pacakges" not in _known_top_level_keys()
     assert {"packages", "users", "write_files", "runcmd", "ssh_keys", "mounts", "swap"} <= _known_top_level_keys()
 
@@ -73,32 +73,60 @@ def _file(doc, path):
     return f["content"]
 
 
-def test_what_the_droplet_gets(user_data):
-    stack, text = user_data
-    doc = yaml.safe_load(text)
+def _doc(user_data) -> dict:
+    return yaml.safe_load(user_data[1])
+
+
+def test_the_droplet_gets_docker_compose_fail2ban_and_unattended_upgrades(user_data):
+    doc = _doc(user_data)
     assert {"docker.io", "docker-compose-v2", "fail2ban", "unattended-upgrades"} <= set(doc["packages"])
-    admin, deploy = doc["users"]
+    assert "Unattended-Upgrade" in _file(doc, "/etc/apt/apt.conf.d/20auto-upgrades")
+    assert "enabled = true" in _file(doc, "/etc/fail2ban/jail.d/botstack.local")
+
+
+def test_the_admin_logs_in_with_your_keys_and_the_deploy_user_has_no_sudo(user_data):
+    stack, _ = user_data
+    admin, deploy = _doc(user_data)["users"]
     assert admin["name"] == "botadmin" and admin["lock_passwd"] is True
     assert admin["ssh_authorized_keys"] == stack_config(stack)["sshPublicKeys"]
     assert deploy["name"] == "deploy" and deploy["groups"] == ["docker"] and "sudo" not in deploy
     assert deploy["ssh_authorized_keys"][0].startswith("ssh-ed25519 ")
+
+
+def test_ssh_refuses_root_and_passwords(user_data):
+    doc = _doc(user_data)
     assert doc["disable_root"] is True and doc["ssh_pwauth"] is False
     sshd = _file(doc, "/etc/ssh/sshd_config.d/10-botstack.conf")
     assert "PasswordAuthentication no" in sshd and "PermitRootLogin no" in sshd
-    # the pinned host key: the program's, not one generated on first boot
+
+
+def test_the_host_key_is_the_programs_not_one_made_at_first_boot(user_data):
+    doc = _doc(user_data)
     assert doc["ssh_keys"]["ed25519_private"].startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
     assert doc["ssh_keys"]["ed25519_public"].startswith("ssh-ed25519 ")
     assert doc["ssh_genkeytypes"] == ["ed25519"] and doc["ssh_deletekeys"] is True
-    daemon = json.loads(_file(doc, "/etc/docker/daemon.json"))
+
+
+def test_docker_rotates_container_logs(user_data):
+    daemon = json.loads(_file(_doc(user_data), "/etc/docker/daemon.json"))
     assert daemon["log-driver"] == "json-file"
     assert daemon["log-opts"] == {"max-size": "10m", "max-file": "3"}
-    assert doc["swap"]["size"] == 1024 ** 3
-    assert doc["mounts"] == [["LABEL=botstack-data", "/mnt/botstack-data", "ext4",
-                              "defaults,nofail,discard,noatime,x-systemd.device-timeout=10min", "0", "2"]]
+
+
+def test_the_droplet_gets_a_1_gib_swap_file(user_data):
+    assert _doc(user_data)["swap"]["size"] == 1024 ** 3
+
+
+def test_the_data_volume_is_mounted_by_label(user_data):
+    assert _doc(user_data)["mounts"] == [["LABEL=botstack-data", "/mnt/botstack-data", "ext4",
+                                          "defaults,nofail,discard,noatime,x-systemd.device-timeout=10min",
+                                          "0", "2"]]
+
+
+def test_the_stack_starts_at_boot_once_the_volume_is_mounted(user_data):
+    doc = _doc(user_data)
     unit = _file(doc, "/etc/systemd/system/botstack.service")
     assert "RequiresMountsFor=/mnt/botstack-data" in unit
     assert "docker compose --project-name botstack" in unit and " up -d" in unit
     assert "WantedBy=multi-user.target" in unit
     assert ["systemctl", "enable", "botstack.service"] in doc["runcmd"]
-    assert "Unattended-Upgrade" in _file(doc, "/etc/apt/apt.conf.d/20auto-upgrades")
-    assert "enabled = true" in _file(doc, "/etc/fail2ban/jail.d/botstack.local")

@@ -58,6 +58,17 @@ BAD = [
     ("dev", {"dropletBackupHour": 5}, (), "dropletBackupHour", "0, 4, 8"),
     ("dev", {"alertEmails": ["nobody"]}, (), "alertEmails", "not an e-mail"),
     ("prod", {"adminCidr": ["0.0.0.0/0"]}, (), "adminCidr", "did you mean adminCidrs?"),
+    ("prod", {"ciRunnerCidrs": ["198.51.100.0/24"]}, (), "ciRunnerCidrs", "not a single host"),
+    ("prod", {"ciRunnerCidrs": ["0.0.0.0/0"]}, (), "ciRunnerCidrs", "not a single host"),
+    ("dev", {"ciRunnerCidrs": ["runner"]}, (), "ciRunnerCidrs", "not a valid CIDR"),
+    ("dev", {"healthcheckPingUrl": "hc-ping.com/TESTSECRET"}, (), "healthcheckPingUrl", "ping base URL"),
+    ("dev", {"healthcheckPingUrl": "https://hc-ping.com/TESTSECRET?x=1"}, (), "healthcheckPingUrl", "without query"),
+    ("dev", {"backupOffsiteKeepLast": 0}, (), "backupOffsiteKeepLast", "at least 1"),
+    ("dev", {"backupOffsiteKeepWeekly": -1}, (), "backupOffsiteKeepWeekly", "at least 0"),
+    ("dev", {"database": "managed", "managedDatabaseVersion": "13"}, (), "managedDatabaseVersion", "offers PostgreSQL"),
+    ("dev", {"backupPassphrase": "TESTSECRET-too-short"}, (), "backupPassphrase", "32-256 characters"),
+    ("dev", {"backupPassphrase": "TESTSECRET with spaces and $ signs 0123456789"}, (), "backupPassphrase", "letters"),
+    ("dev", {"managedDatabaseVersion": "19"}, (), "managedDatabaseVersion", "offers PostgreSQL 14, 15, 16, 17"),
 ]
 
 
@@ -83,7 +94,7 @@ def test_ssh_from_anywhere_needs_the_loud_opt_in_only_in_prod(repo):
     assert fw.inputs["inboundRules"][0]["sourceAddresses"] == ["0.0.0.0/0", "::/0"]
 
 
-def test_droplet_too_small_for_the_memory_limits(repo):
+def test_a_droplet_too_small_for_the_memory_limits_is_refused(repo):
     (repo / "compose" / "compose.yml").write_text(BIG_COMPOSE)
     # 512 + 1024 + 256 = 1792 MiB of limits; s-1vcpu-1gb offers 1024 + 256 - 256 = 1024
     run = run_program("dev", repo, {"dropletSize": "s-1vcpu-1gb"})
@@ -116,7 +127,7 @@ def test_the_real_compose_file_fits_the_stack_sizes(repo):
     ("256m", 256 * 2 ** 20), ("1g", 2 ** 30), ("512MiB", 512 * 2 ** 20), ("64M", 64 * 2 ** 20),
     ("1.5g", int(1.5 * 2 ** 30)), (1048576, 1048576), ("100k", 102400), ("2048", 2048),
 ])
-def test_memory_sizes(text, expected):
+def test_compose_memory_sizes_parse_to_bytes(text, expected):
     assert config.parse_memory(text) == expected
 
 
@@ -139,3 +150,60 @@ def test_every_key_is_documented_in_the_stack_file(stack):
 def test_every_key_is_documented_in_the_config_module():
     undocumented = [k for k in sorted(config.KNOWN_KEYS) if f"| {k} |" not in config.__doc__]
     assert not undocumented
+
+
+def test_a_ci_runner_host_is_admitted_to_ssh_beside_the_admins(repo):
+    run = run_program("prod", repo, {"ciRunnerCidrs": ["198.51.100.7/32", "2001:db8::7/128"]})
+    assert run.error is None, run.error
+    [rule] = run.one("/firewall:Firewall").inputs["inboundRules"]
+    assert rule["sourceAddresses"] == stack_config("prod")["adminCidrs"] + ["198.51.100.7/32", "2001:db8::7/128"]
+
+
+def test_remote_commands_wait_for_the_firewall(repo):
+    run = run_program("dev", repo)
+    assert run.error is None, run.error
+    after = [d.pulumi_resource_name for d in run.options["deploy-wait-ready"].depends_on]
+    assert "network-firewall" in after
+
+
+def test_an_unknown_key_in_the_stack_file_is_refused(tmp_path):
+    stack_file = tmp_path / "Pulumi.dev.yaml"
+    stack_file.write_text("config:\n  botstack:regoin: ams3\n  other:key: 1\n")
+    assert config.keys_set(stack_file, {}) == {"regoin"}
+    with pytest.raises(ConfigError, match="did you mean region"):
+        config.check_known(config.keys_set(stack_file, {}))
+
+
+def test_keys_the_engine_passes_count_as_set(tmp_path):
+    assert config.keys_set(tmp_path / "absent.yaml", {"botstack:region": "ams3", "aws:region": "x"}) == {"region"}
+
+
+def test_the_program_reads_config_only_through_public_sdk_functions():
+    from tests.infra.harness import REPO
+    for path in (REPO / "infra").glob("*.py"):
+        text = path.read_text()
+        assert "runtime.config" not in text and "CONFIG.get" not in text, path.name
+
+
+@pytest.mark.parametrize("stack,words", [
+    ("Dev", "lowercase letters"), ("my_bot", "lowercase letters"), ("dev.eu", "lowercase letters"),
+    ("-dev", "inner hyphens"), ("a" * 38, "at most 37"),
+])
+def test_a_stack_name_digitalocean_would_refuse_stops_the_program(stack, words, repo):
+    run = run_program(stack, repo, config_of="dev")
+    assert isinstance(run.error, ConfigError), run.error
+    assert str(run.error).startswith(f"stack {stack!r}: ") and words in str(run.error)
+    assert "\n" not in str(run.error)
+    assert run.mocks.resources == []
+
+
+@pytest.mark.parametrize("stack", ["a" * 37, "staging-2", "prod-eu1"])
+def test_the_longest_and_hyphenated_stack_names_pass_digitaloceans_rules(stack, repo):
+    # the rules layer checks every resource name the stack name flows into
+    run = run_program(stack, repo, config_of="dev", overrides={"database": "managed"})
+    assert run.error is None, run.error
+
+
+@pytest.mark.parametrize("version", ["14", "15", "16", "17"])
+def test_every_offered_postgresql_version_is_accepted(version, repo):
+    assert run_program("dev", repo, {"database": "managed", "managedDatabaseVersion": version}).error is None

@@ -2,6 +2,7 @@
 is not installed here)."""
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -22,6 +23,9 @@ CREDS = {
 FAKE_PULUMI = """#!/usr/bin/env bash
 { printf 'ARGS'; printf ' %s' "$@"; printf '\\n'; } >> "$FAKE_LOG"
 if [ "$1 $2" = "config set" ]; then printf 'STDIN %s\\n' "$(cat)" >> "$FAKE_LOG"; fi
+# the state's export: FAKE_EXPORT's file, or a stack without resources
+if [ "$1 $2" = "stack export" ]; then cat "${FAKE_EXPORT:-/dev/null}" 2>/dev/null || true; \
+  [ -n "${FAKE_EXPORT:-}" ] || echo '{"version": 3, "deployment": {}}'; fi
 exit 0
 """
 
@@ -33,6 +37,8 @@ def repo(tmp_path):
     shutil.copy(REPO / "scripts" / "deploy", root / "scripts" / "deploy")
     shutil.copy(REPO / "Pulumi.yaml", root / "Pulumi.yaml")
     shutil.copy(REPO / "requirements.txt", root / "requirements.txt")
+    (root / "infra").mkdir()
+    shutil.copy(REPO / "infra" / "passphrase.py", root / "infra" / "passphrase.py")
     for stack in ("dev", "prod"):
         text = (REPO / f"Pulumi.{stack}.yaml").read_text()
         (root / f"Pulumi.{stack}.yaml").write_text(text.replace(" # REPLACE-ME", ""))
@@ -70,7 +76,7 @@ def system_path(fake_bin=None) -> str:
     return ":".join(([str(fake_bin)] if fake_bin else []) + dirs)
 
 
-def test_without_the_pulumi_cli(repo):
+def test_a_missing_pulumi_cli_is_named(repo):
     result, _ = deploy(repo, CREDS, "dev", path=system_path())
     assert result.returncode != 0
     assert "the pulumi CLI is not installed" in result.stderr
@@ -110,7 +116,7 @@ def test_passphrase_file_and_a_stored_token_are_enough(repo, fake_bin, tmp_path)
     stack_file.write_text(stack_file.read_text() + "  botstack:telegramBotToken:\n    secure: v1:abc\n")
     result, calls = deploy(repo, env, "dev", path=system_path(fake_bin))
     assert result.returncode == 0, result.stderr
-    assert "config set" not in calls
+    assert "botstack:telegramBotToken" not in calls
 
 
 def test_refuses_example_values(repo, fake_bin):
@@ -123,7 +129,7 @@ def test_refuses_example_values(repo, fake_bin):
     assert calls == ""
 
 
-def test_unknown_stack(repo, fake_bin):
+def test_an_unknown_stack_is_refused(repo, fake_bin):
     result, _ = deploy(repo, CREDS, "staging", path=system_path(fake_bin))
     assert result.returncode == 2 and "no Pulumi.staging.yaml" in result.stderr
 
@@ -135,8 +141,49 @@ def test_deploys_with_a_local_backend(repo, fake_bin):
     assert args[0] == f"login file://{repo}/.botstack/state"
     assert args[1] == "stack select --create dev --secrets-provider passphrase"
     assert args[2] == "config set --secret botstack:telegramBotToken --stack dev"
-    assert args[3] == "up --stack dev --yes"
+    assert args[3] == "stack export --show-secrets --stack dev"
+    assert args[4] == "config set --secret botstack:backupPassphrase --stack dev"
+    assert args[5] == "up --stack dev --yes"
     assert (repo / ".botstack" / "state").is_dir()
     # the token went through stdin, never as an argument
     assert f"STDIN {TOKEN}" in calls
     assert not any("TESTSECRET" in a for a in args)
+
+
+def _stdin_of(calls: str, key: str) -> str:
+    lines = calls.splitlines()
+    i = lines.index(f"ARGS config set --secret {key} --stack dev")
+    return lines[i + 1].removeprefix("STDIN ")
+
+
+def test_a_new_stack_gets_a_backup_passphrase_in_its_config_through_stdin(repo, fake_bin):
+    result, calls = deploy(repo, CREDS, "dev", path=system_path(fake_bin))
+    assert result.returncode == 0, result.stderr
+    passphrase = _stdin_of(calls, "botstack:backupPassphrase")
+    assert len(passphrase) == 48 and passphrase.isalnum()
+    assert passphrase not in result.stderr + result.stdout
+    assert "state unprotect" not in calls
+
+
+def test_a_stack_made_before_keeps_its_generated_passphrase(repo, fake_bin, tmp_path):
+    # as `pulumi stack export --show-secrets` shows a secret output
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps({"version": 3, "deployment": {"resources": [{
+        "urn": "urn:pulumi:dev::botstack::botstack:infra:Storage$random:index/randomPassword:RandomPassword"
+               "::storage-backup-passphrase",
+        "outputs": {"result": {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",
+                               "plaintext": json.dumps("TESTSECRETold0passphrase0from0the0state00000000")}}}]}}))
+    result, calls = deploy(repo, {**CREDS, "FAKE_EXPORT": str(export)}, "dev", path=system_path(fake_bin))
+    assert result.returncode == 0, result.stderr
+    assert _stdin_of(calls, "botstack:backupPassphrase") == "TESTSECRETold0passphrase0from0the0state00000000"
+    assert ("ARGS state unprotect --stack dev --yes urn:pulumi:dev::botstack::botstack:infra:Storage"
+            "$random:index/randomPassword:RandomPassword::storage-backup-passphrase") in calls
+    assert "TESTSECRET" not in result.stderr
+
+
+def test_a_stack_with_a_passphrase_in_config_is_left_alone(repo, fake_bin):
+    stack_file = repo / "Pulumi.dev.yaml"
+    stack_file.write_text(stack_file.read_text() + "  botstack:backupPassphrase:\n    secure: v1:abc\n")
+    result, calls = deploy(repo, CREDS, "dev", path=system_path(fake_bin))
+    assert result.returncode == 0, result.stderr
+    assert "backupPassphrase" not in calls and "stack export" not in calls

@@ -9,6 +9,7 @@ import pytest
 from pulumi.runtime import rpc
 
 from infra import prices, release
+from infra.contract import keys as contract_keys
 from tests.infra.harness import SECRET_MARK, make_repo, run_program, stack_config, unwrap
 
 STACKS = ["dev", "prod"]
@@ -28,7 +29,7 @@ def run(request, repo):
     return r
 
 
-def test_components_and_their_children(run):
+def test_there_are_seven_components_each_naming_its_children(run):
     types = {r.typ for r in run.mocks.resources if r.typ.startswith("botstack:")}
     assert types == {f"botstack:infra:{c}" for c in
                      ("Network", "Server", "Storage", "Database", "Deploy", "Monitoring", "Project")}
@@ -38,10 +39,14 @@ def test_components_and_their_children(run):
     assert all(n.startswith(prefixes) for n in names), names
 
 
-def test_network(run):
+def test_the_vpc_and_the_reserved_ip_are_in_the_stack_region(run):
     cfg = stack_config(run.stack)
-    vpc = run.one("/vpc:Vpc")
-    assert vpc.inputs["region"] == cfg["region"]
+    assert run.one("/vpc:Vpc").inputs["region"] == cfg["region"]
+    assert run.one("/reservedIp:ReservedIp").inputs["region"] == cfg["region"]
+
+
+def test_the_firewall_admits_only_ssh_from_the_admin_cidrs(run):
+    cfg = stack_config(run.stack)
     fw = run.one("/firewall:Firewall")
     inbound = fw.inputs["inboundRules"]
     # only TCP 22, only from the admin CIDRs
@@ -50,13 +55,14 @@ def test_network(run):
     outbound = {(r["protocol"], r.get("portRange")) for r in fw.inputs["outboundRules"]}
     assert outbound == {("tcp", "53"), ("udp", "53"), ("udp", "123"), ("tcp", "80"), ("tcp", "443"),
                         ("icmp", None)}
-    ip = run.one("/reservedIp:ReservedIp")
-    assert ip.inputs["region"] == cfg["region"]
+
+
+def test_the_reserved_ip_is_assigned_to_the_droplet(run):
     assign = run.one("/reservedIpAssignment:ReservedIpAssignment")
     assert assign.inputs == {"ipAddress": "192.0.2.10", "dropletId": 424242}
 
 
-def test_droplet(run):
+def test_the_droplet_is_built_from_the_stack_config(run):
     cfg = stack_config(run.stack)
     d = run.one("/droplet:Droplet")
     i = d.inputs
@@ -64,16 +70,31 @@ def test_droplet(run):
     assert i["monitoring"] is True
     assert i["vpcUuid"] == "network-vpc-id"
     assert i["tags"] == [f"botstack-{run.stack}"]
-    assert i["sshKeys"] == [f"fp:server-ssh-key-{n}" for n in range(len(cfg["sshPublicKeys"]))]
-    keys = run.of_type("/sshKey:SshKey")
-    assert [k.inputs["publicKey"] for k in keys] == cfg["sshPublicKeys"]
-    assert rpc.is_rpc_secret(i["userData"]), "user-data holds the host's private key"
+
+
+def test_the_only_account_key_is_the_stacks_own_deploy_key(run):
+    [key] = run.of_type("/sshKey:SshKey")
+    assert key.inputs == {"name": f"botstack-{run.stack}-deploy",
+                          "publicKey": run.mocks.public_keys["server-deploy-key"]}
+    assert run.one("/droplet:Droplet").inputs["sshKeys"] == ["fp:server-deploy-ssh-key"]
+
+
+def test_the_droplets_user_data_is_a_secret(run):
+    assert rpc.is_rpc_secret(run.one("/droplet:Droplet").inputs["userData"]), "user-data holds the host's private key"
+
+
+def test_droplet_backups_follow_the_stack_config(run):
+    cfg = stack_config(run.stack)
+    i = run.one("/droplet:Droplet").inputs
     if cfg.get("enableDropletBackups"):
         assert i["backups"] is True
         assert i["backupPolicy"] == {"plan": cfg["dropletBackupPlan"], "weekday": cfg["dropletBackupWeekday"],
                                      "hour": cfg["dropletBackupHour"]}
     else:
         assert i["backups"] is False and "backupPolicy" not in i
+
+
+def test_the_droplet_is_replaced_delete_before_create(run):
     assert run.options["server-droplet"].delete_before_replace is True
 
 
@@ -97,18 +118,46 @@ def test_keys_are_generated_ed25519(run):
     assert keys == {"server-host-key": {"algorithm": "ED25519"}, "server-deploy-key": {"algorithm": "ED25519"}}
 
 
-def test_bucket_is_private_versioned_and_expires_backups(run):
+def test_the_bucket_is_private_and_versioned(run):
     cfg = stack_config(run.stack)
     b = run.one("/spacesBucket:SpacesBucket")
     assert b.inputs["acl"] == "private"
     assert b.inputs["region"] == cfg["region"]
     assert b.inputs["versioning"] == {"enabled": True}
-    [rule] = b.inputs["lifecycleRules"]
-    assert rule["enabled"] is True
-    assert rule["expiration"] == {"days": cfg["backupOffsiteRetentionDays"]}
-    assert "prefix" not in rule  # every object
     assert b.inputs["name"] == f"botstack-{run.stack}-backups-a1b2c3d4"
+
+
+def test_the_bucket_outlives_the_stack(run):
     assert run.options["storage-bucket"].retain_on_delete is True
+
+
+def test_the_lifecycle_rule_never_expires_current_backups(run):
+    [rule] = run.one("/spacesBucket:SpacesBucket").inputs["lifecycleRules"]
+    assert rule["enabled"] is True
+    assert "expiration" not in rule  # the backup tool owns offsite retention
+    assert "prefix" not in rule  # every object
+    assert rule["noncurrentVersionExpiration"] == {"days": 7}
+    assert rule["abortIncompleteMultipartUploadDays"] == 1
+
+
+PASSPHRASE = f"{SECRET_MARK}0backup0passphrase0from0the0stack0config"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_backup_passphrase_comes_from_the_stack_config_where_it_outlives_a_destroy(stack, repo):
+    run = run_program(stack, repo, {"backupPassphrase": PASSPHRASE})
+    assert run.error is None, run.error
+    # nothing in the state holds it, so `pulumi destroy` cannot take it with the stack
+    assert "storage-backup-passphrase" not in run.by_name()
+    env = run.by_name()["deploy-write-env"].inputs["stdin"]
+    assert rpc.is_rpc_secret(env)
+    assert f"BACKUP_PASSPHRASE={PASSPHRASE}" in unwrap(env).splitlines()
+
+
+def test_a_stack_without_it_keeps_its_generated_passphrase(run):
+    env = unwrap(run.by_name()["deploy-write-env"].inputs["stdin"]).splitlines()
+    assert "BACKUP_PASSPHRASE=TESTSECRETpwstoragebackuppassphrase" in env
+    assert run.protected["storage-backup-passphrase"] == (run.stack == "prod")
 
 
 def test_backup_key_is_scoped_to_the_bucket_only(run):
@@ -144,13 +193,12 @@ def test_monitor_alerts_when_emails_are_configured(run, repo):
 
 def test_data_is_protected_in_prod_only(run):
     data = {"network-reserved-ip", "server-data", "storage-bucket", "storage-backup-passphrase",
-            "database-postgres-password"}
+            "database-postgres-password", "database-app-password", "database-backup-password"}
     protected = {n for n, p in run.protected.items() if p}
     assert protected == (data if run.stack == "prod" else set())
 
 
-def test_deploy_commands(run):
-    rid = run.outputs["releaseId"]
+def test_the_deploy_connection_verifies_the_pinned_host_key(run):
     by = run.by_name()
     conn = unwrap(by["deploy-activate"].inputs["connection"])
     assert conn["host"] == "192.0.2.10"
@@ -161,27 +209,72 @@ def test_deploy_commands(run):
     # the private key in the connection is a secret
     assert rpc.is_rpc_secret(by["deploy-activate"].inputs["connection"]) or \
         rpc.is_rpc_secret(by["deploy-activate"].inputs["connection"]["privateKey"])
+
+
+def test_the_deploy_copies_and_unpacks_the_release_after_cloud_init(run):
+    rid = run.outputs["releaseId"]
+    by = run.by_name()
     assert "cloud-init status --wait" in by["deploy-wait-ready"].inputs["create"]
     copy = by["deploy-copy-release"].inputs
     assert copy["remotePath"] == f"/opt/botstack/incoming/release-{rid}.tar.gz"
     # relative to the project directory: the state does not depend on where the repo is checked out
     assert copy["source"].path == f".botstack/build/release-{rid}.tar.gz"
     assert f"/opt/botstack/releases/{rid}" in by["deploy-unpack-release"].inputs["create"]
-    env = by["deploy-write-env"].inputs
+
+
+def test_the_env_is_written_through_stdin_as_a_secret_without_logging(run):
+    rid = run.outputs["releaseId"]
+    env = run.by_name()["deploy-write-env"].inputs
     assert env["create"].endswith(f"/opt/botstack/releases/{rid}/deploy/write-env.sh")
     assert rpc.is_rpc_secret(env["stdin"])
     assert env["logging"] == "none"
-    act = by["deploy-activate"].inputs
-    assert act["create"].endswith(f"/opt/botstack/releases/{rid}/deploy/activate.sh {rid}")
+
+
+def test_the_release_is_activated_after_a_volume_snapshot_named_after_it(run):
+    rid = run.outputs["releaseId"]
+    by = run.by_name()
+    assert by["deploy-activate"].inputs["create"].endswith(f"/opt/botstack/releases/{rid}/deploy/activate.sh {rid}")
     snap = by["deploy-pre-release-snapshot"].inputs
     assert snap == {"volumeId": "server-data-id", "name": f"botstack-{run.stack}-pre-{rid}",
                     "tags": [f"botstack-{run.stack}"]}
-    final = by["deploy-final-backup"].inputs
-    assert final["delete"].endswith("/opt/botstack/current/deploy/final-backup.sh")
-    assert final["create"] == "true"
 
 
-def test_env_file_content(run):
+def test_destroying_the_stack_first_takes_a_final_backup(run):
+    from infra import teardown
+    final = run.by_name()["deploy-final-backup"]
+    assert final.typ == "command:local:Command"
+    assert final.inputs["delete"] == teardown.guarded_ssh("final-backup", teardown.FINAL_BACKUP)
+    assert teardown.FINAL_BACKUP.endswith("/opt/botstack/current/deploy/final-backup.sh")
+    assert "create" not in final.inputs
+
+
+def test_the_stack_is_stopped_and_flushed_after_the_final_backup_and_before_the_volume_detaches(run):
+    from tests.infra.do_rules import depends_on
+    # pulumi deletes a resource only after everything that depends on it: final backup, stop,
+    # then the attachment
+    assert depends_on(run.options, "deploy-final-backup", "deploy-stop-stack")
+    assert depends_on(run.options, "deploy-stop-stack", "server-data-attachment")
+    stop = run.by_name()["deploy-stop-stack"].inputs["delete"]
+    assert "docker stop" in stop and "sync" in stop
+
+
+def test_the_teardown_steps_reach_the_droplet_like_the_deploy(run):
+    by = run.by_name()
+    conn = unwrap(by["deploy-activate"].inputs["connection"])
+    for step in ("deploy-stop-stack", "deploy-final-backup"):
+        i = by[step].inputs
+        assert unwrap(i["environment"]) == {"BOTSTACK_SSH_HOST": conn["host"], "BOTSTACK_SSH_USER": "deploy",
+                                            "BOTSTACK_SSH_HOST_KEY": conn["hostKey"]}
+        assert rpc.is_rpc_secret(i["stdin"]) and unwrap(i["stdin"]) == conn["privateKey"]
+        assert i["triggers"] == ["424242"]
+
+
+def test_the_droplet_has_time_to_shut_down_gracefully_when_deleted(run):
+    assert run.one("/droplet:Droplet").inputs["gracefulShutdown"] is True
+    assert run.options["server-droplet"].custom_timeouts.delete == "10m"
+
+
+def test_the_env_file_carries_the_stack_values(run):
     cfg = stack_config(run.stack)
     env = unwrap(run.by_name()["deploy-write-env"].inputs["stdin"])
     values = dict(line.split("=", 1) for line in env.splitlines())
@@ -202,7 +295,8 @@ def test_env_file_content(run):
                 "SPACES_REGION", "SPACES_BUCKET", "SPACES_ACCESS_KEY_ID", "SPACES_SECRET_ACCESS_KEY",
                 "BACKUP_INTERVAL_HOURS", "BACKUP_LOCAL_RETENTION_DAYS", "BACKUP_DRILL_INTERVAL_DAYS",
                 "POSTGRES_PASSWORD", "POSTGRES_USER", "POSTGRES_DB", "DATA_DIR", "COMPOSE_PROFILES"]
-    assert sorted(values) == sorted(contract)
+    assert set(contract) <= set(values)
+    assert list(values) == contract_keys()
 
 
 def _strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
@@ -223,8 +317,10 @@ def _strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
 
 @pytest.mark.parametrize("database", ["container", "managed"])
 @pytest.mark.parametrize("stack", STACKS)
-def test_no_secret_in_plain_sight(stack, database, repo):
-    run = run_program(stack, repo, {"database": database})
+def test_no_secret_is_in_plain_sight(stack, database, repo):
+    # every optional secret set too: the ping URL holds the project's ping key
+    run = run_program(stack, repo, {"database": database,
+                                    "healthcheckPingUrl": f"https://hc-ping.com/{SECRET_MARK}-ping-key"})
     assert run.error is None
     secrets_seen = 0
     for r in run.mocks.resources:
@@ -258,7 +354,7 @@ def _secret_values(value: Any) -> Iterator[Any]:
             yield from _secret_values(v)
 
 
-def test_outputs(run):
+def test_the_outputs_say_how_to_reach_the_stack(run):
     o = run.outputs
     assert o["reservedIp"] == "192.0.2.10"
     assert o["ssh"] == "ssh botadmin@192.0.2.10"
@@ -273,7 +369,7 @@ def test_outputs(run):
 EXPECTED_COST = {"dev": 12.60, "prod": 13.80}
 
 
-def test_monthly_cost(run, repo):
+def test_the_monthly_cost_is_the_documented_figure(run, repo):
     assert run.outputs["monthlyCostUsd"] == EXPECTED_COST[run.stack]
     managed = run_program(run.stack, repo, {"database": "managed"})
     assert managed.outputs["monthlyCostUsd"] == round(EXPECTED_COST[run.stack] + 15.00, 2)
@@ -322,36 +418,50 @@ def test_the_same_tree_deploys_nothing_new(tmp_path):
     assert first == second
 
 
-def test_managed_database_mode(repo):
-    for stack in STACKS:
-        run = run_program(stack, repo, {"database": "managed"})
-        assert run.error is None
-        cluster = run.one("/databaseCluster:DatabaseCluster")
-        i = cluster.inputs
-        assert i["engine"] == "pg" and i["nodeCount"] == 1
-        assert i["privateNetworkUuid"] == "network-vpc-id"
-        assert i["region"] == stack_config(stack)["region"]
-        assert i["size"] == "db-s-1vcpu-1gb"
-        assert run.one("/databaseDb:DatabaseDb").inputs == {"clusterId": "database-cluster-id", "name": "botstack"}
-        assert run.one("/databaseUser:DatabaseUser").inputs == {"clusterId": "database-cluster-id",
+@pytest.fixture(params=STACKS)
+def managed(request, repo):
+    run = run_program(request.param, repo, {"database": "managed"})
+    assert run.error is None, run.error
+    run.stack = request.param
+    return run
+
+
+def _env(run) -> dict[str, str]:
+    env = unwrap(run.by_name()["deploy-write-env"].inputs["stdin"])
+    return dict(line.split("=", 1) for line in env.splitlines())
+
+
+def test_managed_mode_makes_a_one_node_cluster_in_the_vpc(managed):
+    i = managed.one("/databaseCluster:DatabaseCluster").inputs
+    assert i["engine"] == "pg" and i["nodeCount"] == 1
+    assert i["privateNetworkUuid"] == "network-vpc-id"
+    assert i["region"] == stack_config(managed.stack)["region"]
+    assert i["size"] == "db-s-1vcpu-1gb"
+    assert managed.one("/databaseDb:DatabaseDb").inputs == {"clusterId": "database-cluster-id", "name": "botstack"}
+    assert managed.one("/databaseUser:DatabaseUser").inputs == {"clusterId": "database-cluster-id",
                                                                 "name": "botstack"}
-        fw = run.one("/databaseFirewall:DatabaseFirewall")
-        assert fw.inputs["rules"] == [{"type": "droplet", "value": "424242"}]
-        env = unwrap(run.by_name()["deploy-write-env"].inputs["stdin"])
-        values = dict(line.split("=", 1) for line in env.splitlines())
-        assert values["COMPOSE_PROFILES"] == ""
-        assert values["DATABASE_URL"] == ("postgresql://botstack:TESTSECRET-db-user-password@"
-                                          "private-botstack-pg.db.ondigitalocean.com:25060/botstack?sslmode=require")
-        # the droplet may reach the database port inside the VPC
-        outbound = run.one("/firewall:Firewall").inputs["outboundRules"]
-        assert {"protocol": "tcp", "portRange": "25060", "destinationAddresses": ["10.110.0.0/20"]} in outbound
-        # no final backup from the droplet: the managed service keeps its own backups
-        assert "deploy-final-backup" not in run.by_name()
-        assert "do:dbaas:database-cluster" in run.one("/projectResources:ProjectResources").inputs["resources"]
-        assert run.protected["database-cluster"] is (stack == "prod")
-    container = run_program("dev", repo)
-    assert container.of_type("/databaseCluster:DatabaseCluster") == []
-    assert container.of_type("/databaseFirewall:DatabaseFirewall") == []
+
+
+def test_managed_mode_admits_only_the_droplet_to_the_cluster(managed):
+    fw = managed.one("/databaseFirewall:DatabaseFirewall")
+    assert fw.inputs["rules"] == [{"type": "droplet", "value": "424242"}]
+    # the droplet may reach the database port inside the VPC
+    outbound = managed.one("/firewall:Firewall").inputs["outboundRules"]
+    assert {"protocol": "tcp", "portRange": "25060", "destinationAddresses": ["10.110.0.0/20"]} in outbound
+
+
+def test_managed_mode_points_both_urls_at_the_cluster_and_runs_no_local_database(managed):
+    values = _env(managed)
+    assert values["COMPOSE_PROFILES"] == ""
+    assert values["DATABASE_URL"] == ("postgresql://botstack:TESTSECRET-db-user-password@"
+                                      "private-botstack-pg.db.ondigitalocean.com:25060/botstack?sslmode=require")
+    assert values["BACKUP_DATABASE_URL"] == values["DATABASE_URL"]
+
+
+def test_managed_mode_takes_no_final_backup_from_the_droplet(managed):
+    # the managed service keeps its own backups; the stack is still stopped before the detach
+    assert "deploy-final-backup" not in managed.by_name()
+    assert "deploy-stop-stack" in managed.by_name()
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -34,9 +34,13 @@ USER_ID = 424242
 TOKEN = "123456:REHEARSAL-not-a-real-token"
 DB_USER = "botstack"
 DB_NAME = "botstack"
-DB_PASSWORD = "rehearsal-db-password-7f3a"
-BACKUP_PASSPHRASE = "rehearsal-backup-passphrase-91c2"
 BUCKET = "botstack-rehearsal"
+# the rehearsal's stack config over Pulumi.dev.yaml: its chat (the user is the admin, allowedUserIds
+# left empty as a new user would) and the Bot API double as the API root
+REHEARSAL_CONFIG = {"telegramBotToken": TOKEN, "adminUserIds": [USER_ID], "allowedUserIds": [],
+                    "defaultTimezone": "UTC", "telegramApiBaseUrl": "http://botapi:8081"}
+# the only keys whose rendered value the rehearsal replaces (env_values says why for each)
+SUBSTITUTED = {"DATA_DIR", "BOTSTACK_RELEASE", "SPACES_ENDPOINT", "SPACES_REGION", "SPACES_BUCKET"}
 
 
 def release_id(tree: Path) -> str:
@@ -74,44 +78,50 @@ class Rehearsal:
             d.mkdir(parents=True, exist_ok=True)
         os.chmod(self.root / "shared", 0o700)
         self._ports: dict[tuple[str, int], int] = {}
+        self._rendered: dict[str, str] | None = None
         self.release_ids: list[str] = []
         # anonymous volumes that exist before the run (a reused engine's), never touched
         self.volumes_before = set(docker("volume", "ls", "-q", check=False).stdout.split())
 
     # -- environment ---------------------------------------------------------------------------
+    def rendered_env(self) -> dict[str, str]:
+        """The .env the Pulumi program renders (a mock run of the program for a dev stack with the
+        rehearsal's chat), as the deploy step would write it on the droplet."""
+        if self._rendered is None:
+            from infra import contract
+            from tests.infra.harness import make_repo, run_program, unwrap
+
+            run = run_program("dev", make_repo(self.work / "program-repo"), REHEARSAL_CONFIG)
+            if run.error is not None:
+                raise run.error
+            self._rendered = contract.parse(unwrap(run.by_name()["deploy-write-env"].inputs["stdin"]))
+        return dict(self._rendered)
+
     def env_values(self, rid: str = "dev") -> dict[str, str]:
-        """The stack's .env for the rehearsal (keys: docs/contracts.md, infra/deploy.py)."""
-        return {
-            "TELEGRAM_BOT_TOKEN": TOKEN,
-            "TELEGRAM_API_BASE_URL": "http://botapi:8081",
-            "ALLOWED_USER_IDS": str(USER_ID),
-            "ADMIN_USER_IDS": str(USER_ID),
-            "DEFAULT_TIMEZONE": "UTC",
+        """The program's .env with only the substitutions the rehearsal needs (each named in
+        SUBSTITUTED) and the stand-in images added."""
+        values = self.rendered_env()
+        values.update({
+            # the fake droplet's data volume is a temp dir
+            "DATA_DIR": str(self.data_dir),
+            # the staged tree's own release id (activate.sh exports it too)
             "BOTSTACK_RELEASE": rid,
-            "DATABASE_URL": f"postgresql://{DB_USER}:{DB_PASSWORD}@postgres:5432/{DB_NAME}",
-            "BACKUP_PASSPHRASE": BACKUP_PASSPHRASE,
+            # moto's S3 server stands in for Spaces; the rehearsal made the bucket in its region
             "SPACES_ENDPOINT": "http://s3:5000",
             "SPACES_REGION": "us-east-1",
             "SPACES_BUCKET": BUCKET,
-            "SPACES_ACCESS_KEY_ID": "rehearsal",
-            "SPACES_SECRET_ACCESS_KEY": "rehearsal-secret",
-            "BACKUP_INTERVAL_HOURS": "24",
-            "BACKUP_LOCAL_RETENTION_DAYS": "7",
-            "BACKUP_DRILL_INTERVAL_DAYS": "7",
-            "POSTGRES_USER": DB_USER,
-            "POSTGRES_DB": DB_NAME,
-            "POSTGRES_PASSWORD": DB_PASSWORD,
-            "DATA_DIR": str(self.data_dir),
-            "COMPOSE_PROFILES": "localdb",
-            # the stand-ins, through the image variables of compose.yml (test-only values)
-            "POSTGRES_IMAGE": self.images["postgres"],
-            "PYTHON_IMAGE": self.images["python"],
-        }
+        })
+        assert set(values) - set(self.rendered_env()) == set() and \
+            {k for k in values if values[k] != self.rendered_env()[k]} <= SUBSTITUTED
+        # the stand-ins, through the image variables of compose.yml (build knobs, not in the contract)
+        values.update(POSTGRES_IMAGE=self.images["postgres"], PYTHON_IMAGE=self.images["python"])
+        return values
 
     def secrets(self) -> list[str]:
         v = self.env_values()
         return [v["TELEGRAM_BOT_TOKEN"], v["POSTGRES_PASSWORD"], v["BACKUP_PASSPHRASE"],
-                v["SPACES_SECRET_ACCESS_KEY"], TOKEN.split(":", 1)[1]]
+                v["SPACES_SECRET_ACCESS_KEY"], v["APP_DB_PASSWORD"], v["BACKUP_DB_PASSWORD"],
+                TOKEN.split(":", 1)[1]]
 
     def env(self) -> dict[str, str]:
         """The environment of the deploy scripts: what pulumi-command's ENV_PREFIX sets, plus the

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from infra import contract
 from tests.rehearsal.engine import REPO, docker
-from tests.rehearsal.stack import USER_ID
+from tests.rehearsal.stack import SUBSTITUTED, USER_ID
 
 pytestmark = pytest.mark.rehearsal
 
@@ -97,6 +98,10 @@ def test_02_deploy_release_1(rehearsal):
     r.write_env(rid)
     env_file = r.root / "shared" / ".env"
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600, "shared/.env must be mode 0600"
+    deployed = contract.parse(env_file.read_text())
+    rendered = r.rendered_env()
+    changed = {k for k in rendered if deployed.get(k) != rendered[k]}
+    assert changed <= SUBSTITUTED, f"the deployed .env differs from the program's beyond {SUBSTITUTED}: {changed}"
     proc = r.activate(rid)
     t_active = time.monotonic()
     for secret in r.secrets():
