@@ -1,8 +1,9 @@
 """The program's deploy, executed as pulumi-command executes it: over real SSH (OpenSSH's client).
 
-`steps_of(run, repo)` reads every `command:remote:Command` and `command:remote:CopyToRemote` of a
-mock run generically (by type, not by name), with the inputs pulumi-command acts on (create, delete,
-stdin, triggers, source, remotePath, connection) and its dependency order (`depends_on`, followed
+`steps_of(run, repo)` reads every `command:remote:Command`, `command:remote:CopyToRemote` and
+`command:local:Command` of a mock run generically (by type, not by name), with the inputs
+pulumi-command acts on (create, delete, stdin, triggers, source, remotePath, connection;
+environment and interpreter of a local command) and its dependency order (`depends_on`, followed
 through resources that are not commands, e.g. the volume snapshot). `changed(old, new)` says which
 steps a second `pulumi up` would run again: pulumi-command re-runs `create` when the resource's own
 inputs change (a trigger change replaces it; a create/stdin change updates it).
@@ -15,6 +16,7 @@ login shell with stdin piped, and retries while the dial fails (the connection's
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -25,6 +27,8 @@ from tests.infra.harness import Run, unwrap
 
 COMMAND = "command:remote:Command"
 COPY = "command:remote:CopyToRemote"
+LOCAL = "command:local:Command"  # run on the machine running pulumi (e.g. ssh of its own)
+TYPES = (COMMAND, COPY, LOCAL)
 
 
 @dataclass
@@ -39,11 +43,14 @@ class Step:
     source_sha256: Optional[str] = None
     remote_path: Optional[str] = None
     connection: dict = field(default_factory=dict)
+    environment: dict = field(default_factory=dict)
+    interpreter: list = field(default_factory=list)
     deps: list[str] = field(default_factory=list)
 
     def inputs(self) -> tuple:
         return (self.create, self.delete, self.stdin, tuple(map(str, self.triggers)),
-                self.source_sha256, self.remote_path)
+                self.source_sha256, self.remote_path, tuple(sorted(self.environment.items())),
+                tuple(self.interpreter))
 
 
 def _dep_names(run: Run, name: str) -> list[str]:
@@ -57,7 +64,7 @@ def _dep_names(run: Run, name: str) -> list[str]:
 def steps_of(run: Run, repo: Path) -> list[Step]:
     """The remote steps of a mock run in the order pulumi would run them (dependencies first)."""
     assert run.error is None, f"the program failed: {run.error}"
-    commands = {r.name: r for r in run.mocks.resources if r.typ in (COMMAND, COPY)}
+    commands = {r.name: r for r in run.mocks.resources if r.typ in TYPES}
     assert commands, "the program registers no command:remote resources"
 
     def command_deps(name: str, seen: set[str]) -> set[str]:
@@ -78,6 +85,8 @@ def steps_of(run: Run, repo: Path) -> list[Step]:
         step = Step(name=name, typ=res.typ, create=ins.get("create"), delete=ins.get("delete"),
                     stdin=ins.get("stdin"), triggers=list(ins.get("triggers") or []),
                     remote_path=ins.get("remotePath"), connection=ins.get("connection") or {},
+                    environment=dict(ins.get("environment") or {}),
+                    interpreter=list(ins.get("interpreter") or ["/bin/sh", "-c"]),
                     deps=sorted(command_deps(name, set())))
         if res.typ == COPY:
             path = Path(ins["source"].path)
@@ -135,8 +144,8 @@ class Ssh:
         """`command` run by the remote login shell, as pulumi-command's session.Run does."""
         target = f"{user or self.user}@{self.address}"
         for attempt in range(self.dial_limit):
-            proc = subprocess.run(["ssh", *self.options, "-p", str(self.port), *extra, target, command], input=stdin,
-                                  capture_output=True, text=True, timeout=timeout)
+            proc = subprocess.run(["ssh", *self.options, "-p", str(self.port), *extra, target, command],
+                                  input=stdin, capture_output=True, text=True, timeout=timeout)
             # 255: ssh itself failed (dial, auth); pulumi-command retries only the dial
             if proc.returncode != 255 or "Connection refused" not in proc.stderr \
                     and "timed out" not in proc.stderr:
@@ -150,13 +159,20 @@ class Ssh:
                                f"{self.user}@{self.address}:{remote_path}"],
                               capture_output=True, text=True, timeout=timeout)
 
-    def execute(self, step: Step, stdin_override: Optional[str] = None, phase: str = "create"
-                ) -> subprocess.CompletedProcess:
+    def execute(self, step: Step, stdin_override: Optional[str] = None, phase: str = "create",
+                env_override: Optional[dict] = None) -> subprocess.CompletedProcess:
         t0 = time.monotonic()
+        cmd = step.create if phase == "create" else step.delete
+        stdin = stdin_override if stdin_override is not None else step.stdin
         if step.typ == COPY:
             proc = self.copy(step.source, step.remote_path)
+        elif step.typ == LOCAL:
+            # pulumi-command's local Command: interpreter + [command], its environment added to
+            # pulumi's own, stdin piped
+            env = {**os.environ, **step.environment, **(env_override or {})}
+            proc = subprocess.run([*step.interpreter, cmd], input=stdin, env=env, capture_output=True,
+                                  text=True, timeout=1200)
         else:
-            cmd = step.create if phase == "create" else step.delete
-            proc = self.run(cmd, stdin=stdin_override if stdin_override is not None else step.stdin)
+            proc = self.run(cmd, stdin=stdin)
         proc.seconds = time.monotonic() - t0
         return proc

@@ -95,6 +95,8 @@ class Session:
         """Run each step's create over SSH in order; fail on the first non-zero exit."""
         times: dict[str, float] = {}
         for step in steps:
+            if step.typ != remote.COPY and step.create is None:
+                continue  # a delete-only step: nothing runs on create
             proc = self.ssh.execute(step, stdin_override=self.env_stdin(step))
             self.ran.append(step.name)
             out = proc.stdout + proc.stderr
@@ -104,8 +106,14 @@ class Session:
                                           f"{out[-6000:]}")
         return times
 
+    def address_substitution(self, step: remote.Step) -> dict[str, str]:
+        """SUBSTITUTION address: a local command that dials the droplet itself gets the stand-in's
+        address wherever its environment names the program's SSH host (the reserved IP)."""
+        host = str(self.steps1[0].connection["host"])
+        return {k: self.d.address for k, v in step.environment.items() if str(v) == host}
+
     def destroy_step(self, step: remote.Step) -> str:
-        proc = self.ssh.execute(step, phase="delete")
+        proc = self.ssh.execute(step, phase="delete", env_override=self.address_substitution(step))
         out = proc.stdout + proc.stderr
         self.logs.append(f"$ delete {step.name} (exit {proc.returncode})\n{out}")
         assert proc.returncode == 0, f"delete of {step.name} exited {proc.returncode}:\n{out[-6000:]}"

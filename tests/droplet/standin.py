@@ -32,6 +32,11 @@ SUBSTITUTIONS = {
     "registry": "the stand-in base images loaded into the inner engine under the pinned names",
     "spaces-endpoint": "SPACES_ENDPOINT of the rendered .env points at moto's S3 server",
     "swap": "swapon is refused on the container's overlay root: no swap (cloud-init warns)",
+    "fstab-in-a-container": "a generator writes the volume's mount unit (systemd skips it in a container)",
+    "locale": "the base generates en_US.UTF-8, as Ubuntu cloud images ship it",
+    "bucket": "the harness creates the bucket on the S3 double (pulumi creates the real one)",
+    "snapshot": "the volume snapshot between write-env and activate is not a command: not run",
+    "address": "local delete commands get the stand-in's address for the program's SSH host",
 }
 
 

@@ -76,7 +76,7 @@ def test_the_first_deploy_runs_every_remote_command_in_dependency_order(droplet)
 
 
 def test_the_env_file_is_the_programs_with_mode_0600_for_the_deploy_user(droplet):
-    write_env = next(s for s in droplet.steps1 if s.stdin)
+    write_env = next(s for s in droplet.steps1 if droplet.env_stdin(s) is not None)
     st = droplet.d.exec("stat", "-c", "%a %U", f"{ROOT}/shared/.env").stdout.split()
     assert st == ["600", "deploy"]
     on_host = droplet.d.exec("cat", f"{ROOT}/shared/.env").stdout

@@ -72,7 +72,8 @@ def test_docker_log_rotation_applies_to_every_container(host):
     ids = host.check_output("docker ps -q").split()
     assert len(ids) >= 3
     for cid in ids:
-        cfg = json.loads(host.check_output(f"docker inspect --format '{{{{json .HostConfig.LogConfig}}}}' {cid}"))
+        cfg = json.loads(host.check_output(
+            f"docker inspect --format '{{{{json .HostConfig.LogConfig}}}}' {cid}"))
         assert cfg["Type"] == "json-file" and cfg["Config"].get("max-size") == "10m" and \
             cfg["Config"].get("max-file") == "3", (cid, cfg)
 
@@ -84,7 +85,8 @@ def test_the_env_file_is_0600_and_owned_by_the_deploy_user(host):
 
 def test_postgresql_keeps_its_data_on_the_volume(host, droplet):
     mounts = json.loads(host.check_output(
-        "docker inspect --format '{{json .Mounts}}' $(docker ps -q --filter label=com.docker.compose.service=postgres)"))
+        "docker inspect --format '{{json .Mounts}}' "
+        "$(docker ps -q --filter label=com.docker.compose.service=postgres)"))
     data = [m for m in mounts if m["Destination"] == "/var/lib/postgresql/data"]
     assert data and data[0]["Source"] == "/mnt/botstack-data/postgres", mounts
     src = host.check_output("findmnt -n -o SOURCE -T /mnt/botstack-data/postgres")
@@ -115,8 +117,9 @@ def test_fail2ban_bans_an_address_after_repeated_failed_logins(host, droplet):
         time.sleep(1)
     try:
         assert ip in host.check_output("fail2ban-client status sshd")
-        probe = droplet.d.outer_exec(attacker, f"ssh -F /dev/null -o BatchMode=yes -o StrictHostKeyChecking=no "
-                                     f"-o ConnectTimeout=5 deploy@{droplet.d.address} true 2>&1; echo rc=$?")
+        probe = droplet.d.outer_exec(
+            attacker, "ssh -F /dev/null -o BatchMode=yes -o StrictHostKeyChecking=no "
+            f"-o ConnectTimeout=5 deploy@{droplet.d.address} true 2>&1; echo rc=$?")
         assert "rc=255" in probe and ("refused" in probe or "timed out" in probe), probe
     finally:
         host.run(f"fail2ban-client set sshd unbanip {ip}")
@@ -161,3 +164,13 @@ def test_containers_cannot_reach_the_metadata_address(host, droplet):
     finally:
         host.run_expect([0], "systemctl restart botstack-metadata-block")
     assert not _bot_reaches_metadata(droplet)
+
+
+def test_docker_starts_only_once_the_data_volume_is_mounted(host):
+    # dockerd restarts the stack's containers at boot: before the volume, PostgreSQL would start an
+    # empty cluster on the root disk under the mount point
+    mount = host.check_output("systemd-escape --path --suffix=mount /mnt/botstack-data")
+    deps = host.check_output("systemctl show -p Requires -p After docker.service")
+    units = {k: [u.strip('"') for u in v.split()]
+             for k, _, v in (line.partition("=") for line in deps.splitlines())}
+    assert mount in units["Requires"] and mount in units["After"], deps

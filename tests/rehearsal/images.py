@@ -262,7 +262,7 @@ def ensure_all() -> dict[str, str]:
 
 # -- the stand-in droplet's base (tests/droplet) -------------------------------------------------
 DROPLET = "botstack-test/droplet:bookworm"
-DROPLET_RECIPE_VERSION = "3"  # bump when the steps of ensure_droplet_base change
+DROPLET_RECIPE_VERSION = "4"  # bump when the steps of ensure_droplet_base change
 # what an Ubuntu cloud image has before its user-data runs (cloud-init, sshd, sudo, ip, ps); the
 # user-data's own packages (docker.io, fail2ban, ...) are installed by cloud-init at boot
 DROPLET_PACKAGES = ("cloud-init", "openssh-server", "locales", "sudo", "iproute2", "procps",
@@ -292,9 +292,12 @@ def _compose_plugin_deb(root: Path, version: str) -> None:
     subprocess.run(["dpkg-deb", "--root-owner-group", "-Zgzip", "-b", str(pkg), str(deb)],
                    check=True, capture_output=True)
     shutil.rmtree(pkg)
-    with open(repo / "Packages", "w") as out:
-        subprocess.run(["dpkg-scanpackages", "-m", "."], cwd=repo, stdout=out, check=True,
-                       stderr=subprocess.DEVNULL)
+    # a flat repository's index: the package's control fields and where the .deb is
+    control = subprocess.run(["dpkg-deb", "-f", str(deb)], capture_output=True, text=True,
+                             check=True).stdout.rstrip("\n")
+    data = deb.read_bytes()
+    (repo / "Packages").write_text(f"{control}\nFilename: ./{deb.name}\nSize: {len(data)}\n"
+                                   f"SHA256: {hashlib.sha256(data).hexdigest()}\n\n")
     (root / "etc/apt/sources.list.d/botstack-test-local.list").write_text(
         f"deb [trusted=yes] file:{DROPLET_LOCAL_APT} ./\n")
 
