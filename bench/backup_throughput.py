@@ -1,15 +1,21 @@
 #!/usr/bin/env python3
 """Benchmark: botstack-backup throughput vs a plain `pg_dump -Fc > file`, and restore time.
 
-    .venv/bin/python bench/backup_throughput.py [--gb 1.0] [--rounds 2]
+    sudo .venv/bin/python bench/backup_throughput.py [--gb 1.0 [--gb 0.3 ...]] [--rounds 2]
 
 Starts a throwaway PostgreSQL server (tests/support/postgres.py) and moto's S3 server (the Spaces
-stand-in), fills a database with at least --gb GiB of rows (pg_database_size), then alternates, for
---rounds rounds:
+stand-in), and for each --gb size (smallest first; the database grows between sizes) fills a
+database with at least that many GiB of rows (pg_database_size), then alternates, for --rounds
+rounds:
   - plain: `pg_dump -Fc dbname > file` (the baseline),
   - ours:  `BackupTool.run()`: pg_dump -Fc -> sha256 -> gpg AES-256 -> local copy + streaming
            multipart upload to the S3 double, plus the manifest (row counts in the same snapshot),
-and reports throughput ratio = plain seconds / our seconds (goal >= 0.8). Then restore time:
+and reports throughput ratio = plain seconds / our seconds (goal >= 0.8), and the memory of the
+whole run as the container sees it: every run of ours starts in a memory cgroup of its own with the
+backup service's limit (192M; bench/memory_cgroup.py), which holds python, pg_dump, gpg and the
+gpg-agent gpg starts; the peak of its anonymous memory (sampled every 20 ms), the kernel's peak
+usage with the page cache, and OOM kills. (Without root or cgroups: the old /proc sample of the
+process tree only.) Then restore time:
 `BackupTool.restore()` (download, verify sha256, decrypt, verify, pg_restore) into an empty
 database, against a plain `pg_restore` of the baseline file. Prints the figures and writes them to
 bench/results/backup_throughput-<date>.json.
@@ -38,7 +44,12 @@ from botstack_backup.config import Config  # noqa: E402
 from botstack_backup.tool import BackupTool  # noqa: E402
 from tests.support.postgres import PostgresServer, free_port  # noqa: E402
 
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+from memory_cgroup import MemoryCgroup  # noqa: E402
+
 GiB = 1 << 30
+MiB = 1 << 20
+LIMIT = 192 * MiB   # the backup service's deploy.resources.limits.memory in compose/compose.yml
 
 
 def log(msg: str) -> None:
@@ -46,17 +57,20 @@ def log(msg: str) -> None:
 
 
 def fill(url: str, target_bytes: int) -> dict:
-    """Reminders-like rows: ids, timestamps, short texts, some random hex (partly compressible)."""
+    """Reminders-like rows: ids, timestamps, short texts, some random hex (partly compressible).
+    Grows an already filled database up to the new target."""
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("""CREATE TABLE events (
-            id bigint PRIMARY KEY, user_id int NOT NULL, created_at timestamptz NOT NULL,
-            kind text NOT NULL, body text NOT NULL)""")
-        with open(os.path.join(ROOT, "bot", "migrations", "0002_backup_runs.sql")) as f:
-            conn.execute(f.read())
-        conn.execute("CREATE TABLE users (id int PRIMARY KEY, name text, tz text)")
-        conn.execute("INSERT INTO users SELECT g, 'user ' || g, 'Europe/Berlin' FROM generate_series(1, 5000) g")
-        batch, start = 500_000, 1
-        while True:
+        if conn.execute("SELECT to_regclass('events')").fetchone()[0] is None:
+            conn.execute("""CREATE TABLE events (
+                id bigint PRIMARY KEY, user_id int NOT NULL, created_at timestamptz NOT NULL,
+                kind text NOT NULL, body text NOT NULL)""")
+            with open(os.path.join(ROOT, "bot", "migrations", "0002_backup_runs.sql")) as f:
+                conn.execute(f.read())
+            conn.execute("CREATE TABLE users (id int PRIMARY KEY, name text, tz text)")
+            conn.execute("INSERT INTO users SELECT g, 'user ' || g, 'Europe/Berlin' FROM generate_series(1, 5000) g")
+        batch = 500_000
+        start = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM events").fetchone()[0]
+        while conn.execute("SELECT pg_database_size(current_database())").fetchone()[0] < target_bytes:
             conn.execute(
                 """INSERT INTO events
                    SELECT g, 1 + g %% 5000, timestamptz '2026-01-01' + g * interval '7 seconds',
@@ -65,9 +79,6 @@ def fill(url: str, target_bytes: int) -> dict:
                           || md5(g::text) || ' ' || repeat('x', (g %% 40)::int)
                    FROM generate_series(%s::bigint, %s::bigint) g""", (start, start + batch - 1))
             start += batch
-            size = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
-            if size >= target_bytes:
-                break
         conn.execute("VACUUM ANALYZE")
         size = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
         rows = conn.execute("SELECT count(*) FROM events").fetchone()[0]
@@ -80,11 +91,125 @@ def timed(fn):
     return time.monotonic() - t0, out
 
 
+def tree_rss_mib(pid: int) -> float:
+    """Resident memory of a process and its descendants (pg_dump, gpg), from /proc."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/status") as f:
+                total += next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo += [int(c) for c in f.read().split()]
+        except (OSError, StopIteration):
+            pass
+    return total / 1024
+
+
+def run_ours(child_env: dict) -> dict:
+    """`python -m botstack_backup run` as a program, in a memory cgroup of its own when possible."""
+    cg = MemoryCgroup.create(LIMIT)
+    cmd = [sys.executable, "-m", "botstack_backup", "run"]
+    if cg:  # the shell moves itself into the cgroup, then becomes the program (no preexec_fn: threads)
+        cmd = ["sh", "-c", 'echo $$ > "$0" && exec "$@"', cg.procs_file, *cmd]
+    proc = subprocess.Popen(cmd, env=child_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    tree_peak = [0.0]
+
+    def sample():
+        while proc.poll() is None:
+            tree_peak[0] = max(tree_peak[0], tree_rss_mib(proc.pid))
+            time.sleep(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    if cg:
+        cg.start_sampling()
+    err = proc.stderr.read()
+    proc.wait()
+    sampler.join()
+    out = {"tree_rss_mib": round(tree_peak[0])}
+    if cg:
+        cg.stop_sampling()
+        out.update(cgroup="v2" if cg.v2 else "v1", anon_peak_mib=round(cg.anon_peak / MiB),
+                   usage_peak_mib=round((cg.peak_bytes() or 0) / MiB), oom_kills=cg.oom_kills())
+        cg.remove()
+    if proc.returncode != 0:
+        raise RuntimeError(err.decode()[-2000:])
+    return out
+
+
+def bench_size(gb: float, rounds: int, url: str, work: str, tool: BackupTool, child_env: dict) -> dict:
+    log(f"filling the database to {gb} GiB ...")
+    secs, info = timed(lambda: fill(url, int(gb * GiB)))
+    log(f"database: {info['db_bytes'] / GiB:.2f} GiB, {info['rows']} rows ({secs:.0f} s)")
+    plain_file = os.path.join(work, "plain.dump")
+    plain_times, our_times, mem = [], [], []
+    for r in range(rounds):
+        def plain():
+            with open(plain_file, "wb") as out:
+                subprocess.run(["pg_dump", "-Fc", url], stdout=out, check=True)
+        secs, _ = timed(plain)
+        plain_times.append(secs)
+        log(f"round {r + 1}: plain pg_dump -Fc > file: {secs:.1f} s ({os.path.getsize(plain_file) / MiB:.0f} MiB)")
+        secs, m = timed(lambda: run_ours(child_env))
+        our_times.append(secs)
+        mem.append(m)
+        log(f"round {r + 1}: botstack-backup run: {secs:.1f} s; memory {m}")
+    res = dict(info, gb=gb, plain_seconds=plain_times, backup_seconds=our_times,
+               dump_bytes=os.path.getsize(plain_file),
+               encrypted_bytes=tool.local_backups()[-1].manifest["size_encrypted"],
+               ratio_best=round(min(plain_times) / min(our_times), 3),
+               ratio_mean=round(sum(plain_times) / sum(our_times), 3),
+               backup_mb_per_s_of_database=round(info["db_bytes"] / MiB / min(our_times), 1),
+               tree_rss_peak_mib=max(m["tree_rss_mib"] for m in mem))
+    if "anon_peak_mib" in mem[0]:
+        res.update(cgroup=mem[0]["cgroup"], cgroup_anon_peak_mib=max(m["anon_peak_mib"] for m in mem),
+                   cgroup_usage_peak_mib=max(m["usage_peak_mib"] for m in mem),
+                   oom_kills=sum(m["oom_kills"] for m in mem))
+    return res
+
+
+def restore_times(server, tool: BackupTool, work: str, rows: int) -> dict:
+    target = server.create_database("restore")
+    secs, _ = timed(lambda: tool.restore("latest", target_url=target))
+    log(f"botstack-backup restore latest: {secs:.1f} s")
+    with psycopg.connect(target) as conn:
+        restored = conn.execute("SELECT count(*) FROM events").fetchone()[0] + 5000
+    assert restored == rows, (restored, rows)
+    target2 = server.create_database("plainrestore")
+    plain_file = os.path.join(work, "plain.dump")
+    psecs, _ = timed(lambda: subprocess.run(["pg_restore", "--no-owner", "-d", target2, plain_file], check=True))
+    log(f"plain pg_restore of the baseline file: {psecs:.1f} s")
+    return {"restore_seconds": round(secs, 1), "plain_pg_restore_seconds": round(psecs, 1)}
+
+
+def report(results: dict) -> None:
+    print()
+    print(f"backup benchmark {results['date']} on {results['host']}, {results['pg_dump']}")
+    for r in results["sizes"]:
+        print(f"  database          {r['db_bytes'] / GiB:.2f} GiB, {r['rows']} rows")
+        print(f"    dump -Fc          {r['dump_bytes'] / MiB:.0f} MiB; encrypted {r['encrypted_bytes'] / MiB:.0f} MiB")
+        print(f"    plain pg_dump     {', '.join(f'{s:.1f}' for s in r['plain_seconds'])} s")
+        print(f"    botstack backup   {', '.join(f'{s:.1f}' for s in r['backup_seconds'])} s "
+              "(dump + sha256 + gpg + local copy + multipart upload to the S3 double + manifest)")
+        print(f"    throughput ratio  {r['ratio_best']} (best vs best), {r['ratio_mean']} (mean vs mean); goal >= 0.8")
+        if "cgroup_anon_peak_mib" in r:
+            print(f"    memory (cgroup {r['cgroup']}, limit {LIMIT // MiB}M: python + pg_dump + gpg + gpg-agent) "
+                  f"peak anonymous {r['cgroup_anon_peak_mib']} MiB; peak usage with page cache "
+                  f"{r['cgroup_usage_peak_mib']} MiB; OOM kills {r['oom_kills']}")
+        print(f"    process tree RSS  {r['tree_rss_peak_mib']} MiB (python + pg_dump + gpg, /proc sampled every 0.1 s)")
+    print(f"  restore           {results['restore_seconds']} s (download + verify + decrypt + pg_restore) of the "
+          f"largest; plain pg_restore {results['plain_pg_restore_seconds']} s")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--gb", type=float, default=1.0, help="database size to generate, GiB (default 1.0)")
+    ap.add_argument("--gb", type=float, action="append",
+                    help="database size to benchmark, GiB; repeat for several (default 1.0)")
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
+    sizes = sorted(args.gb or [1.0])
 
     work = tempfile.mkdtemp(prefix="botstack-bench-")
     server = PostgresServer.start_new()
@@ -97,109 +222,24 @@ def main() -> int:
                  aws_secret_access_key="bench").create_bucket(Bucket="bench")
     results: dict = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                      "host": f"{platform.node()} {os.cpu_count()} cpus", "pg_dump": subprocess.run(
-                         ["pg_dump", "--version"], capture_output=True, text=True).stdout.strip()}
+                         ["pg_dump", "--version"], capture_output=True, text=True).stdout.strip(),
+                     "sizes": []}
     try:
         url = server.create_database("bench")
-        log(f"filling the database to {args.gb} GiB ...")
-        secs, info = timed(lambda: fill(url, int(args.gb * GiB)))
-        results.update(info)
-        log(f"database: {info['db_bytes'] / GiB:.2f} GiB, {info['rows']} rows ({secs:.0f} s)")
-
         env = {"DATABASE_URL": url, "BACKUP_PASSPHRASE": "benchmark passphrase 123",
                "BACKUP_DIR": os.path.join(work, "backups"), "SPACES_ENDPOINT": endpoint,
                "SPACES_BUCKET": "bench", "SPACES_ACCESS_KEY_ID": "bench", "SPACES_SECRET_ACCESS_KEY": "bench",
                "BACKUP_LOCAL_RETENTION_DAYS": "30"}
         tool = BackupTool(Config.from_env(env))  # for the restore; the backups run as a program
         child_env = {**os.environ, **env, "PYTHONPATH": os.path.join(ROOT, "compose", "backup")}
-
-        def tree_rss_mib(pid: int) -> float:
-            """Resident memory of a process and its descendants (pg_dump, gpg), from /proc."""
-            total, todo = 0, [pid]
-            while todo:
-                p = todo.pop()
-                try:
-                    with open(f"/proc/{p}/status") as f:
-                        total += next((int(l.split()[1]) for l in f if l.startswith("VmRSS:")), 0)
-                    for task in os.listdir(f"/proc/{p}/task"):
-                        with open(f"/proc/{p}/task/{task}/children") as f:
-                            todo += [int(c) for c in f.read().split()]
-                except (OSError, StopIteration):
-                    pass
-            return total / 1024
-
-        def ours():
-            """`python -m botstack_backup run` as a program; returns the peak RSS of its process tree
-            (sampled every 0.1 s: the container's memory limit must hold python + pg_dump + gpg)."""
-            proc = subprocess.Popen([sys.executable, "-m", "botstack_backup", "run"], env=child_env,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            peak = [0.0]
-
-            def sample():
-                while proc.poll() is None:
-                    peak[0] = max(peak[0], tree_rss_mib(proc.pid))
-                    time.sleep(0.1)
-
-            sampler = threading.Thread(target=sample, daemon=True)
-            sampler.start()
-            err = proc.stderr.read()
-            proc.wait()
-            sampler.join()
-            if proc.returncode != 0:
-                raise RuntimeError(err.decode()[-2000:])
-            return peak[0]
-
-        plain_file = os.path.join(work, "plain.dump")
-        plain_times, our_times, rss = [], [], []
-        for r in range(args.rounds):
-            def plain():
-                with open(plain_file, "wb") as out:
-                    subprocess.run(["pg_dump", "-Fc", url], stdout=out, check=True)
-            secs, _ = timed(plain)
-            plain_times.append(secs)
-            log(f"round {r + 1}: plain pg_dump -Fc > file: {secs:.1f} s ({os.path.getsize(plain_file) / 2**20:.0f} MiB)")
-            secs, peak = timed(ours)
-            our_times.append(secs)
-            rss.append(peak)
-            newest = tool.local_backups()[-1]
-            log(f"round {r + 1}: botstack-backup run: {secs:.1f} s ({newest.manifest['size_encrypted'] / 2**20:.0f} MiB "
-                f"encrypted, uploaded; peak RSS of python + pg_dump + gpg {peak:.0f} MiB)")
-        best_plain, best_ours = min(plain_times), min(our_times)
-        results.update({
-            "plain_seconds": plain_times, "backup_seconds": our_times,
-            "dump_bytes": os.path.getsize(plain_file),
-            "encrypted_bytes": tool.local_backups()[-1].manifest["size_encrypted"],
-            "backup_peak_rss_mib": round(max(rss)),
-            "ratio_best": round(best_plain / best_ours, 3),
-            "ratio_mean": round((sum(plain_times) / len(plain_times)) / (sum(our_times) / len(our_times)), 3),
-            "backup_mb_per_s_of_database": round(info["db_bytes"] / 2**20 / best_ours, 1),
-        })
-        target = server.create_database("restore")
-        secs, _ = timed(lambda: tool.restore("latest", target_url=target))
-        results["restore_seconds"] = round(secs, 1)
-        log(f"botstack-backup restore latest: {secs:.1f} s")
-        with psycopg.connect(target) as conn:
-            restored = conn.execute("SELECT count(*) FROM events").fetchone()[0] + 5000
-        assert restored == info["rows"], (restored, info["rows"])
-        target2 = server.create_database("plainrestore")
-        secs, _ = timed(lambda: subprocess.run(["pg_restore", "--no-owner", "-d", target2, plain_file], check=True))
-        results["plain_pg_restore_seconds"] = round(secs, 1)
-        log(f"plain pg_restore of the baseline file: {secs:.1f} s")
+        for gb in sizes:
+            results["sizes"].append(bench_size(gb, args.rounds, url, work, tool, child_env))
+        results.update(restore_times(server, tool, work, results["sizes"][-1]["rows"]))
     finally:
         moto.stop()
         server.destroy()
         shutil.rmtree(work, ignore_errors=True)
-
-    print()
-    print(f"backup benchmark {results['date']} on {results['host']}, {results['pg_dump']}")
-    print(f"  database          {results['db_bytes'] / GiB:.2f} GiB, {results['rows']} rows")
-    print(f"  dump -Fc          {results['dump_bytes'] / 2**20:.0f} MiB; encrypted {results['encrypted_bytes'] / 2**20:.0f} MiB")
-    print(f"  plain pg_dump     {', '.join(f'{s:.1f}' for s in results['plain_seconds'])} s")
-    print(f"  botstack backup   {', '.join(f'{s:.1f}' for s in results['backup_seconds'])} s "
-          "(dump + sha256 + gpg + local copy + multipart upload to the S3 double + manifest)")
-    print(f"  peak RSS          {results['backup_peak_rss_mib']} MiB (python + pg_dump + gpg, sampled; the container's limit is 192M)")
-    print(f"  throughput ratio  {results['ratio_best']} (best vs best), {results['ratio_mean']} (mean vs mean); goal >= 0.8")
-    print(f"  restore           {results['restore_seconds']} s (download + verify + decrypt + pg_restore); "
-          f"plain pg_restore {results['plain_pg_restore_seconds']} s")
+    report(results)
     os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
     out = os.path.join(ROOT, "bench", "results", f"backup_throughput-{results['date'][:10]}.json")
     with open(out, "w") as f:

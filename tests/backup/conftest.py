@@ -134,3 +134,28 @@ def table_counts(url: str) -> dict:
     from botstack_backup import pg
     with psycopg.connect(url) as conn:
         return pg.row_counts(conn)
+
+
+def _fake_pg_dump(tmp_path, monkeypatch, body: str) -> None:
+    """Put a pg_dump first on PATH that runs `body` (sh), the real one being $REAL."""
+    import shutil
+    fake = tmp_path / "bin"
+    fake.mkdir(exist_ok=True)
+    script = fake / "pg_dump"
+    script.write_text(f"#!/bin/sh\nREAL={shutil.which('pg_dump')}\n{body}\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")
+
+
+@pytest.fixture
+def failing_pg_dump(tmp_path, monkeypatch):
+    """pg_dump reports the real version, then fails every dump."""
+    _fake_pg_dump(tmp_path, monkeypatch, 'if [ "$1" = "--version" ]; then exec "$REAL" --version; fi\n'
+                                         'echo "pg_dump: error: simulated failure" >&2; exit 1')
+
+
+@pytest.fixture
+def old_pg_dump(tmp_path, monkeypatch):
+    """pg_dump reports another major version (11) and otherwise works."""
+    _fake_pg_dump(tmp_path, monkeypatch, 'if [ "$1" = "--version" ]; then echo "pg_dump (PostgreSQL) 11.22"; '
+                                         'exit 0; fi\nexec "$REAL" "$@"')

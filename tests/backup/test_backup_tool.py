@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import stat
 import subprocess
 import sys
@@ -15,10 +14,10 @@ import time
 import psycopg
 import pytest
 
-from botstack_backup import pg
+from botstack_backup import gpg, integrity, pg
 from botstack_backup.cli import main
 from botstack_backup.config import Config
-from botstack_backup.errors import (BusyError, ChecksumError, ConfigError, DrillMismatch, NotFound,
+from botstack_backup.errors import (BackupError, BusyError, ChecksumError, ConfigError, DrillMismatch, NotFound,
                                     RefusedError, VersionMismatch)
 
 from .conftest import (ADMINS, BACKUP_SRC, PASSPHRASE, TOKEN, backup_runs, closed_port_url, s3_client,
@@ -37,33 +36,50 @@ def objects(endpoint, bucket):
 # --------------------------------------------------------------------------------------------------
 # round trip
 # --------------------------------------------------------------------------------------------------
-def test_round_trip_and_standard_tools(make_tool, seeded_db, pg_server, s3_server, bucket, tmp_path, botapi):
+@pytest.fixture
+def backed_up(make_tool, seeded_db):
+    """A tool and the result of one successful backup of the seeded database."""
     tool = make_tool()
-    source_counts = table_counts(seeded_db)
-    result = tool.run()
-    assert result.uploaded and result.exit_code == 0
+    counts = table_counts(seeded_db)  # before the run records itself in backup_runs
+    return tool, tool.run(), counts
 
-    # dated keys, dump + manifest in the bucket, a local copy on the volume
+
+def fetch_manifest(s3_server, bucket, result):
+    return json.loads(s3_client(s3_server).get_object(
+        Bucket=bucket, Key=result.manifest["manifest_key"])["Body"].read())
+
+
+def test_a_backup_lands_in_dated_keys_beside_a_private_local_copy(backed_up, s3_server, bucket):
+    tool, result, _ = backed_up
+    assert result.uploaded and result.exit_code == 0
     keys = objects(s3_server, bucket)
     assert set(keys) == {"backups/2026/11/01/botstack-20261101T030000Z.dump.gpg",
                          "backups/2026/11/01/botstack-20261101T030000Z.manifest.json"}
     local = os.path.join(tool.dir, "botstack-20261101T030000Z.dump.gpg")
     assert os.path.exists(local) and stat.S_IMODE(os.stat(local).st_mode) == 0o600
-    manifest = json.loads(s3_client(s3_server).get_object(
-        Bucket=bucket, Key=result.manifest["manifest_key"])["Body"].read())
+    assert keys[result.key] == fetch_manifest(s3_server, bucket, result)["size_encrypted"]
+
+
+def test_the_manifest_counts_every_tables_rows_and_names_both_versions(backed_up, s3_server, bucket):
+    _, result, source_counts = backed_up
+    manifest = fetch_manifest(s3_server, bucket, result)
     assert manifest["tables"] == source_counts
     assert manifest["tables"]["public.reminders"] == 1234 and manifest["tables"]["extra.notes"] == 77
     assert manifest["server_version_num"] // 10000 == int(manifest["pg_dump_version"].split(")")[1].split(".")[0])
-    assert keys[result.key] == manifest["size_encrypted"]
 
-    # our restore: download, verify, decrypt, pg_restore; row counts equal
+
+def test_a_backup_restores_with_the_tool(backed_up, pg_server):
+    tool, _, source_counts = backed_up
     target = pg_server.create_database()
     tool.restore("latest", target_url=target)
     assert table_counts(target) == source_counts
     with psycopg.connect(target) as conn:
         assert conn.execute("SELECT name FROM users WHERE id = 42").fetchone()[0] == "user 42"
 
-    # the standard tools alone: S3 client, sha256, gpg, pg_restore
+
+def test_a_backup_restores_with_the_standard_tools_alone(backed_up, pg_server, s3_server, bucket, tmp_path):
+    _, result, source_counts = backed_up
+    manifest = fetch_manifest(s3_server, bucket, result)
     enc = tmp_path / "dl.dump.gpg"
     s3_client(s3_server).download_file(bucket, result.key, str(enc))
     assert hashlib.sha256(enc.read_bytes()).hexdigest() == manifest["sha256_encrypted"]
@@ -83,7 +99,8 @@ def test_round_trip_and_standard_tools(make_tool, seeded_db, pg_server, s3_serve
                    capture_output=True)
     assert table_counts(target2) == source_counts
 
-    # recorded for /status, nothing alerted on success
+
+def test_a_successful_backup_is_recorded_and_alerts_nobody(backed_up, seeded_db, botapi):
     runs = backup_runs(seeded_db)
     assert [(r["kind"], r["ok"], r["uploaded"]) for r in runs][:1] == [("backup", True, True)]
     assert alerts(botapi) == []
@@ -105,69 +122,114 @@ def test_wrong_passphrase_fails_clearly(make_tool, pg_server, botapi):
     target = pg_server.create_database()
     with pytest.raises(Exception) as ei:
         tool.restore("latest", target_url=target)
-    assert "gpg failed" in str(ei.value)
+    # the manifest's MAC is the first thing keyed by the passphrase, so it is what notices
+    assert "another BACKUP_PASSPHRASE" in str(ei.value)
     assert table_counts(target) == {}
     assert any("restore FAILED" in t for t in alerts(botapi))
+
+
+def test_gpg_fails_clearly_on_a_wrong_passphrase(make_tool):
+    result = make_tool().run()
+    with open(os.path.join(make_tool().dir, result.name + ".dump.gpg"), "rb") as src:
+        with gpg.decryptor("a different passphrase!", src, subprocess.DEVNULL) as dec:
+            with pytest.raises(BackupError) as ei:
+                dec.finish()
+    assert "gpg failed" in str(ei.value)
 
 
 # --------------------------------------------------------------------------------------------------
 # restore safety
 # --------------------------------------------------------------------------------------------------
-def test_restore_refuses_non_empty_target_without_force(make_tool, seeded_db, botapi):
+@pytest.fixture
+def shrunk_after_backup(make_tool, seeded_db):
+    """A backup of the seeded database, which then loses some rows (the target is not empty)."""
     tool = make_tool()
     tool.run()
-    before = table_counts(seeded_db)
     with psycopg.connect(seeded_db, autocommit=True) as conn:
         conn.execute("DELETE FROM reminders WHERE id > 1000")
+    return tool
+
+
+def test_restore_refuses_a_non_empty_target_without_force(shrunk_after_backup, seeded_db):
     with pytest.raises(RefusedError) as ei:
-        tool.restore("latest")
+        shrunk_after_backup.restore("latest")
     assert ei.value.exit_code == 5 and "--force" in str(ei.value)
     assert table_counts(seeded_db)["public.reminders"] == 1000  # untouched
-    # the CLI says the same with its exit code
-    assert main(["restore", "latest"], tool=tool) == 5
-    # with the explicit flag: replaced by the backup's contents
-    assert main(["restore", "latest", "--force"], tool=tool) == 0
-    after = table_counts(seeded_db)
-    assert after["public.reminders"] == before["public.reminders"] == 1234
 
 
-def test_corrupted_object_is_detected_and_not_restored(make_tool, pg_server, s3_server, bucket, botapi, seeded_db):
+def test_the_cli_refuses_a_non_empty_target_with_exit_5(shrunk_after_backup, seeded_db):
+    assert main(["restore", "latest"], tool=shrunk_after_backup) == 5
+    assert table_counts(seeded_db)["public.reminders"] == 1000
+
+
+def test_restore_with_force_replaces_a_non_empty_target(shrunk_after_backup, seeded_db):
+    assert main(["restore", "latest", "--force"], tool=shrunk_after_backup) == 0
+    assert table_counts(seeded_db)["public.reminders"] == 1234
+
+
+@pytest.fixture
+def corrupted(make_tool, s3_server, bucket):
+    """A backup whose object in the bucket had one byte flipped."""
     tool = make_tool()
     result = tool.run()
     s3 = s3_client(s3_server)
     data = bytearray(s3.get_object(Bucket=bucket, Key=result.key)["Body"].read())
     data[len(data) // 2] ^= 0xFF
     s3.put_object(Bucket=bucket, Key=result.key, Body=bytes(data))
+    return tool
+
+
+def test_a_corrupted_object_is_detected_and_not_restored(corrupted, pg_server, botapi, seeded_db):
     target = pg_server.create_database()
     with pytest.raises(ChecksumError) as ei:
-        tool.restore("latest", target_url=target)
+        corrupted.restore("latest", target_url=target)
     assert ei.value.exit_code == 4 and "checksum mismatch" in str(ei.value)
     assert table_counts(target) == {}
     assert any("restore FAILED" in t and "checksum" in t for t in alerts(botapi))
     assert [(r["kind"], r["ok"]) for r in backup_runs(seeded_db)][-1] == ("restore", False)
-    # the drill catches it too
+
+
+def test_the_drill_detects_a_corrupted_object(corrupted, botapi):
     with pytest.raises(ChecksumError):
-        tool.drill()
+        corrupted.drill()
     assert any("drill FAILED" in t for t in alerts(botapi))
 
 
-def test_restore_from_local_copy_and_by_name(make_tool, pg_server, seeded_db, clock):
+@pytest.fixture
+def two_backups(make_tool, seeded_db, clock):
+    """Two backups six hours apart; the newer one has one more user."""
     tool = make_tool()
     first = tool.run()
     clock.advance(hours=6)
     with psycopg.connect(seeded_db, autocommit=True) as conn:
         conn.execute("INSERT INTO users VALUES (9999, 'late')")
     tool.run()
+    return tool, first
+
+
+def test_restore_from_the_local_copy_by_name_needs_no_spaces(two_backups, make_tool, pg_server):
+    _, first = two_backups
     target = pg_server.create_database()
-    offline = make_tool(endpoint=closed_port_url())
-    offline.restore(first.name, target_url=target, from_local=True)
+    make_tool(endpoint=closed_port_url()).restore(first.name, target_url=target, from_local=True)
     assert table_counts(target)["public.users"] == 250
-    target2 = pg_server.create_database()
-    tool.restore(first.key, target_url=target2)
-    assert table_counts(target2)["public.users"] == 250
-    target3 = pg_server.create_database()
-    tool.restore("latest", target_url=target3)
-    assert table_counts(target3)["public.users"] == 251
+
+
+def test_restore_by_object_key(two_backups, pg_server):
+    tool, first = two_backups
+    target = pg_server.create_database()
+    tool.restore(first.key, target_url=target)
+    assert table_counts(target)["public.users"] == 250
+
+
+def test_restore_latest_takes_the_newest_backup(two_backups, pg_server):
+    tool, _ = two_backups
+    target = pg_server.create_database()
+    tool.restore("latest", target_url=target)
+    assert table_counts(target)["public.users"] == 251
+
+
+def test_restore_of_an_unknown_name_is_not_found(two_backups, pg_server):
+    tool, _ = two_backups
     with pytest.raises(NotFound):
         tool.restore("botstack-20200101T000000Z", target_url=pg_server.create_database())
 
@@ -175,23 +237,41 @@ def test_restore_from_local_copy_and_by_name(make_tool, pg_server, seeded_db, cl
 # --------------------------------------------------------------------------------------------------
 # Spaces down
 # --------------------------------------------------------------------------------------------------
-def test_spaces_down_keeps_local_copy_alerts_and_next_run_uploads_backlog(
-        make_tool, s3_server, bucket, botapi, seeded_db, clock):
-    down = make_tool(endpoint=closed_port_url())
+@pytest.fixture
+def down(make_tool):
+    """The tool with Spaces unreachable."""
+    return make_tool(endpoint=closed_port_url())
+
+
+def test_spaces_down_keeps_the_local_copy_and_exits_3(down, s3_server, bucket):
     result = down.run()
     assert not result.uploaded and result.exit_code == 3
     assert os.path.exists(os.path.join(down.dir, result.name + ".dump.gpg"))
     assert os.path.exists(os.path.join(down.dir, result.name + ".manifest.json"))
     assert objects(s3_server, bucket) == {}
+
+
+def test_spaces_down_alerts_every_admin_once(down, botapi):
+    result = down.run()
     texts = alerts(botapi)
     assert len(texts) == 1 and "NOT UPLOADED" in texts[0] and result.name in texts[0]
     assert len(alerts(botapi, ADMINS[1])) == 1
+
+
+def test_spaces_down_is_recorded_as_not_uploaded(down, seeded_db):
+    down.run()
     rec = backup_runs(seeded_db)[-1]
     assert (rec["kind"], rec["ok"], rec["uploaded"]) == ("backup", True, False)
-    # the CLI's exit code says "local only"
-    clock.advance(hours=1)
+
+
+def test_the_cli_exits_3_when_the_backup_stays_local(down):
     assert main(["run"], tool=down) == 3
 
+
+def test_the_next_run_uploads_the_backlog(down, make_tool, s3_server, bucket, clock):
+    result = down.run()
+    clock.advance(hours=1)
+    assert main(["run"], tool=down) == 3
     clock.advance(hours=6)
     up = make_tool()
     second = up.run()
@@ -217,26 +297,31 @@ def test_spaces_down_listing_and_drill_fail_loudly(make_tool, botapi):
 # --------------------------------------------------------------------------------------------------
 # versions
 # --------------------------------------------------------------------------------------------------
-def test_version_mismatch_is_detected_alerted_and_recorded(make_tool, tmp_path, monkeypatch, botapi, seeded_db):
-    fake = tmp_path / "bin"
-    fake.mkdir()
-    real = shutil.which("pg_dump")
-    script = fake / "pg_dump"
-    script.write_text('#!/bin/sh\nif [ "$1" = "--version" ]; then echo "pg_dump (PostgreSQL) 11.22"; exit 0; fi\n'
-                      f'exec {real} "$@"\n')
-    script.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")
-    tool = make_tool()
+@pytest.fixture
+def mismatched(make_tool, old_pg_dump):
+    """The tool with a pg_dump on PATH that reports another major version."""
+    return make_tool()
+
+
+def test_a_version_mismatch_fails_the_backup_with_exit_6_and_no_dump(mismatched):
     with pytest.raises(VersionMismatch) as ei:
-        tool.run()
+        mismatched.run()
     assert ei.value.exit_code == 6
     assert "major 11" in str(ei.value)
+    assert mismatched.local_backups() == []
+
+
+def test_a_version_mismatch_is_alerted_and_recorded(mismatched, botapi, seeded_db):
+    with pytest.raises(VersionMismatch):
+        mismatched.run()
     texts = alerts(botapi)
     assert len(texts) == 1 and "backup FAILED" in texts[0] and "version mismatch" in texts[0]
     rec = backup_runs(seeded_db)[-1]
     assert rec["kind"] == "backup" and rec["ok"] is False and "version mismatch" in rec["detail"]
-    assert tool.local_backups() == []
-    assert main(["check"], tool=tool) == 6
+
+
+def test_check_reports_a_version_mismatch_with_exit_6(mismatched):
+    assert main(["check"], tool=mismatched) == 6
 
 
 # --------------------------------------------------------------------------------------------------
@@ -251,7 +336,7 @@ def test_drill_success_is_reported_and_recorded(make_tool, botapi, seeded_db, pg
     tool = make_tool()
     tool.run()
     res = tool.drill()
-    assert res["counts"] == res["manifest"]["tables"]
+    assert res.counts == res.manifest["tables"]
     texts = alerts(botapi)
     assert len(texts) == 1 and "drill OK" in texts[0] and "1561 rows match" in texts[0]
     assert len(alerts(botapi, ADMINS[1])) == 1
@@ -267,6 +352,7 @@ def test_drill_failure_is_reported_and_recorded(make_tool, botapi, seeded_db, pg
     s3 = s3_client(s3_server)
     manifest = json.loads(s3.get_object(Bucket=bucket, Key=result.manifest["manifest_key"])["Body"].read())
     manifest["tables"]["public.users"] += 1
+    manifest = integrity.sign(manifest, PASSPHRASE)   # as if the tool itself had miscounted
     s3.put_object(Bucket=bucket, Key=result.manifest["manifest_key"], Body=json.dumps(manifest).encode())
     with pytest.raises(DrillMismatch) as ei:
         tool.drill()
@@ -289,14 +375,7 @@ def test_drill_without_any_offsite_backup_fails_loudly(make_tool, botapi):
 # --------------------------------------------------------------------------------------------------
 # failures are loud; recording without the table
 # --------------------------------------------------------------------------------------------------
-def test_pg_dump_failure_alerts_and_leaves_no_partial_file(make_tool, tmp_path, monkeypatch, botapi, seeded_db):
-    fake = tmp_path / "bin"
-    fake.mkdir()
-    real = shutil.which("pg_dump")
-    (fake / "pg_dump").write_text('#!/bin/sh\nif [ "$1" = "--version" ]; then exec ' + real +
-                                  ' --version; fi\necho "pg_dump: error: simulated failure" >&2; exit 1\n')
-    (fake / "pg_dump").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")
+def test_pg_dump_failure_alerts_and_leaves_no_partial_file(make_tool, failing_pg_dump, botapi, seeded_db):
     tool = make_tool()
     with pytest.raises(Exception) as ei:
         tool.run()
@@ -322,31 +401,45 @@ def test_alert_failures_never_log_the_token(make_tool, caplog):
     assert TOKEN not in caplog.text
 
 
-def test_config_errors_are_clear(make_tool, monkeypatch):
+def test_a_retention_under_one_day_is_a_config_error():
     with pytest.raises(ConfigError, match="BACKUP_LOCAL_RETENTION_DAYS must be at least 1"):
         Config.from_env({"BACKUP_LOCAL_RETENTION_DAYS": "0"})
+
+
+def test_an_interval_that_is_not_a_number_is_a_config_error():
     with pytest.raises(ConfigError, match="BACKUP_INTERVAL_HOURS must be a whole number"):
         Config.from_env({"BACKUP_INTERVAL_HOURS": "six"})
-    tool = make_tool(BACKUP_PASSPHRASE="")
-    assert main(["run"], tool=tool) == 2
 
 
-def test_split_url_keeps_password_off_the_command_line():
+def test_the_cli_exits_2_without_a_passphrase(make_tool):
+    assert main(["run"], tool=make_tool(BACKUP_PASSPHRASE="")) == 2
+
+
+def test_split_url_moves_the_password_into_the_environment():
     url, env = pg.split_url("postgresql://bot:p%40ss%2Fw0rd@db.example:25060/botstack?sslmode=require")
     assert url == "postgresql://bot@db.example:25060/botstack?sslmode=require"
     assert env == {"PGPASSWORD": "p@ss/w0rd"}
+
+
+def test_split_url_leaves_a_url_without_password_alone():
     assert pg.split_url("postgresql://postgres@127.0.0.1:5432/x") == ("postgresql://postgres@127.0.0.1:5432/x", {})
+
+
+def test_split_url_refuses_another_scheme():
     with pytest.raises(ConfigError):
         pg.split_url("mysql://x")
 
 
-def test_cli_entry_point_runs_as_a_program(make_tool, tmp_path):
-    tool = make_tool()
-    env = {**os.environ, "PYTHONPATH": BACKUP_SRC, "DATABASE_URL": tool.cfg.database_url,
-           "BACKUP_PASSPHRASE": PASSPHRASE, "BACKUP_DIR": tool.dir, "SPACES_ENDPOINT": tool.cfg.spaces_endpoint,
-           "SPACES_BUCKET": tool.cfg.spaces_bucket, "SPACES_ACCESS_KEY_ID": "testing",
-           "SPACES_SECRET_ACCESS_KEY": "testing", "TELEGRAM_BOT_TOKEN": TOKEN,
-           "TELEGRAM_API_BASE_URL": tool.cfg.telegram_api_base_url, "ADMIN_USER_IDS": "1001"}
+def program_env(tool):
+    return {**os.environ, "PYTHONPATH": BACKUP_SRC, "DATABASE_URL": tool.cfg.database_url,
+            "BACKUP_PASSPHRASE": PASSPHRASE, "BACKUP_DIR": tool.dir, "SPACES_ENDPOINT": tool.cfg.spaces_endpoint,
+            "SPACES_BUCKET": tool.cfg.spaces_bucket, "SPACES_ACCESS_KEY_ID": "testing",
+            "SPACES_SECRET_ACCESS_KEY": "testing", "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_API_BASE_URL": tool.cfg.telegram_api_base_url, "ADMIN_USER_IDS": "1001"}
+
+
+def test_the_program_backs_up_and_lists(make_tool):
+    env = program_env(make_tool())
     run = subprocess.run([sys.executable, "-m", "botstack_backup", "run"], env=env, capture_output=True,
                          text=True, timeout=120)
     assert run.returncode == 0, run.stderr
@@ -354,7 +447,10 @@ def test_cli_entry_point_runs_as_a_program(make_tool, tmp_path):
     ls = subprocess.run([sys.executable, "-m", "botstack_backup", "list"], env=env, capture_output=True,
                         text=True, timeout=60)
     assert ls.returncode == 0 and "local, spaces" in ls.stdout
-    bad = subprocess.run([sys.executable, "-m", "botstack_backup", "frobnicate"], env=env,
+
+
+def test_the_program_exits_2_on_an_unknown_command(make_tool):
+    bad = subprocess.run([sys.executable, "-m", "botstack_backup", "frobnicate"], env=program_env(make_tool()),
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2
 

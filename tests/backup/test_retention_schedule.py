@@ -160,3 +160,4 @@ def test_schedule_skips_while_another_operation_holds_the_lock(make_tool, clock)
     clock.advance(minutes=1)
     sched.tick()                          # not counted as a failed attempt: runs right away
     assert len(tool.local_backups()) == 1
+

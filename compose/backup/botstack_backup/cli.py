@@ -6,7 +6,7 @@ import json
 import logging
 import signal
 import sys
-from typing import List, Optional
+from typing import Callable, Dict, List, Optional
 
 from . import __version__, pg
 from .config import Config
@@ -84,67 +84,93 @@ def main(argv: Optional[List[str]] = None, tool: Optional[BackupTool] = None) ->
         return 1
 
 
+def _run(args: argparse.Namespace, tool: BackupTool) -> int:
+    result = tool.run()
+    print(f"{result.name}: {human_size(result.size)}, "
+          + ("uploaded to " + result.key if result.uploaded else "LOCAL ONLY: " + str(result.upload_error)))
+    for name in result.backlog_uploaded:
+        print(f"{name}: uploaded (backlog)")
+    for name in result.pruned:
+        print(f"{name}: pruned (local retention)")
+    return result.exit_code
+
+
+def _schedule(args: argparse.Namespace, tool: BackupTool) -> int:
+    from .schedule import Scheduler
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        Scheduler(tool).run_forever()
+    except KeyboardInterrupt:
+        log.info("schedule: stopping")
+    return EXIT_OK
+
+
+def _where(b: dict) -> str:
+    where = ", ".join(w for w, on in (("local", b["local"]), ("spaces", b["offsite_complete"])) if on)
+    if b["offsite"] and not b["offsite_complete"]:
+        where = ", ".join(filter(None, [where, "spaces (incomplete: no manifest)"]))
+    return where or "incomplete"
+
+
+def _list(args: argparse.Namespace, tool: BackupTool) -> int:
+    data = tool.list(offsite=not args.local)
+    if args.json:
+        print(json.dumps(data, indent=2, default=str))
+        return EXIT_OK
+    if not data["backups"]:
+        print("no backups")
+    for b in data["backups"]:
+        print(f"{b['name']}  {human_size(b['size']):>10}  {_where(b)}")
+    if data["offsite_error"]:
+        print(f"(Spaces not listed: {data['offsite_error']})", file=sys.stderr)
+    return EXIT_OK
+
+
+def _restore(args: argparse.Namespace, tool: BackupTool) -> int:
+    manifest = tool.restore(args.which, target_url=args.target_url, force=args.force,
+                            from_local=args.from_local)
+    print(f"restored {manifest['name']} ({sum((manifest.get('tables') or {}).values())} rows)")
+    return EXIT_OK
+
+
+def _prune(args: argparse.Namespace, tool: BackupTool) -> int:
+    for name in tool.prune():
+        print(f"{name}: pruned")
+    return EXIT_OK
+
+
+def _drill(args: argparse.Namespace, tool: BackupTool) -> int:
+    res = tool.drill()
+    print(f"drill OK: {res.manifest['name']}, {len(res.counts)} tables, "
+          f"{sum(res.counts.values())} rows match, {res.seconds:.1f} s")
+    return EXIT_OK
+
+
+def _upload_backlog(args: argparse.Namespace, tool: BackupTool) -> int:
+    for name in tool.upload_backlog():
+        print(f"{name}: uploaded")
+    return EXIT_OK
+
+
+def _check(args: argparse.Namespace, tool: BackupTool) -> int:
+    tool.cfg.require_database()
+    tool.cfg.require_passphrase()
+    with pg.connect(tool.cfg.database_url) as conn:
+        dump_text, server_text, _ = tool.check_versions(conn)
+    print(f"ok: {dump_text}; server {server_text}")
+    return EXIT_OK
+
+
+COMMANDS: Dict[str, Callable[[argparse.Namespace, BackupTool], int]] = {
+    "run": _run, "schedule": _schedule, "list": _list, "restore": _restore, "prune": _prune,
+    "drill": _drill, "upload-backlog": _upload_backlog, "check": _check,
+}
+
+
 def _dispatch(args: argparse.Namespace, tool: BackupTool) -> int:
-    cmd = args.command
-    if cmd == "run":
-        result = tool.run()
-        print(f"{result.name}: {human_size(result.size)}, "
-              + ("uploaded to " + result.key if result.uploaded else "LOCAL ONLY: " + str(result.upload_error)))
-        for name in result.backlog_uploaded:
-            print(f"{name}: uploaded (backlog)")
-        for name in result.pruned:
-            print(f"{name}: pruned (local retention)")
-        return result.exit_code
-    if cmd == "schedule":
-        from .schedule import Scheduler
-
-        def stop(signum, frame):
-            raise KeyboardInterrupt
-
-        signal.signal(signal.SIGTERM, stop)
-        try:
-            Scheduler(tool).run_forever()
-        except KeyboardInterrupt:
-            log.info("schedule: stopping")
-        return EXIT_OK
-    if cmd == "list":
-        data = tool.list(offsite=not args.local)
-        if args.json:
-            print(json.dumps(data, indent=2, default=str))
-        else:
-            if not data["backups"]:
-                print("no backups")
-            for b in data["backups"]:
-                where = ", ".join(w for w, on in (("local", b["local"]), ("spaces", b["offsite_complete"])) if on)
-                if b["offsite"] and not b["offsite_complete"]:
-                    where = ", ".join(filter(None, [where, "spaces (incomplete: no manifest)"]))
-                print(f"{b['name']}  {human_size(b['size']):>10}  {where or 'incomplete'}")
-            if data["offsite_error"]:
-                print(f"(Spaces not listed: {data['offsite_error']})", file=sys.stderr)
-        return EXIT_OK
-    if cmd == "restore":
-        manifest = tool.restore(args.which, target_url=args.target_url, force=args.force,
-                                from_local=args.from_local)
-        print(f"restored {manifest['name']} ({sum((manifest.get('tables') or {}).values())} rows)")
-        return EXIT_OK
-    if cmd == "prune":
-        for name in tool.prune():
-            print(f"{name}: pruned")
-        return EXIT_OK
-    if cmd == "drill":
-        res = tool.drill()
-        print(f"drill OK: {res['manifest']['name']}, {len(res['counts'])} tables, "
-              f"{sum(res['counts'].values())} rows match, {res['seconds']:.1f} s")
-        return EXIT_OK
-    if cmd == "upload-backlog":
-        for name in tool.upload_backlog():
-            print(f"{name}: uploaded")
-        return EXIT_OK
-    if cmd == "check":
-        tool.cfg.require_database()
-        tool.cfg.require_passphrase()
-        with pg.connect(tool.cfg.database_url) as conn:
-            dump_text, server_text, _ = tool.check_versions(conn)
-        print(f"ok: {dump_text}; server {server_text}")
-        return EXIT_OK
-    return EXIT_USAGE
+    handler = COMMANDS.get(args.command)
+    return handler(args, tool) if handler else EXIT_USAGE

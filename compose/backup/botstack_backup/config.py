@@ -2,12 +2,25 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
 from .errors import ConfigError
 
 MIN_RETENTION_DAYS = 1
+# The Pulumi program renders BACKUP_INTERVAL_HOURS; this default (the same as infra's) only serves a
+# hand-written .env without it.
+DEFAULT_INTERVAL_HOURS = 24
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
+
+
+def _backup_name(env: Mapping[str, str]) -> str:
+    """BACKUP_NAME starts every backup's name: what restores accept (see integrity.check_name)."""
+    name = (env.get("BACKUP_NAME") or "botstack").strip()
+    if not _NAME_RE.match(name) or ".." in name:
+        raise ConfigError(f"BACKUP_NAME must be letters, digits, '.', '_' or '-' (at most 101), got {name!r}")
+    return name
 
 
 def _int(env: Mapping[str, str], key: str, default: int, minimum: int) -> int:
@@ -48,12 +61,13 @@ class Config:
     spaces_secret_access_key: str = ""
     prefix: str = "backups/"
     name: str = "botstack"
-    interval_hours: int = 6
+    interval_hours: int = DEFAULT_INTERVAL_HOURS
     local_retention_days: int = 7
     drill_interval_days: int = 7
     telegram_token: str = ""
     telegram_api_base_url: str = "https://api.telegram.org"
     admin_ids: list[int] = field(default_factory=list)
+    healthcheck_url: str = ""
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "Config":
@@ -62,7 +76,8 @@ class Config:
         if prefix and not prefix.endswith("/"):
             prefix += "/"
         return cls(
-            database_url=(env.get("DATABASE_URL") or "").strip(),
+            # the backup job's own role when the stack gives it one, else the application's URL
+            database_url=(env.get("BACKUP_DATABASE_URL") or "").strip() or (env.get("DATABASE_URL") or "").strip(),
             passphrase=env.get("BACKUP_PASSPHRASE") or "",
             backup_dir=(env.get("BACKUP_DIR") or "/backups").strip(),
             spaces_endpoint=(env.get("SPACES_ENDPOINT") or "").strip(),
@@ -71,19 +86,20 @@ class Config:
             spaces_access_key_id=(env.get("SPACES_ACCESS_KEY_ID") or "").strip(),
             spaces_secret_access_key=(env.get("SPACES_SECRET_ACCESS_KEY") or "").strip(),
             prefix=prefix,
-            name=(env.get("BACKUP_NAME") or "botstack").strip(),
-            interval_hours=_int(env, "BACKUP_INTERVAL_HOURS", 6, 1),
+            name=_backup_name(env),
+            interval_hours=_int(env, "BACKUP_INTERVAL_HOURS", DEFAULT_INTERVAL_HOURS, 1),
             local_retention_days=_int(env, "BACKUP_LOCAL_RETENTION_DAYS", 7, MIN_RETENTION_DAYS),
             drill_interval_days=_int(env, "BACKUP_DRILL_INTERVAL_DAYS", 7, 1),
             telegram_token=(env.get("TELEGRAM_BOT_TOKEN") or "").strip(),
             telegram_api_base_url=(env.get("TELEGRAM_API_BASE_URL") or "https://api.telegram.org").strip(),
             admin_ids=parse_ids(env.get("ADMIN_USER_IDS") or ""),
+            healthcheck_url=(env.get("HEALTHCHECK_BACKUP_URL") or "").strip(),
         )
 
     # -- checks used by the commands that need them ------------------------------------------------
     def require_database(self) -> None:
         if not self.database_url:
-            raise ConfigError("DATABASE_URL is not set")
+            raise ConfigError("BACKUP_DATABASE_URL (or DATABASE_URL) is not set")
 
     def require_passphrase(self) -> None:
         if not self.passphrase:

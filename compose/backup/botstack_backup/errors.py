@@ -11,6 +11,7 @@ EXIT_VERSION = 6           # pg_dump / server major version mismatch
 EXIT_BUSY = 7              # another backup operation holds the lock
 EXIT_DRILL_MISMATCH = 8    # the drill restored, but row counts differ from the manifest
 EXIT_NOT_FOUND = 9         # no such backup
+EXIT_FORGED = 10           # a backup that is not provably ours (forged, altered, or unauthenticated): not restored
 
 
 class BackupError(Exception):
@@ -49,3 +50,10 @@ class NotFound(BackupError):
 
 class OffsiteError(BackupError):
     """Spaces (the S3 API) could not be reached or refused the request."""
+
+
+class ForgedError(BackupError):
+    """A backup that is not provably ours (unauthenticated manifest, unsafe name, data that is not
+    passphrase-encrypted and integrity-protected): never restored."""
+
+    exit_code = EXIT_FORGED

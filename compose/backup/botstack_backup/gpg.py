@@ -11,9 +11,9 @@ import shutil
 import subprocess
 import tempfile
 from contextlib import contextmanager
-from typing import Iterator, List
+from typing import Iterator, List, Optional
 
-from .errors import BackupError
+from .errors import BackupError, ForgedError
 
 COMMON = ["--batch", "--yes", "--no-tty", "--quiet", "--pinentry-mode", "loopback", "--no-symkey-cache"]
 
@@ -21,9 +21,12 @@ COMMON = ["--batch", "--yes", "--no-tty", "--quiet", "--pinentry-mode", "loopbac
 class GpgProcess:
     """A running gpg with the passphrase already fed; use as a context manager."""
 
-    def __init__(self, args: List[str], passphrase: str, stdin, stdout):
+    def __init__(self, args: List[str], passphrase: str, stdin, stdout, status: bool = False):
         self.home = tempfile.mkdtemp(prefix="botstack-gnupg-")
         os.chmod(self.home, 0o700)
+        self.status_path: Optional[str] = os.path.join(self.home, "status") if status else None
+        if self.status_path:
+            args = ["--status-file", self.status_path, *args]
         gpg = shutil.which("gpg")
         if not gpg:
             shutil.rmtree(self.home, ignore_errors=True)
@@ -45,12 +48,25 @@ class GpgProcess:
             w.write(passphrase)
 
     def finish(self) -> None:
-        """Wait for gpg; raise with its message if it failed."""
+        """Wait for gpg; raise with its message if it failed (or, when it reported its status, if
+        what it decrypted was not passphrase-encrypted and integrity-protected)."""
         err = self.proc.stderr.read() if self.proc.stderr else b""
         rc = self.proc.wait()
+        if self.status_path:
+            problem = not_sealed(self._status(), exited_ok=rc == 0)
+            if problem:
+                raise ForgedError(f"refused: the backup {problem}; not restoring it")
         if rc != 0:
             msg = err.decode("utf-8", "replace").strip().splitlines()
             raise BackupError("gpg failed: " + (msg[-1] if msg else f"exit {rc}"))
+
+    def _status(self) -> List[List[str]]:
+        try:
+            with open(self.status_path, encoding="utf-8", errors="replace") as f:
+                lines = f.read().splitlines()
+        except OSError:
+            return []
+        return [line.split()[1:] for line in lines if line.startswith("[GNUPG:] ")]
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -79,9 +95,48 @@ def encryptor(passphrase: str, stdin, stdout) -> Iterator[GpgProcess]:
         p.close()
 
 
+def not_sealed(status: List[List[str]], exited_ok: bool) -> Optional[str]:
+    """Why gpg's status lines (doc/DETAILS in GnuPG) do not show one passphrase-encrypted,
+    integrity-protected message; None when they do, or when gpg failed for an ordinary reason (a
+    wrong passphrase, damaged data), which its exit code and message report.
+
+    gpg's exit code alone is not enough: `gpg --decrypt` also "decrypts" a bare literal packet
+    (`gpg --store`) and exits 0, and anyone can write one."""
+    words = [s[0] for s in status if s]
+    if "ENC_TO" in words or "DECRYPTION_KEY" in words:
+        return "is encrypted to a public key, not with the backup passphrase"
+    if "NEED_PASSPHRASE_SYM" not in words:
+        return "is not passphrase-encrypted (plain or stored OpenPGP data)"
+    info = next((s[1:] for s in status if s and s[0] == "DECRYPTION_INFO"), None)
+    if info is not None and not _integrity_protected(info):
+        return "is not integrity-protected (no MDC)"
+    if not exited_ok:
+        return None
+    if info is None:
+        return "is not integrity-protected (gpg reported no DECRYPTION_INFO)"
+    if words.count("BEGIN_DECRYPTION") != 1 or words.count("PLAINTEXT") != 1:
+        return "holds more than one message"
+    end = words.index("END_DECRYPTION") if "END_DECRYPTION" in words else len(words)
+    if not words.index("BEGIN_DECRYPTION") < words.index("PLAINTEXT") < end:
+        return "holds data outside its encryption"
+    if words.count("DECRYPTION_OKAY") != 1 or "DECRYPTION_FAILED" in words or "BADMDC" in words:
+        return "was not confirmed by gpg (no DECRYPTION_OKAY)"
+    return None
+
+
+def _integrity_protected(info: List[str]) -> bool:
+    """DECRYPTION_INFO <mdc_method> <sym_algo> [<aead_algo> ...]: an MDC or an AEAD mode."""
+    try:
+        mdc = int(info[0])
+        aead = int(info[2]) if len(info) > 2 else 0
+    except (IndexError, ValueError):
+        return False
+    return mdc != 0 or aead != 0
+
+
 @contextmanager
 def decryptor(passphrase: str, stdin, stdout) -> Iterator[GpgProcess]:
-    p = GpgProcess(["--decrypt", "--output", "-"], passphrase, stdin, stdout)
+    p = GpgProcess(["--decrypt", "--output", "-"], passphrase, stdin, stdout, status=True)
     try:
         yield p
     finally:

@@ -53,8 +53,8 @@ class Scheduler:
 
     def _save(self, state: dict) -> None:
         try:
-            self.tool._ensure_dir()
-            self.tool._write_json(self._state_path, {k: v.isoformat() for k, v in state.items()})
+            self.tool.store.ensure_dir()
+            self.tool.store.write_json(self._state_path, {k: v.isoformat() for k, v in state.items()})
         except (OSError, BackupError) as exc:  # the run itself reports an unusable directory
             log.error("schedule: cannot save its state: %s", exc)
 
