@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -150,7 +150,7 @@ def main() -> None:
             engine.stop()
             if left:
                 print(f"left behind: {left}", file=sys.stderr)
-        os.system(f"rm -rf {work}")
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
