@@ -9,7 +9,7 @@ import pytest
 
 pytestmark = pytest.mark.rehearsal
 
-DOWN_PAST_DUE_S = 95  # the bot flags a delivery late from 90 s (bot/scheduler.py LATE_NOTE_AFTER)
+DOWN_PAST_DUE_S = 95  # the bot flags a delivery late from 90 s (LATE_NOTE_AFTER in the bot)
 
 
 def test_the_stack_comes_back_after_a_reboot_without_a_deploy(droplet):
