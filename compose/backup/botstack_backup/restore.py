@@ -123,9 +123,14 @@ def decrypt_verified(tool: "BackupTool", got: Fetched, workdir: str) -> str:
 
 def pg_restore(plain: str, target_url: str) -> None:
     url_nopw, pgenv = pg.split_url(target_url)
+    try:
+        role = pg.restore_role(target_url)
+    except Exception as exc:
+        raise BackupError(f"cannot connect to the target database: {exc}") from None
     proc = subprocess.run(
         [pg.tool_path("pg_restore"), "--clean", "--if-exists", "--no-owner", "--no-privileges",
-         "--single-transaction", "--exit-on-error", "--no-password", f"--dbname={url_nopw}", plain],
+         "--single-transaction", "--exit-on-error", "--no-password", f"--dbname={url_nopw}",
+         *([f"--role={role}"] if role else []), plain],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=pg.child_env(pgenv))
     if proc.returncode != 0:
         msg = proc.stderr.decode("utf-8", "replace").strip().splitlines()
