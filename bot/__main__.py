@@ -48,6 +48,7 @@ def main(argv: list[str]) -> int:
         return 2
     logs.add_secret(cfg.token)
     logs.add_secret(cfg.token.split(":", 1)[1])
+    logs.add_secret(cfg.healthcheck_url)  # it holds the ping key
     from .app import run
     from telegram.error import InvalidToken
     try:

@@ -1,4 +1,9 @@
-"""Building and running the Application (long polling), with the scheduler beside it."""
+"""Building and running the Application (long polling), with the scheduler and heartbeat beside it.
+
+`build()` wires the parts: the gate (group -1), the command and button handlers (`bot/commands.py`,
+`bot/settings.py`, `bot/editing.py`, `bot/buttons.py`, `bot/admin.py`), the scheduler
+(`bot/scheduler.py`), maintenance mode (`bot/maintenance.py`) and the heartbeat (`bot/heartbeat.py`).
+"""
 from __future__ import annotations
 
 import asyncio
@@ -12,33 +17,44 @@ from telegram.ext import (Application, ApplicationBuilder, CallbackQueryHandler,
                           MessageHandler, TypeHandler, filters)
 from telegram.request import HTTPXRequest
 
+from . import callbacks as cb
 from . import db, logs
+from .admin import AdminHandlers
+from .buttons import ButtonHandlers
+from .catalogue import COMMANDS, LANGS, t
+from .commands import ChatHandlers
 from .config import Config
-from .handlers import Bot
+from .editing import EditHandlers
+from .gate import Gate
+from .heartbeat import Heartbeat, make_checks, since
+from .limits import COMMAND_DESCRIPTION, fit
+from .maintenance import MaintenanceState
 from .ratelimit import TelegramLimiter
 from .scheduler import Scheduler, utcnow
+from .services import Services
+from .settings import SettingsHandlers
 
 log = logs.get("bot.app")
 
-COMMANDS = [("start", "Start"), ("help", "Examples"), ("remind", "New reminder: /remind <when> <text>"),
-            ("list", "Upcoming reminders"), ("cancel", "Cancel: /cancel N"), ("tz", "Time zone: /tz Europe/Berlin"),
-            ("export", "Your data as JSON")]
 
-
-class HeartbeatRequest(HTTPXRequest):
-    """The getUpdates request: every answered long poll touches the heartbeat file."""
+class PollingRequest(HTTPXRequest):
+    """The getUpdates request: every answered long poll touches the heartbeat file (for the
+    container's health check) and stamps `last_answer` (for the heartbeat ping)."""
 
     def __init__(self, heartbeat_file: str, **kw):
         super().__init__(**kw)
         self.heartbeat_file = heartbeat_file
-        self._last = 0.0
+        self._last_touch = 0.0
+        self.last_answer = time.monotonic()
 
     async def do_request(self, *args, **kwargs):
         out = await super().do_request(*args, **kwargs)
         now = time.monotonic()
-        if out[0] == 200 and now - self._last > 2:
-            self._last = now
-            touch(self.heartbeat_file)
+        if out[0] == 200:
+            self.last_answer = now
+            if now - self._last_touch > 2:
+                self._last_touch = now
+                touch(self.heartbeat_file)
         return out
 
 
@@ -59,74 +75,118 @@ def clock_from_env():
     return lambda: datetime.now(timezone.utc) + timedelta(seconds=off)
 
 
-def build(cfg: Config, now=utcnow, pool=None) -> Application:
-    limiter = TelegramLimiter()
-    pool = pool or db.make_pool(cfg.database_url)
-    state: dict = {}
-    h = Bot(cfg, pool, now, scheduler_ref=lambda: state.get("scheduler"))
+def add_handlers(app: Application, svc: Services) -> AdminHandlers:
+    chat = ChatHandlers(svc)
+    editing = EditHandlers(svc, chat)
+    chat.editing = editing
+    settings, buttons, admin = SettingsHandlers(svc), ButtonHandlers(svc, editing), AdminHandlers(svc)
+    admin.app = app
+    app.add_handler(TypeHandler(Update, Gate(svc)), group=-1)
+    commands = {"start": chat.start, "help": chat.help, "remind": chat.remind, "list": chat.list,
+                "cancel": chat.cancel, "export": chat.export, "tz": settings.tz, "lang": settings.lang,
+                "quiet": settings.quiet, "snooze": settings.snooze, "edit": editing.edit,
+                "pause": editing.pause, "resume": editing.resume, "status": admin.status}
+    for name, fn in commands.items():
+        app.add_handler(CommandHandler(name, fn))
+    for action, fn in ((cb.Done, buttons.done), (cb.Snooze, buttons.snooze), (cb.Tomorrow9, buttons.tomorrow),
+                       (cb.Cancel, buttons.cancel), (cb.Edit, buttons.edit), (cb.Pause, buttons.pause),
+                       (cb.Resume, buttons.resume)):
+        app.add_handler(CallbackQueryHandler(fn, pattern=action.PATTERN))
+    app.add_handler(CallbackQueryHandler(buttons.unknown))
+    app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, chat.text))
+    app.add_handler(MessageHandler(filters.COMMAND, chat.help))  # unknown command: show the help
+    app.add_error_handler(admin.on_error)
+    return admin
 
-    async def post_init(app: Application) -> None:
-        await pool.open(wait=False)
-        sch = Scheduler(app.bot, pool, limiter, now=now, tick=cfg.scheduler_tick,
-                        on_error=lambda key, e: h.notify_admins(app, key, e))
-        state["scheduler"] = sch
-        app.bot_data["scheduler"] = sch
-        await sch.start()
-        try:
-            await app.bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS])
-        except Exception as e:  # cosmetic: never block start-up on it
-            log.event("set_commands_failed", level=30, error=str(e)[:200])
+
+async def set_commands(app: Application) -> None:
+    try:
+        for lang in LANGS:
+            menu = [BotCommand(c, fit(t(lang, "cmd_" + c), COMMAND_DESCRIPTION)) for c in COMMANDS]
+            await app.bot.set_my_commands(menu, language_code=None if lang == "en" else lang)
+    except Exception as e:  # cosmetic: never block start-up on it
+        log.event("set_commands_failed", level=30, error=str(e)[:200])
+
+
+async def warm_up_parser(now) -> None:
+    """dateparser loads its language data on first use (~1 s): do it now, not in a user's reply."""
+    from .parsing import ParseError, parse
+    try:
+        await asyncio.to_thread(lambda: parse("on 1 December 18:00 x", now(), "UTC"))
+    except ParseError:
+        pass
+
+
+def builder(cfg: Config, limiter: TelegramLimiter, polling: PollingRequest) -> ApplicationBuilder:
+    return (ApplicationBuilder()
+            .token(cfg.token)
+            .base_url(cfg.api_base_url + "/bot")
+            .base_file_url(cfg.api_base_url + "/file/bot")
+            .request(HTTPXRequest(connection_pool_size=64, connect_timeout=5.0, read_timeout=15.0,
+                                  write_timeout=15.0, pool_timeout=10.0))
+            .get_updates_request(polling)
+            .rate_limiter(limiter)
+            .concurrent_updates(32)
+            .job_queue(None))  # schedules live in PostgreSQL, not in memory
+
+
+class Runtime:
+    """What runs beside PTB's polling: the scheduler and the heartbeat (started in post_init)."""
+
+    def __init__(self, cfg: Config, svc: Services, limiter, polling: PollingRequest, admin):
+        self.cfg, self.svc, self.limiter, self.polling, self.admin = cfg, svc, limiter, polling, admin
+        self.scheduler: Scheduler | None = None
+        self.heartbeat: Heartbeat | None = None
+
+    async def post_init(self, app: Application) -> None:
+        cfg, svc = self.cfg, self.svc
+        await svc.pool.open(wait=False)
+        self.scheduler = Scheduler(app.bot, svc.pool, self.limiter, now=svc.now, tick=cfg.scheduler_tick,
+                                   on_error=self.admin.notify, on_failed=self.admin.delivery_failed,
+                                   maintenance=svc.maintenance, send_deadline=cfg.send_deadline)
+        app.bot_data["scheduler"] = self.scheduler
+        await self.scheduler.start()
+        await set_commands(app)
         touch(cfg.heartbeat_file)
-        # dateparser loads its language data on first use (~1 s): do it now, not in a user's reply
-        from .parsing import ParseError, parse
-        try:
-            await asyncio.to_thread(lambda: parse("on 1 December 18:00 x", now(), "UTC"))
-        except ParseError:
-            pass
-        log.event("bot_started", release=cfg.release, username=app.bot.username)
+        await warm_up_parser(svc.now)
+        if cfg.healthcheck_url:
+            checks = make_checks(svc.pool, since(lambda: self.polling.last_answer),
+                                 since(lambda: self.scheduler.last_tick),
+                                 max_poll_age=max(90.0, 3 * (cfg.poll_timeout + 10)),
+                                 max_tick_age=max(2.0, 20 * cfg.scheduler_tick))
+            self.heartbeat = Heartbeat(cfg.healthcheck_url, cfg.healthcheck_interval, checks)
+            app.bot_data["heartbeat"] = self.heartbeat
+            self.heartbeat.start()
+        log.event("bot_started", release=cfg.release, username=app.bot.username,
+                  heartbeat=bool(cfg.healthcheck_url))
 
-    async def post_stop(app: Application) -> None:
-        sch = state.get("scheduler")
-        if sch is not None:
-            await sch.stop()
+    async def post_stop(self, app: Application) -> None:
+        if self.heartbeat is not None:
+            await self.heartbeat.stop()
+        if self.scheduler is not None:
+            await self.scheduler.stop()
 
-    async def post_shutdown(app: Application) -> None:
-        await pool.close()
+    async def post_shutdown(self, app: Application) -> None:
+        await self.svc.pool.close()
         try:
-            os.unlink(cfg.heartbeat_file)
+            os.unlink(self.cfg.heartbeat_file)
         except OSError:
             pass
         log.event("bot_stopped")
 
-    app = (ApplicationBuilder()
-           .token(cfg.token)
-           .base_url(cfg.api_base_url + "/bot")
-           .base_file_url(cfg.api_base_url + "/file/bot")
-           .request(HTTPXRequest(connection_pool_size=64, connect_timeout=5.0, read_timeout=15.0,
-                                 write_timeout=15.0, pool_timeout=10.0))
-           .get_updates_request(HeartbeatRequest(cfg.heartbeat_file, connect_timeout=5.0,
-                                                 read_timeout=cfg.poll_timeout + 10.0, pool_timeout=5.0))
-           .rate_limiter(limiter)
-           .concurrent_updates(32)
-           .job_queue(None)  # schedules live in PostgreSQL, not in memory
-           .post_init(post_init).post_stop(post_stop).post_shutdown(post_shutdown)
+
+def build(cfg: Config, now=utcnow, pool=None) -> Application:
+    limiter = TelegramLimiter()
+    pool = pool or db.make_pool(cfg.database_url)
+    svc = Services(cfg, pool, now, scheduler_ref=lambda: rt.scheduler, maintenance=MaintenanceState())
+    polling = PollingRequest(cfg.heartbeat_file, connect_timeout=5.0,
+                             read_timeout=cfg.poll_timeout + 10.0, pool_timeout=5.0)
+    rt = Runtime(cfg, svc, limiter, polling, admin=None)
+    app = (builder(cfg, limiter, polling)
+           .post_init(rt.post_init).post_stop(rt.post_stop).post_shutdown(rt.post_shutdown)
            .build())
-    app.bot_data["handlers"] = h
-    app.bot_data["limiter"] = limiter
-    app.bot_data["pool"] = pool
-    app.add_handler(TypeHandler(Update, h.gate), group=-1)
-    app.add_handler(CommandHandler("start", h.start))
-    app.add_handler(CommandHandler("help", h.help))
-    app.add_handler(CommandHandler("tz", h.tz))
-    app.add_handler(CommandHandler("remind", h.remind))
-    app.add_handler(CommandHandler("list", h.list))
-    app.add_handler(CommandHandler("cancel", h.cancel))
-    app.add_handler(CommandHandler("export", h.export))
-    app.add_handler(CommandHandler("status", h.status))
-    app.add_handler(CallbackQueryHandler(h.button))
-    app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, h.text))
-    app.add_handler(MessageHandler(filters.COMMAND, h.help))  # unknown command: show the help
-    app.add_error_handler(h.on_error)
+    rt.admin = add_handlers(app, svc)
+    app.bot_data.update(services=svc, limiter=limiter, pool=pool, polling=polling, runtime=rt)
     return app
 
 

@@ -27,6 +27,9 @@ class Config:
     disk_path: str = "/"
     scheduler_tick: float = 1.0
     poll_timeout: int = 10
+    healthcheck_url: str = ""          # empty: no heartbeat pings
+    healthcheck_interval: float = 300.0
+    send_deadline: float = 60.0
     extra: dict = field(default_factory=dict)
 
     def is_allowed(self, user_id: int | None) -> bool:
@@ -105,6 +108,11 @@ def load(env=None) -> Config:
             raise ConfigError(f"{name} is malformed: must be >= {lo}")
         return v
 
+    hc_url = (env.get("HEALTHCHECK_BOT_URL") or "").strip()
+    if hc_url and not re.fullmatch(r"https?://[^\s/?#]+[^\s]*", hc_url):
+        # never echo the value: it holds the ping key
+        raise ConfigError("HEALTHCHECK_BOT_URL is malformed (expected an http(s) URL, or empty)")
+
     return Config(
         token=token, database_url=db.strip(), allowed_user_ids=allowed, admin_user_ids=admins,
         default_timezone=tz.strip(), api_base_url=base,
@@ -113,4 +121,7 @@ def load(env=None) -> Config:
         disk_path=env.get("BOT_DISK_PATH") or "/",
         scheduler_tick=num("BOT_SCHEDULER_TICK_SECONDS", 1.0, float, 0.05),
         poll_timeout=num("BOT_POLL_TIMEOUT_SECONDS", 10, int, 0),
+        healthcheck_url=hc_url,
+        healthcheck_interval=num("BOT_HEALTHCHECK_INTERVAL_SECONDS", 300.0, float, 0.05),
+        send_deadline=num("BOT_SEND_DEADLINE_SECONDS", 60.0, float, 0.1),
     )

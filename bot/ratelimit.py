@@ -5,7 +5,8 @@ PTB's `AIORateLimiter` limits overall and *group* chats only (private chats get 
 and does not retry 5xx or timeouts, so the bot uses this `BaseRateLimiter` instead:
 
 - message-sending endpoints (``send*``, ``copyMessage``, ``forwardMessage``) take a token from a
-  per-chat bucket (1/s, burst 1) and from the overall bucket (30/s, burst 30); edits and
+  per-chat bucket (1/s, burst 1) and from the overall bucket (29/s, burst 3: one under Telegram's
+  30/s ceiling, and spread evenly so few sends are ever on the wire at once); edits and
   ``answerCallbackQuery`` take only the overall one; ``getUpdates``/``getMe``/... are not limited;
 - a 429 pauses *every* request for ``retry_after`` (+ a little) and retries (Telegram's flood
   control is per bot), up to ``max_retries``;

@@ -10,9 +10,6 @@ import calendar
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-WEEKDAY_NAMES = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
-
-
 def local_to_utc(d: date, hour: int, minute: int, tz: ZoneInfo) -> datetime:
     """The UTC instant of wall-clock d hour:minute in tz. A time that does not exist (spring-forward
     gap) resolves forward by the gap (02:30 -> 03:30), an ambiguous one to its first occurrence."""
@@ -47,22 +44,3 @@ def next_occurrence(rule: dict, tz_name: str, after: datetime) -> datetime:
                 return at
         d += timedelta(days=1)
     raise ValueError("no occurrence within 400 days")
-
-
-def describe(rule: dict | None, lang: str = "en") -> str:
-    if not rule:
-        return ""
-    hm = f"{rule['hour']:02d}:{rule['minute']:02d}"
-    kind = rule["kind"]
-    ru = lang == "ru"
-    if kind == "daily":
-        return f"каждый день в {hm}" if ru else f"every day at {hm}"
-    if kind == "weekdays":
-        return f"по будням в {hm}" if ru else f"every weekday at {hm}"
-    if kind == "weekly":
-        if ru:
-            return f"каждый {['пн', 'вт', 'ср', 'чт', 'пт', 'сб', 'вс'][rule['weekday']]} в {hm}"
-        return f"every {WEEKDAY_NAMES[rule['weekday']]} at {hm}"
-    if kind == "monthly":
-        return f"каждый месяц {rule['day']}-го в {hm}" if ru else f"every month on day {rule['day']} at {hm}"
-    return kind

@@ -1,133 +1,99 @@
 """Delivery of due reminders. The database is the only source of truth for schedules.
 
 Loop (one asyncio task, started from the Application's post_init):
-1. every tick, read due reminders (`status='pending' AND due_at <= now()`), oldest first, and queue
-   each to its chat's worker (one worker per chat with due work, so chats progress in parallel and
-   one chat waits only for its own 1 msg/s);
-2. a chat worker first waits for its rate-limit tokens, *then* claims the reminder
-   (`SELECT ... FOR UPDATE SKIP LOCKED`, status -> 'sending', a `deliveries` row for this occurrence
-   in state 'sending'; one transaction), sends it, and records the result (delivery 'sent' with the
-   message id, reminder 'done' or advanced to its next occurrence; one transaction).
+1. every tick, refresh the maintenance switch; unless it is on, read due reminders
+   (`status='pending' AND due_at <= now()`), oldest first, and queue each to its chat's worker (one
+   worker per chat with due work, so chats progress in parallel and one chat waits only for its own
+   1 msg/s);
+2. a chat worker first checks the user's quiet hours (a reminder due in them is held until they
+   end), then waits for its rate-limit tokens, *then* claims the reminder (`SELECT ... FOR UPDATE
+   SKIP LOCKED`, status -> 'sending', a `deliveries` row for this occurrence in state 'sending'; one
+   statement), sends it, and records the outcome (`bot/delivery.py`: delivered, retry later, failed).
 
-Guarantees: a reminder is never lost (it stays 'pending'/'sending' in the database until its
-delivery is recorded as sent), and is sent twice only if the process dies — or the database becomes
-unreachable and then the process dies — in the window between handing the message to Telegram and
-committing 'sent'. At start-up such deliveries ('sending') are flagged `in_doubt` and re-sent with
-a note "possibly a repeat", because the Bot API offers no idempotency key or way to ask whether a
-message went out. Results that cannot be recorded because the database is down are kept in memory
-and written when it returns.
+Guarantees: a reminder is never lost (it stays 'pending'/'sending' in the database until an
+outcome is recorded), never stays 'sending' while the bot runs (every outcome of a send, an
+unexpected exception included, is recorded), and is sent twice only if the process dies — or the
+database becomes unreachable and then the process dies — in the window between handing the message
+to Telegram and committing 'sent', or when Telegram's answer leaves it unknown whether the message
+went out; such repeats say "possibly a repeat". Outcomes that cannot be recorded because the
+database is down are kept in memory and written when it returns.
 """
 from __future__ import annotations
 
 import asyncio
 import collections
-from datetime import datetime, timedelta, timezone
+import time
+from datetime import datetime, timezone
 from typing import Callable
-from zoneinfo import ZoneInfo
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.error import BadRequest, Forbidden, InvalidToken, TelegramError
-
-from . import logs, store
+from . import delivery_store as ds
+from . import logs
 from .db import DB_ERRORS
-from .recurrence import next_occurrence
+from .delivery import Delivered, Failed, Outcome, RetryLater, classify_error, keyboard, lang_of, render
+from .quiet import quiet_until
 from .ratelimit import TelegramLimiter
+from .recurrence import next_occurrence
 
 log = logs.get("bot.scheduler")
-
-LATE_NOTE_AFTER = timedelta(seconds=90)
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def fmt_delay(seconds: float, lang: str = "en") -> str:
-    s = int(seconds)
-    d, rem = divmod(s, 86400)
-    h, rem = divmod(rem, 3600)
-    m = rem // 60
-    parts = []
-    if d:
-        parts.append(f"{d} д" if lang == "ru" else f"{d} d")
-    if h:
-        parts.append(f"{h} ч" if lang == "ru" else f"{h} h")
-    if m or not parts:
-        parts.append(f"{m} мин" if lang == "ru" else f"{m} min")
-    return " ".join(parts)
-
-
-def reminder_keyboard(delivery_id: int) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup([
-        [InlineKeyboardButton("✅ Done", callback_data=f"d:{delivery_id}"),
-         InlineKeyboardButton("💤 10 min", callback_data=f"s10:{delivery_id}")],
-        [InlineKeyboardButton("💤 1 h", callback_data=f"s60:{delivery_id}"),
-         InlineKeyboardButton("🌅 Tomorrow 9:00", callback_data=f"t9:{delivery_id}")],
-    ])
-
-
-def render(r: dict, now: datetime) -> tuple[str, int]:
-    late = max(0, int((now - r["due_at"]).total_seconds()))
-    text = f"⏰ {r['text']}"
-    if late >= LATE_NOTE_AFTER.total_seconds():
-        local = r["due_at"].astimezone(ZoneInfo(r["tz"]))
-        text += f"\n\n(late by {fmt_delay(late)}: it was due {local:%Y-%m-%d %H:%M}; the bot was unavailable)"
-    if r.get("in_doubt"):
-        text += "\n(possibly a repeat: the bot restarted while sending this)"
-    return text, late
-
-
 class Scheduler:
     def __init__(self, bot, pool, limiter: TelegramLimiter | None, now: Callable[[], datetime] = utcnow,
                  tick: float = 1.0, batch: int = 2000, max_chat_workers: int = 2000,
-                 on_error: Callable[[str, BaseException], None] | None = None):
+                 on_error: Callable[[str, BaseException], None] | None = None,
+                 on_failed: Callable[[Failed], None] | None = None, maintenance=None,
+                 send_deadline: float = 60.0):
         self.bot, self.pool, self.limiter, self.now = bot, pool, limiter, now
         self.tick, self.batch, self.max_chat_workers = tick, batch, max_chat_workers
-        self.on_error = on_error
+        self.on_error, self.on_failed = on_error, on_failed
+        self.maintenance = maintenance
+        self.send_deadline = send_deadline
         self._queued: set[int] = set()                       # reminder ids queued or in flight
         self._queues: dict[int, collections.deque] = {}      # chat_id -> reminder ids
         self._workers: dict[int, asyncio.Task] = {}
-        self._unrecorded: list[tuple] = []                   # results to write when the DB returns
+        self._unrecorded: list[Outcome] = []                 # outcomes to write when the DB returns
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
-        self._in_flight = 0
         self._sending_chats: set[int] = set()               # chats with a claimed reminder
+        self._needs_recovery = False
         self.stats = collections.Counter()
         self.db_ok = True
+        self.last_tick = time.monotonic()                    # the heartbeat's "scheduler alive"
 
     # -- lifecycle --------------------------------------------------------------------------------
     async def start(self) -> None:
         try:
-            n = await store.recover_in_flight(self.pool)
+            n = await ds.recover_in_flight(self.pool)
             if n:
                 log.event("recovered_in_flight", level=30, reminders=n)
         except DB_ERRORS as e:
             log.event("recover_failed", level=30, error=str(e)[:200])
             self._needs_recovery = True
-        else:
-            self._needs_recovery = False
         self._task = asyncio.create_task(self._run(), name="scheduler")
 
     def wake(self) -> None:
         self._wake.set()
 
     async def stop(self, timeout: float = 8.0) -> None:
-        """Stop claiming; let in-flight sends finish (bounded) and record them."""
+        """Stop claiming; let in-flight sends finish (at most `timeout` s: docker stop allows 10)."""
         self._stopping.set()
         self._wake.set()
         # workers still waiting for a rate-limit token have claimed nothing: cancel them now
-        # (docker stop allows 10 s); wait only for the ones with a send on the wire
-        for chat, t in list(self._workers.items()):
+        for chat, task in list(self._workers.items()):
             if chat not in self._sending_chats:
-                t.cancel()
-        tasks = [t for t in self._workers.values() if not t.done()]
+                task.cancel()
+        tasks = [task for task in self._workers.values() if not task.done()]
         if self._task:
             tasks.append(self._task)
         if tasks:
-            done, pending = await asyncio.wait(tasks, timeout=timeout)
-            for t in pending:
-                t.cancel()
+            _, pending = await asyncio.wait(tasks, timeout=timeout)
+            for task in pending:
+                task.cancel()
         try:
             await self._flush_unrecorded()
         except DB_ERRORS as e:
@@ -141,11 +107,7 @@ class Scheduler:
         delay = self.tick
         while not self._stopping.is_set():
             try:
-                if self._needs_recovery:
-                    await store.recover_in_flight(self.pool)
-                    self._needs_recovery = False
-                await self._flush_unrecorded()
-                await self._poll_due()
+                await self._tick()
                 if not self.db_ok:
                     log.event("database_back", component="scheduler")
                 self.db_ok = True
@@ -167,15 +129,32 @@ class Scheduler:
             except asyncio.TimeoutError:
                 pass
 
+    async def _tick(self) -> None:
+        if self._needs_recovery:
+            await ds.recover_in_flight(self.pool)
+            self._needs_recovery = False
+        await self._flush_unrecorded()
+        if self.maintenance is not None:
+            await self.maintenance.refresh(self.pool)
+        if self.maintenance is None or not self.maintenance.enabled:
+            await self._poll_due()
+        self.last_tick = time.monotonic()
+
     async def _poll_due(self) -> None:
         room = self.batch - len(self._queued)
         if room <= 0:
             return
-        rows = await store.due_candidates(self.pool, self.now(), room, self._queued)
+        now = self.now()
+        rows = await ds.due_candidates(self.pool, now, room, self._queued)
         for r in rows:
             if self._stopping.is_set():
                 return
             if r["id"] in self._queued:
+                continue
+            until = quiet_until(now, r["user_tz"], r["quiet_start"], r["quiet_end"])
+            if until is not None:
+                await ds.hold_for_quiet_hours(self.pool, r["id"], until)
+                log.event("reminder_held_quiet_hours", reminder=r["id"], until=until.isoformat())
                 continue
             chat = r["chat_id"]
             if chat not in self._workers and len(self._workers) >= self.max_chat_workers:
@@ -212,74 +191,74 @@ class Scheduler:
             return
         self._sending_chats.add(chat_id)
         try:
-            await self._claim_send_record(rid, chat_id)
+            try:
+                r = await ds.claim(self.pool, rid, self.now())
+            except DB_ERRORS as e:
+                self.db_ok = False
+                log.event("claim_failed", level=30, reminder=rid, error=str(e)[:200])
+                return
+            if r is not None:
+                await self._record(await self._send(r))
         finally:
             self._sending_chats.discard(chat_id)
 
-    async def _claim_send_record(self, rid: int, chat_id: int) -> None:
-        try:
-            r = await store.claim(self.pool, rid, self.now())
-        except DB_ERRORS as e:
-            self.db_ok = False
-            log.event("claim_failed", level=30, reminder=rid, error=str(e)[:200])
-            return
-        if r is None:
-            return
+    async def _send(self, r: dict) -> Outcome:
+        """Send a claimed reminder; whatever happens, return its outcome."""
         now = self.now()
+        next_due = None
         try:
+            if r["recurrence"]:
+                next_due = next_occurrence(r["recurrence"], r["tz"], max(now, r["due_at"]))
             text, late = render(r, now)
-            next_due = (next_occurrence(r["recurrence"], r["tz"], max(now, r["due_at"]))
-                        if r["recurrence"] else None)
+            markup = keyboard(r["delivery_id"], int(r["snooze_minutes"]), lang_of(r))
         except Exception as e:  # a corrupt row (bad zone or rule): park it, tell the admins
-            log.event("delivery_failed", level=40, reminder=rid, error=repr(e)[:200], permanent=True)
-            if self.on_error:
-                self.on_error("bad_reminder", e)
-            await self._record(("failed", rid, r["delivery_id"], repr(e), True, None, None))
-            return
-        self._in_flight += 1
+            return Failed(r["id"], r["delivery_id"], f"unreadable reminder: {e!r}"[:300], None)
         try:
-            msg = await self.bot.send_message(
-                chat_id=r["chat_id"], text=text, reply_markup=reminder_keyboard(r["delivery_id"]),
-                rate_limit_args={"acquired": True} if self.limiter is not None else None)
-        except (Forbidden, BadRequest, InvalidToken) as e:
-            # Telegram refused for good (user blocked the bot, chat gone): do not retry this one
-            self.stats["failed"] += 1
-            log.event("delivery_failed", level=30, reminder=rid, delivery=r["delivery_id"],
-                      error=str(e)[:200], permanent=True)
-            await self._record(("failed", rid, r["delivery_id"], str(e), True, None, next_due))
-            return
-        except (TelegramError, asyncio.TimeoutError, OSError) as e:
-            # retries exhausted (5xx, timeouts, 429s): nothing reached the user as far as we know
-            self.stats["retry_later"] += 1
-            retry_at = now + timedelta(seconds=30)
-            log.event("delivery_postponed", level=30, reminder=rid, delivery=r["delivery_id"],
-                      error=str(e)[:200], retry_at=retry_at.isoformat())
-            if self.on_error:
-                self.on_error("delivery", e)
-            await self._record(("failed", rid, r["delivery_id"], str(e), False, retry_at, None))
-            return
-        finally:
-            self._in_flight -= 1
-        self.stats["sent"] += 1
-        log.event("reminder_sent", reminder=rid, delivery=r["delivery_id"], chat=r["chat_id"],
-                  late_s=late, in_doubt=bool(r.get("in_doubt")), message_id=msg.message_id)
-        await self._record(("sent", rid, r["delivery_id"], msg.message_id, late, next_due))
+            msg = await asyncio.wait_for(self.bot.send_message(
+                chat_id=r["chat_id"], text=text, reply_markup=markup,
+                rate_limit_args={"acquired": True} if self.limiter is not None else None),
+                timeout=self.send_deadline)
+            return Delivered(r["id"], r["delivery_id"], getattr(msg, "message_id", None), late, next_due)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            return classify_error(r, e, now, next_due)
 
-    async def _record(self, result: tuple) -> None:
+    async def _record(self, outcome: Outcome) -> None:
+        self._log(outcome)
         try:
-            await self._write(result)
+            await self._write(outcome)
         except DB_ERRORS as e:
             self.db_ok = False
-            log.event("result_unrecorded", level=30, reminder=result[1], error=str(e)[:200])
-            self._unrecorded.append(result)
+            log.event("result_unrecorded", level=30, reminder=outcome.reminder_id, error=str(e)[:200])
+            self._unrecorded.append(outcome)
 
-    async def _write(self, result: tuple) -> None:
-        if result[0] == "sent":
-            _, rid, did, mid, late, next_due = result
-            await store.mark_sent(self.pool, rid, did, mid, late, next_due)
+    def _log(self, o: Outcome) -> None:
+        if isinstance(o, Delivered):
+            self.stats["sent"] += 1
+            log.event("reminder_sent", reminder=o.reminder_id, delivery=o.delivery_id,
+                      late_s=o.late_seconds, message_id=o.message_id)
+        elif isinstance(o, RetryLater):
+            self.stats["retry_later"] += 1
+            log.event("delivery_postponed", level=30, reminder=o.reminder_id, delivery=o.delivery_id,
+                      error=o.error[:200], retry_at=o.retry_at.isoformat(), in_doubt=o.in_doubt)
+            if self.on_error:
+                self.on_error("delivery", RuntimeError(o.error))
         else:
-            _, rid, did, err, permanent, retry_at, next_due = result
-            await store.mark_failed(self.pool, rid, did, err, permanent, retry_at, next_due)
+            self.stats["failed"] += 1
+            log.event("delivery_failed", level=40, reminder=o.reminder_id, delivery=o.delivery_id,
+                      error=o.error[:200], permanent=True)
+            if self.on_failed:
+                self.on_failed(o)
+
+    async def _write(self, o: Outcome) -> None:
+        if isinstance(o, Delivered):
+            await ds.mark_sent(self.pool, o.reminder_id, o.delivery_id, o.message_id, o.late_seconds,
+                               o.next_due)
+        elif isinstance(o, RetryLater):
+            await ds.mark_retry(self.pool, o.reminder_id, o.delivery_id, o.error, o.retry_at, o.in_doubt)
+        else:
+            await ds.mark_failed(self.pool, o.reminder_id, o.delivery_id, o.error, o.next_due)
 
     async def _flush_unrecorded(self) -> None:
         while self._unrecorded:

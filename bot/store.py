@@ -8,19 +8,34 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 
-async def ensure_user(pool: AsyncConnectionPool, user_id: int, chat_id: int) -> dict:
+async def ensure_user(pool: AsyncConnectionPool, user_id: int, chat_id: int,
+                      telegram_lang: str | None = None) -> dict:
     async with pool.connection() as conn:
         cur = conn.cursor(row_factory=dict_row)
         await cur.execute(
-            """INSERT INTO users (user_id, chat_id) VALUES (%s, %s)
-               ON CONFLICT (user_id) DO UPDATE SET chat_id = EXCLUDED.chat_id
-               RETURNING user_id, chat_id, tz""", (user_id, chat_id))
+            """INSERT INTO users (user_id, chat_id, telegram_lang) VALUES (%s, %s, %s)
+               ON CONFLICT (user_id) DO UPDATE SET chat_id = EXCLUDED.chat_id,
+                   telegram_lang = EXCLUDED.telegram_lang
+               RETURNING user_id, chat_id, tz, lang, quiet_start, quiet_end, snooze_minutes,
+                         editing_id""", (user_id, chat_id, (telegram_lang or "")[:10] or None))
         return await cur.fetchone()
 
 
-async def set_tz(pool, user_id: int, tz: str) -> None:
+_USER_SETTINGS = frozenset({"tz", "lang", "quiet_start", "quiet_end", "snooze_minutes", "editing_id"})
+
+
+async def set_user(pool, user_id: int, **values) -> None:
+    """Update some of the user's settings (names checked against a fixed set)."""
+    cols = sorted(values)
+    if not cols or not set(cols) <= _USER_SETTINGS:
+        raise ValueError(f"unknown user settings {cols}")
+    sql = "UPDATE users SET " + ", ".join(f"{c} = %s" for c in cols) + " WHERE user_id = %s"
     async with pool.connection() as conn:
-        await conn.execute("UPDATE users SET tz = %s WHERE user_id = %s", (tz, user_id))
+        await conn.execute(sql, [values[c] for c in cols] + [user_id])
+
+
+async def set_tz(pool, user_id: int, tz: str) -> None:
+    await set_user(pool, user_id, tz=tz)
 
 
 async def add_reminder(pool, user_id: int, chat_id: int, text: str, tz: str, due_at: datetime,
@@ -38,11 +53,11 @@ async def list_upcoming(pool, user_id: int, limit: int = 20) -> tuple[list[dict]
         cur = conn.cursor(row_factory=dict_row)
         await cur.execute(
             """SELECT id, text, due_at, tz, recurrence, status FROM reminders
-               WHERE user_id = %s AND status IN ('pending', 'sending')
-               ORDER BY due_at, id LIMIT %s""", (user_id, limit))
+               WHERE user_id = %s AND status IN ('pending', 'sending', 'paused')
+               ORDER BY status = 'paused', due_at, id LIMIT %s""", (user_id, limit))
         rows = await cur.fetchall()
         cur2 = await conn.execute(
-            "SELECT count(*) FROM reminders WHERE user_id = %s AND status IN ('pending', 'sending')",
+            "SELECT count(*) FROM reminders WHERE user_id = %s AND status IN ('pending', 'sending', 'paused')",
             (user_id,))
         return rows, (await cur2.fetchone())[0]
 
@@ -53,7 +68,7 @@ async def cancel(pool, user_id: int, reminder_id: int) -> dict | None:
         cur = conn.cursor(row_factory=dict_row)
         await cur.execute(
             """UPDATE reminders SET status = 'cancelled', updated_at = now()
-               WHERE id = %s AND user_id = %s AND status IN ('pending', 'sending', 'failed')
+               WHERE id = %s AND user_id = %s AND status IN ('pending', 'sending', 'failed', 'paused')
                RETURNING id, text""", (reminder_id, user_id))
         return await cur.fetchone()
 
@@ -61,11 +76,12 @@ async def cancel(pool, user_id: int, reminder_id: int) -> dict | None:
 async def export(pool, user_id: int) -> dict:
     async with pool.connection() as conn:
         cur = conn.cursor(row_factory=dict_row)
-        await cur.execute("SELECT user_id, chat_id, tz, created_at FROM users WHERE user_id = %s",
+        await cur.execute("SELECT user_id, chat_id, tz, lang, telegram_lang, quiet_start, quiet_end, snooze_minutes, created_at "
+                          "FROM users WHERE user_id = %s",
                           (user_id,))
         user = await cur.fetchone()
         await cur.execute(
-            """SELECT id, text, tz, recurrence, due_at, status, source, created_at, updated_at
+            """SELECT id, text, tz, recurrence, due_at, status, quiet_held, source, created_at, updated_at
                FROM reminders WHERE user_id = %s ORDER BY id""", (user_id,))
         reminders = await cur.fetchall()
         await cur.execute(
@@ -123,6 +139,58 @@ async def apply_action(pool, delivery_id: int, user_id: int, action: str,
             return "ok"
 
 
+async def reminder(pool, user_id: int, reminder_id: int) -> dict | None:
+    """One of the user's reminders that is still to come (pending, sending or paused)."""
+    async with pool.connection() as conn:
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(
+            """SELECT id, text, tz, recurrence, due_at, status FROM reminders
+               WHERE id = %s AND user_id = %s AND status IN ('pending', 'sending', 'paused')""",
+            (reminder_id, user_id))
+        return await cur.fetchone()
+
+
+async def edit_reminder(pool, user_id: int, reminder_id: int, text: str | None,
+                        due_at: datetime | None, recurrence: dict | None, tz: str | None) -> dict | None:
+    """Change a reminder's text and/or time (a new rule replaces the old one); None if it is not
+    the user's or no longer to come. A reminder being sent right now is not changed."""
+    async with pool.connection() as conn:
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(
+            """UPDATE reminders SET text = COALESCE(%s, text),
+                      due_at = COALESCE(%s, due_at),
+                      recurrence = CASE WHEN %s::timestamptz IS NULL THEN recurrence ELSE %s END,
+                      status = CASE WHEN %s::timestamptz IS NULL THEN status ELSE 'pending' END,
+                      tz = COALESCE(%s, tz), hold_until = NULL, quiet_held = false, attempts = 0,
+                      updated_at = now()
+               WHERE id = %s AND user_id = %s AND status IN ('pending', 'paused')
+               RETURNING id, text, tz, recurrence, due_at, status""",
+            (text, due_at, due_at, Jsonb(recurrence) if recurrence else None, due_at, tz, reminder_id,
+             user_id))
+        return await cur.fetchone()
+
+
+async def pause(pool, user_id: int, reminder_id: int) -> dict | None:
+    async with pool.connection() as conn:
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(
+            """UPDATE reminders SET status = 'paused', updated_at = now()
+               WHERE id = %s AND user_id = %s AND status = 'pending' AND recurrence IS NOT NULL
+               RETURNING id, text""", (reminder_id, user_id))
+        return await cur.fetchone()
+
+
+async def resume(pool, user_id: int, reminder_id: int, due_at: datetime) -> dict | None:
+    async with pool.connection() as conn:
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(
+            """UPDATE reminders SET status = 'pending', due_at = %s, hold_until = NULL,
+                      quiet_held = false, attempts = 0, updated_at = now()
+               WHERE id = %s AND user_id = %s AND status = 'paused'
+               RETURNING id, text, tz, recurrence, due_at""", (due_at, reminder_id, user_id))
+        return await cur.fetchone()
+
+
 async def status(pool) -> dict:
     async with pool.connection() as conn:
         cur = conn.cursor(row_factory=dict_row)
@@ -141,99 +209,3 @@ async def status(pool) -> dict:
         ok = await cur.fetchone()
         out["last_ok_backup_at"] = ok["finished_at"] if ok else None
         return out
-
-
-# -- scheduler ------------------------------------------------------------------------------------
-async def recover_in_flight(pool) -> int:
-    """At start-up (one bot instance per database): every delivery still 'sending' belonged to a
-    process that died mid-send. Flag it in doubt and make its reminder due again."""
-    async with pool.connection() as conn:
-        async with conn.transaction():
-            await conn.execute("UPDATE deliveries SET in_doubt = true WHERE state = 'sending'")
-            cur = await conn.execute(
-                "UPDATE reminders SET status = 'pending', updated_at = now() WHERE status = 'sending'")
-            return cur.rowcount
-
-
-async def due_candidates(pool, now: datetime, limit: int, exclude: set[int] | None = None) -> list[dict]:
-    async with pool.connection() as conn:
-        cur = conn.cursor(row_factory=dict_row)
-        await cur.execute(
-            """SELECT id, chat_id, due_at FROM reminders
-               WHERE status = 'pending' AND due_at <= %s AND (hold_until IS NULL OR hold_until <= %s)
-                 AND NOT (id = ANY(%s))
-               ORDER BY due_at, id LIMIT %s""", (now, now, list(exclude or ()), limit))
-        return await cur.fetchall()
-
-
-async def claim(pool, reminder_id: int, now: datetime) -> dict | None:
-    """Atomically claim one due reminder: lock it (SKIP LOCKED), mark it 'sending' and create (or
-    reuse, when recovering) its delivery record for this occurrence — one statement, one round
-    trip. None if someone else holds it or it is no longer due."""
-    async with pool.connection() as conn:
-        cur = conn.cursor(row_factory=dict_row)
-        await cur.execute(
-            """WITH r AS (
-                   SELECT id, user_id, chat_id, text, tz, recurrence, due_at FROM reminders
-                   WHERE id = %s AND status = 'pending' AND due_at <= %s
-                   FOR UPDATE SKIP LOCKED),
-               u AS (
-                   UPDATE reminders SET status = 'sending', attempts = attempts + 1, updated_at = now()
-                   FROM r WHERE reminders.id = r.id RETURNING reminders.id),
-               d AS (
-                   INSERT INTO deliveries (reminder_id, user_id, chat_id, occurrence, state)
-                   SELECT id, user_id, chat_id, due_at, 'sending' FROM r
-                   ON CONFLICT (reminder_id, occurrence) DO UPDATE
-                       SET state = 'sending', claimed_at = now()
-                   RETURNING id, in_doubt, reminder_id)
-               SELECT r.*, d.id AS delivery_id, d.in_doubt
-               FROM r JOIN d ON d.reminder_id = r.id JOIN u ON u.id = r.id""",
-            (reminder_id, now))
-        return await cur.fetchone()
-
-
-async def already_sent(pool, delivery_id: int) -> bool:
-    async with pool.connection() as conn:
-        cur = await conn.execute("SELECT state = 'sent' FROM deliveries WHERE id = %s", (delivery_id,))
-        row = await cur.fetchone()
-        return bool(row and row[0])
-
-
-async def mark_sent(pool, reminder_id: int, delivery_id: int, message_id: int | None,
-                    late_seconds: int, next_due: datetime | None) -> None:
-    """Record a delivery as sent and finish (one-shot) or advance (recurring) its reminder — one
-    statement, one round trip: the at-least-once window after a send is as short as we can make it.
-    A reminder cancelled while on the wire stays cancelled."""
-    async with pool.connection() as conn:
-        await conn.execute(
-            """WITH d AS (
-                   UPDATE deliveries SET state = 'sent', message_id = %s, late_seconds = %s,
-                          sent_at = now() WHERE id = %s RETURNING reminder_id)
-               UPDATE reminders SET
-                   status = CASE WHEN %s::timestamptz IS NULL THEN 'done' ELSE 'pending' END,
-                   due_at = COALESCE(%s::timestamptz, due_at), attempts = 0, hold_until = NULL,
-                   updated_at = now()
-               WHERE id = (SELECT reminder_id FROM d) AND status = 'sending'""",
-            (message_id, late_seconds, delivery_id, next_due, next_due))
-
-
-async def mark_failed(pool, reminder_id: int, delivery_id: int, error: str, permanent: bool,
-                      retry_at: datetime | None, next_due: datetime | None) -> None:
-    async with pool.connection() as conn:
-        async with conn.transaction():
-            if permanent:
-                await conn.execute("UPDATE deliveries SET state = 'failed', error = %s WHERE id = %s",
-                                   (error[:500], delivery_id))
-                if next_due is None:
-                    await conn.execute("UPDATE reminders SET status = 'failed', updated_at = now() "
-                                       "WHERE id = %s AND status = 'sending'", (reminder_id,))
-                else:
-                    await conn.execute(
-                        "UPDATE reminders SET status = 'pending', due_at = %s, attempts = 0, "
-                        "updated_at = now() WHERE id = %s AND status = 'sending'", (next_due, reminder_id))
-            else:
-                # nothing reached the user (Telegram answered an error): try the same occurrence later
-                await conn.execute("UPDATE deliveries SET error = %s WHERE id = %s", (error[:500], delivery_id))
-                await conn.execute(
-                    "UPDATE reminders SET status = 'pending', hold_until = %s, updated_at = now() "
-                    "WHERE id = %s AND status = 'sending'", (retry_at, reminder_id))

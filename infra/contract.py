@@ -136,6 +136,8 @@ TUNING: tuple[tuple[str, str, str, str], ...] = (
     ("BOT_POLL_TIMEOUT_SECONDS", BOT, "10", "long-polling timeout of getUpdates"),
     ("BOT_DB_STARTUP_TIMEOUT", BOT, "60", "seconds to wait for the database at start"),
     ("BOT_CLOCK_OFFSET_SECONDS", BOT, "0", "test hook: shifts the bot's clock"),
+    ("BOT_HEALTHCHECK_INTERVAL_SECONDS", BOT, "300", "seconds between heartbeat pings to HEALTHCHECK_BOT_URL"),
+    ("BOT_SEND_DEADLINE_SECONDS", BOT, "60", "how long one reminder's send may take before it is retried later"),
     ("BACKUP_DIR", BACKUP, "/backups", "local backup copies (compose mounts ${DATA_DIR}/backups there)"),
     ("BACKUP_PREFIX", BACKUP, "backups/", "object key prefix in the bucket"),
     ("BACKUP_NAME", BACKUP, "botstack", "the backups' file name stem"),

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 
+import psycopg
 import pytest
 
 from bot import db
@@ -37,6 +38,26 @@ class FakeClock:
         self.offset = when - datetime.now(timezone.utc)
 
 
+def q(url, sql, *args):
+    """Run one statement on its own connection; the rows, if it returns any."""
+    with psycopg.connect(url, autocommit=True, connect_timeout=3) as c:
+        cur = c.execute(sql, args)
+        return cur.fetchall() if cur.description else None
+
+
+def reminder_messages(api, chat):
+    return [m for m in api.sent_messages(chat) if m.get("text", "").startswith("⏰")]
+
+
+async def wait_reminders(api, chat, n, timeout=15):
+    return await api.async_wait_for(
+        lambda: (lambda ms: ms if len(ms) >= n else None)(reminder_messages(api, chat)), timeout)
+
+
+def buttons(message) -> list[str]:
+    return [b["callback_data"] for row in message["reply_markup"]["inline_keyboard"] for b in row]
+
+
 @pytest.fixture
 def api():
     with BotApiDouble(TOKEN) as d:
@@ -58,15 +79,31 @@ def bot_env(api, database_url, **extra) -> dict:
 class RunningBot:
     def __init__(self, app, clock, api, pool):
         self.app, self.clock, self.api, self.pool = app, clock, api, pool
+        self.stopped = False
+
+    async def stop(self) -> None:
+        """Stop as `python -m bot` does on SIGTERM (idempotent): a later make_bot() is a restart."""
+        if self.stopped:
+            return
+        self.stopped = True
+        app = self.app
+        if app.updater.running:
+            await app.updater.stop()
+        if app.running:
+            await app.stop()
+        await app.post_stop(app)
+        await app.shutdown()
+        await app.post_shutdown(app)
 
     @property
     def scheduler(self):
         return self.app.bot_data["scheduler"]
 
-    async def say(self, user, text, count=1, timeout=10.0):
-        """Send a message as `user`; wait for `count` new messages to that chat; return them."""
+    async def say(self, user, text, count=1, timeout=10.0, lang="en"):
+        """Send a message as `user` (Telegram `language_code` `lang`); wait for `count` new messages
+        to that chat; return them."""
         before = len(self.api.sent_messages(user))
-        self.api.push_message(user, text)
+        self.api.push_message(user, text, language_code=lang)
         msgs = await self.api.async_wait_for(
             lambda: (lambda ms: ms if len(ms) >= before + count else None)(self.api.sent_messages(user)),
             timeout)
@@ -80,7 +117,7 @@ async def make_bot(api, database_url, tmp_path):
     started = []
 
     async def start(clock=None, **env):
-        await asyncio.to_thread(db.migrate, database_url)
+        await asyncio.to_thread(db.migrate, env.get("DATABASE_URL", database_url))
         cfg = load(bot_env(api, database_url, BOT_HEARTBEAT_FILE=tmp_path / "hb", **env))
         clock = clock or FakeClock()
         app = build(cfg, now=clock)
@@ -95,14 +132,7 @@ async def make_bot(api, database_url, tmp_path):
 
     yield start
     for rb in started:
-        app = rb.app
-        if app.updater.running:
-            await app.updater.stop()
-        if app.running:
-            await app.stop()
-        await app.post_stop(app)
-        await app.shutdown()
-        await app.post_shutdown(app)
+        await rb.stop()
 
 
 class BotProcess:

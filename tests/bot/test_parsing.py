@@ -61,7 +61,7 @@ CASES = [
 
 
 @pytest.mark.parametrize("phrase,due,kind,text", CASES, ids=[c[0] for c in CASES])
-def test_phrase_families(phrase, due, kind, text):
+def test_every_phrase_family_gives_its_time_rule_and_text(phrase, due, kind, text):
     p = parse(phrase, NOW, TZ)
     assert local(p) == due
     assert (p.recurrence or {}).get("kind") == kind
@@ -71,12 +71,12 @@ def test_phrase_families(phrase, due, kind, text):
 
 @pytest.mark.parametrize("phrase", ["hello there", "", "remind me", "купить хлеба", "today at 8 x",
                                     "every month on the 40th x"])
-def test_unparseable(phrase):
+def test_a_phrase_without_a_time_is_refused(phrase):
     with pytest.raises(ParseError):
         parse(phrase, NOW, TZ)
 
 
-def test_user_time_zone_applies():
+def test_the_users_time_zone_applies():
     p = parse("tomorrow at 9 x", NOW, "America/New_York")
     assert p.due_at == datetime(2026, 11, 26, 14, 0, tzinfo=timezone.utc)
 
@@ -97,7 +97,7 @@ def test_recurring_keeps_wall_clock_across_dst():
     assert gap.astimezone(ZoneInfo(TZ)).strftime("%H:%M") == "03:30"
 
 
-def test_weekday_and_monthly_rules():
+def test_weekday_and_monthly_rules_find_the_next_occurrence():
     wd = {"kind": "weekdays", "hour": 8, "minute": 30}
     fri = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
     assert next_occurrence(wd, TZ, fri).astimezone(ZoneInfo(TZ)).strftime("%a %H:%M") == "Mon 08:30"

@@ -65,17 +65,21 @@ def test_healthcheck_without_a_running_bot_fails(tmp_path, database_url):
     assert r.returncode == 1 and "heartbeat" in r.stdout
 
 
-def test_migrations_idempotent_and_concurrent(database_url):
+ALL_MIGRATIONS = [name for name, _ in db.migration_files()]
+
+
+def test_migrations_apply_each_file_once_when_run_concurrently(database_url):
     from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(4) as ex:
         results = list(ex.map(lambda _: db.migrate(database_url), range(4)))
-    assert sorted(sum(results, [])) == ["0001_reminders", "0002_backup_runs"]  # each applied once
+    assert ALL_MIGRATIONS[:2] == ["0001_reminders", "0002_backup_runs"]
+    assert sorted(sum(results, [])) == ALL_MIGRATIONS  # each applied once
     assert db.migrate(database_url) == []
     assert [r[0] for r in q(database_url, "SELECT version FROM schema_migrations ORDER BY 1")] == \
-        ["0001_reminders", "0002_backup_runs"]
+        ALL_MIGRATIONS
 
 
-def test_full_scenario_sigterm_and_token_never_logged(api, spawn_bot, database_url, tmp_path):
+def test_a_full_scenario_ends_cleanly_on_sigterm_and_never_logs_the_token(api, spawn_bot, database_url, tmp_path):
     bot = spawn_bot(database_url)
     bot.wait_started(api)
     api.push_command(USER, "start")
@@ -156,7 +160,7 @@ def test_kill9_during_burst_then_restart_nothing_lost_nothing_duplicated(api, sp
     print(f"sent before kill: {at_kill}; in doubt: {in_doubt}; flagged repeats: {len(dups)}")
 
 
-def test_database_restart_mid_run(api, spawn_bot, restartable_pg):
+def test_the_bot_keeps_polling_through_a_database_restart_and_delivers_after(api, spawn_bot, restartable_pg):
     url = restartable_pg.create_database()
     bot = spawn_bot(url)
     bot.wait_started(api)
@@ -205,7 +209,7 @@ def test_sigterm_finishes_the_send_in_flight(api, spawn_bot, database_url):
     assert q(database_url, "SELECT status FROM reminders") == [("done",)]
 
 
-def test_redaction_of_http_client_lines():
+def test_http_client_lines_are_redacted():
     from bot import logs
     logs.add_secret(TOKEN)
     line = (f'HTTP Request: POST https://api.telegram.org/bot{TOKEN}/getUpdates "HTTP/1.1 200 OK" '

@@ -169,3 +169,14 @@ def test_every_tuning_key_is_read_by_its_consumer():
                "backup": "\n".join(p.read_text() for p in (REPO / "compose" / "backup").rglob("*.py"))}
     for key, service, _default, _doc in contract.TUNING:
         assert f'"{key}"' in sources[service], f"{key} is not read by {service}"
+
+
+def test_every_env_name_a_consumer_reads_is_documented():
+    # a knob added to the bot or the backup tool without a row here would be undocumented
+    import re
+
+    documented = set(contract.keys()) | {k for k, *_ in contract.TUNING} | {"DATABASE_URL", "BACKUP_DATABASE_URL"}
+    for top, pattern in (("bot", "*.py"), ("compose/backup", "**/*.py")):
+        for path in (REPO / top).glob(pattern):
+            for name in re.findall(r'"((?:BOT|BACKUP|SPACES|HEALTHCHECK|TELEGRAM)_[A-Z0-9_]+)"', path.read_text()):
+                assert name in documented, f"{path.relative_to(REPO)} reads {name}, which infra/contract.py does not document"

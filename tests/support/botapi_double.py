@@ -22,6 +22,9 @@ In-process::
         await api.async_wait_for(pred, timeout=10)              # the same, off the event loop
         api.fail_next("sendMessage", status=429, retry_after=3, count=1)    # or 500 / 502 / 400 / 403
         api.timeout_next("sendMessage", seconds=5, count=1, process=False)  # stall, then drop
+        api.hang_next("sendMessage", seconds=30, chat_id=666)   # a hang (for one chat only)
+        api.malformed_next("sendMessage", kind="result", chat_id=666)  # 200 with a broken answer
+        # every injection takes chat_id=...: only calls for that chat are affected
         api.injected                # Counter: {"429": n, "500": n, "timeout": n, "limit429": n, ...}
         api.rate_stats()            # sends, max per 1 s window overall / per chat, min gap per chat
         api.reset()                 # forget calls, messages, injections (keeps pending updates)
@@ -42,6 +45,22 @@ Behaviour, like Telegram:
   editing an unknown message answers 400 "message to edit not found";
 - ``getMe``, ``setMyCommands``, ``deleteWebhook``, ``getWebhookInfo``, ``answerCallbackQuery``,
   ``sendChatAction``, ``close``, ``logOut``, ``deleteMessage``, ``getMyCommands`` are answered harmlessly.
+
+Telegram's rules on what it accepts (a request the real Bot API refuses is refused here too, with
+its ``400`` and description, so a test fails where Telegram would):
+- message text (sendMessage, editMessageText): required, not only whitespace, at most 4,096
+  characters (measured in UTF-16 code units, as Telegram counts) -> "message text is empty",
+  "message is too long";
+- sendDocument caption: at most 1,024 -> "message caption is too long";
+- inline keyboard buttons: a non-empty text, ``callback_data`` of 1-64 bytes (UTF-8) ->
+  "BUTTON_DATA_INVALID"; at most 100 buttons, 8 per row -> "too many buttons";
+- answerCallbackQuery: a ``callback_query_id`` the double issued -> "query is too old and response
+  timeout expired or query ID is invalid"; text at most 200 characters -> "MESSAGE_TOO_LONG";
+- setMyCommands: at most 100 commands of 1-32 characters ``[a-z0-9_]``, descriptions of 1-256
+  characters -> "BOT_COMMAND_INVALID" / "BOT_COMMAND_DESCRIPTION_INVALID"; ``language_code`` empty or
+  two letters.
+Errors have Telegram's shape: ``{"ok": false, "error_code": N, "description": "...",
+"parameters": {"retry_after": s}}`` (``parameters`` only for 429).
 
 Rate-limit accounting: the time of every successful message send (``sendMessage``, ``sendDocument``)
 is recorded per chat and overall; ``rate_stats()`` reports the worst 1-second windows.  With
@@ -64,7 +83,9 @@ Control API on the same server (JSON in and out):
   "params", "status", "at"}...]}`` (``since`` skips the first N calls).
 - ``GET  /_control/sent[?chat_id=42]`` -> ``{"ok": true, "messages": [...]}``
 - ``POST /_control/fail`` ``{"method": "sendMessage", "status": 429, "retry_after": 2, "count": 1}``
-  or ``{"method": "sendMessage", "timeout": 5, "count": 1, "process": false}``.
+  or ``{"method": "sendMessage", "timeout": 5, "count": 1, "process": false}``
+  or ``{"method": "sendMessage", "malformed": "result"|"body", "count": 1}``; each takes an optional
+  ``"chat_id"``.
 - ``GET  /_control/stats`` -> ``{"ok": true, "rate": rate_stats(), "injected": {...}}``
 - ``POST /_control/reset`` forget calls, messages and injections.
 """
@@ -188,6 +209,7 @@ class BotApiDouble:
         self._update_ids = itertools.count(1)
         self._cbq_ids = itertools.count(1)
         self._pending: list[dict] = []  # enqueued, not yet confirmed updates
+        self._issued_callbacks: set[str] = set()
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -381,31 +403,52 @@ class BotApiDouble:
             if msg is None:
                 msg = {"message_id": int(message_id), "date": int(time.time()),
                        "chat": {"id": chat_id, "type": "private"}, "text": ""}
-            cbq = {"id": str(next(self._cbq_ids)), "from": self._user(user_id, first_name),
+            cbq_id = str(next(self._cbq_ids))
+            self._issued_callbacks.add(cbq_id)
+            cbq = {"id": cbq_id, "from": self._user(user_id, first_name),
                    "message": dict(msg), "chat_instance": str(chat_id), "data": data}
             return self.push_update({"callback_query": cbq})
 
     # -- failure injection ---------------------------------------------------------------------
-    def fail_next(self, method: str, status: int = 500, retry_after: int | None = None,
-                  count: int = 1, description: str | None = None) -> None:
-        """Answer the next ``count`` calls of ``method`` (``"*"``: any method but getUpdates) with
-        HTTP ``status`` (429 gets ``parameters.retry_after``, default 1)."""
-        if status == 429 and retry_after is None:
-            retry_after = 1
+    def _inject(self, method: str, count: int, failure: dict, chat_id: int | None) -> None:
+        failure["chat_id"] = None if chat_id is None else int(chat_id)
         with self._lock:
             for _ in range(count):
-                self._failures[method.lower()].append(
-                    {"kind": "status", "status": int(status), "retry_after": retry_after,
-                     "description": description})
+                self._failures[method.lower()].append(dict(failure))
 
-    def timeout_next(self, method: str, seconds: float, count: int = 1, process: bool = False) -> None:
+    def fail_next(self, method: str, status: int = 500, retry_after: int | None = None,
+                  count: int = 1, description: str | None = None, *, chat_id: int | None = None) -> None:
+        """Answer the next ``count`` calls of ``method`` (``"*"``: any method but getUpdates; only
+        those for ``chat_id`` if given) with HTTP ``status`` and Telegram's error shape (429 gets
+        ``parameters.retry_after``, default 1)."""
+        if status == 429 and retry_after is None:
+            retry_after = 1
+        self._inject(method, count, {"kind": "status", "status": int(status), "retry_after": retry_after,
+                                     "description": description}, chat_id)
+
+    def timeout_next(self, method: str, seconds: float, count: int = 1, process: bool = False, *,
+                     chat_id: int | None = None) -> None:
         """Stall the next ``count`` calls of ``method`` for ``seconds``; then drop the connection
         without an answer (``process=False``: nothing happens, like a request lost on the way) or
         carry the call out and answer late (``process=True``: like a reply lost on the way)."""
-        with self._lock:
-            for _ in range(count):
-                self._failures[method.lower()].append(
-                    {"kind": "timeout", "seconds": float(seconds), "process": bool(process)})
+        self._inject(method, count, {"kind": "timeout", "seconds": float(seconds),
+                                     "process": bool(process)}, chat_id)
+
+    def hang_next(self, method: str, seconds: float = 30.0, count: int = 1, *,
+                  chat_id: int | None = None) -> None:
+        """A hang: the call gets no answer for ``seconds`` (longer than the client waits), then
+        the connection is dropped and nothing was done."""
+        self.timeout_next(method, seconds, count, process=False, chat_id=chat_id)
+
+    def malformed_next(self, method: str, kind: str = "result", count: int = 1, *,
+                       chat_id: int | None = None) -> None:
+        """Answer HTTP 200 with data a client cannot use. ``kind="result"``: the call is carried out
+        and ``{"ok": true, "result": ...}`` comes back with a result of the wrong shape (a message
+        went out, the answer does not say so); ``kind="body"``: the body is not JSON at all (an
+        HTML page from a proxy) and nothing was done."""
+        if kind not in ("result", "body"):
+            raise ValueError("kind must be 'result' or 'body'")
+        self._inject(method, count, {"kind": "malformed", "malformed": kind}, chat_id)
 
     def clear_failures(self) -> None:
         with self._lock:
@@ -420,14 +463,20 @@ class BotApiDouble:
             self._cond.notify_all()
 
     # -- request handling (called from server threads) -----------------------------------------
-    def _take_failure(self, method: str) -> dict | None:
+    def _take_failure(self, method: str, params: dict) -> dict | None:
+        try:
+            chat = int(params.get("chat_id"))
+        except (TypeError, ValueError):
+            chat = None
         with self._lock:
             for key in (method.lower(), "*"):
                 if key == "*" and method.lower() == "getupdates":
                     continue
                 q = self._failures.get(key)
-                if q:
-                    return q.popleft()
+                for f in list(q or ()):
+                    if f.get("chat_id") is None or f["chat_id"] == chat:
+                        q.remove(f)
+                        return f
         return None
 
     def _record(self, call: Call) -> None:
@@ -442,7 +491,7 @@ class BotApiDouble:
             body = {"ok": False, "error_code": 401, "description": "Unauthorized"}
             self._record(Call(method, params, 401, now, token))
             return 401, body
-        failure = self._take_failure(method)
+        failure = self._take_failure(method, params)
         if failure is not None and failure["kind"] == "status":
             status = failure["status"]
             self.injected[str(status)] += 1
@@ -454,6 +503,11 @@ class BotApiDouble:
                 body["parameters"] = {"retry_after": failure["retry_after"]}
             self._record(Call(method, params, status, now, token))
             return status, body
+        if failure is not None and failure.get("malformed") == "body":
+            with self._lock:
+                self.injected["malformed"] += 1
+            self._record(Call(method, params, 200, now, token))
+            return 200, _NOT_JSON
         if failure is not None and failure["kind"] == "timeout":
             with self._lock:
                 self.injected["timeout"] += 1
@@ -464,6 +518,12 @@ class BotApiDouble:
         status, body = self._dispatch(method, params)
         self._record(Call(method, params, status, time.monotonic(), token,
                           body.get("result") if body else None))
+        if failure is not None and failure["kind"] == "malformed":
+            with self._lock:
+                self.injected["malformed"] += 1
+            if failure["malformed"] == "body":
+                return 200, _NOT_JSON
+            return 200, {"ok": True, "result": {"unexpected": "shape"} if status == 200 else None}
         return status, body
 
     def _sleep(self, seconds: float) -> None:
@@ -557,10 +617,8 @@ class BotApiDouble:
 
     def _m_sendmessage(self, p):
         text = p.get("text")
-        if not text:
-            raise _ApiError(400, "Bad Request: message text is empty")
-        if len(text) > 4096:
-            raise _ApiError(400, "Bad Request: message is too long")
+        _check_text(text)
+        _check_markup(p.get("reply_markup"))
         extra = {"text": text}
         if p.get("entities"):
             extra["entities"] = p["entities"]
@@ -576,6 +634,9 @@ class BotApiDouble:
                         "file_size": doc.get("size")}
         else:
             document = {"file_id": str(doc), "file_unique_id": "u"}
+        if p.get("caption") and _utf16_len(str(p["caption"])) > CAPTION_LIMIT:
+            raise _ApiError(400, "Bad Request: message caption is too long")
+        _check_markup(p.get("reply_markup"))
         extra = {"document": document}
         if p.get("caption"):
             extra["caption"] = p["caption"]
@@ -605,14 +666,20 @@ class BotApiDouble:
             return self._ok(dict(msg))
 
     def _m_editmessagetext(self, p):
-        if not p.get("text"):
-            raise _ApiError(400, "Bad Request: message text is empty")
+        _check_text(p.get("text"))
+        _check_markup(p.get("reply_markup"))
         return self._edit(p, p["text"])
 
     def _m_editmessagereplymarkup(self, p):
+        _check_markup(p.get("reply_markup"))
         return self._edit(p, None)
 
     def _m_answercallbackquery(self, p):
+        if str(p.get("callback_query_id")) not in self._issued_callbacks:
+            raise _ApiError(400, "Bad Request: query is too old and response timeout expired or "
+                                 "query ID is invalid")
+        if p.get("text") is not None and _utf16_len(str(p["text"])) > CALLBACK_TEXT_LIMIT:
+            raise _ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
         with self._lock:
             self.answered_callbacks.append(dict(p))
         return self._ok(True)
@@ -623,6 +690,7 @@ class BotApiDouble:
         return self._ok(True)
 
     def _m_setmycommands(self, p):
+        _check_commands(p)
         with self._lock:
             self.commands = p.get("commands")
         return self._ok(True)
@@ -687,12 +755,16 @@ class BotApiDouble:
         if path == "fail" and verb == "POST":
             if not isinstance(body, dict) or "method" not in body:
                 return 400, {"ok": False, "description": "need {method, status|timeout}"}
+            chat = body.get("chat_id")
             if "timeout" in body:
                 self.timeout_next(body["method"], float(body["timeout"]), int(body.get("count", 1)),
-                                  bool(body.get("process", False)))
+                                  bool(body.get("process", False)), chat_id=chat)
+            elif "malformed" in body:
+                self.malformed_next(body["method"], str(body["malformed"]), int(body.get("count", 1)),
+                                    chat_id=chat)
             else:
                 self.fail_next(body["method"], int(body.get("status", 500)), body.get("retry_after"),
-                               int(body.get("count", 1)))
+                               int(body.get("count", 1)), chat_id=chat)
             return 200, {"ok": True}
         if path == "stats":
             return 200, {"ok": True, "rate": self.rate_stats(), "injected": dict(self.injected)}
@@ -705,6 +777,52 @@ class BotApiDouble:
 _DESCRIPTIONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden: bot was blocked by the user",
                  404: "Not Found", 409: "Conflict", 500: "Internal Server Error", 502: "Bad Gateway",
                  503: "Service Unavailable", 504: "Gateway Timeout"}
+
+
+_NOT_JSON = object()  # marker: answer 200 with an HTML page instead of JSON
+MESSAGE_TEXT_LIMIT, CAPTION_LIMIT, CALLBACK_TEXT_LIMIT, CALLBACK_DATA_BYTES = 4096, 1024, 200, 64
+
+
+def _utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _check_text(text: Any) -> None:
+    if not isinstance(text, str) or not text.strip():
+        raise _ApiError(400, "Bad Request: message text is empty")
+    if _utf16_len(text) > MESSAGE_TEXT_LIMIT:
+        raise _ApiError(400, "Bad Request: message is too long")
+
+
+def _check_markup(markup: Any) -> None:
+    """Inline keyboards as Telegram checks them (other markups pass)."""
+    if not isinstance(markup, dict) or "inline_keyboard" not in markup:
+        return
+    rows = markup["inline_keyboard"]
+    if not isinstance(rows, list) or sum(len(r) for r in rows if isinstance(r, list)) > 100 \
+            or any(not isinstance(r, list) or len(r) > 8 for r in rows):
+        raise _ApiError(400, "Bad Request: too many buttons")
+    for row in rows:
+        for b in row:
+            if not isinstance(b, dict) or not str(b.get("text", "")).strip():
+                raise _ApiError(400, "Bad Request: BUTTON_TEXT_INVALID")
+            data = b.get("callback_data")
+            if data is not None and not (1 <= len(str(data).encode("utf-8")) <= CALLBACK_DATA_BYTES):
+                raise _ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
+
+
+def _check_commands(p: dict) -> None:
+    cmds = p.get("commands")
+    if not isinstance(cmds, list) or len(cmds) > 100:
+        raise _ApiError(400, "Bad Request: BOT_COMMANDS_TOO_MUCH")
+    for c in cmds:
+        if not isinstance(c, dict) or not re.fullmatch(r"[a-z0-9_]{1,32}", str(c.get("command", ""))):
+            raise _ApiError(400, "Bad Request: BOT_COMMAND_INVALID")
+        if not 1 <= len(str(c.get("description", "")).strip()) <= 256:
+            raise _ApiError(400, "Bad Request: BOT_COMMAND_DESCRIPTION_INVALID")
+    lang = p.get("language_code")
+    if lang not in (None, "") and not re.fullmatch(r"[a-z]{2}", str(lang)):
+        raise _ApiError(400, "Bad Request: LANG_CODE_INVALID")
 
 
 class _ApiError(Exception):
@@ -804,6 +922,14 @@ class _Handler(BaseHTTPRequestHandler):
             params.update(_parse_body(self.headers.get("Content-Type", ""), raw))
             params = {k: _coerce(k, v) for k, v in params.items()}
             status, out = self.api.handle(token, method, params)
+            if out is _NOT_JSON:
+                page = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
+                return
             if out is None:  # injected timeout: drop the connection without an answer
                 self.close_connection = True
                 try:
