@@ -277,3 +277,18 @@ def test_pruning_is_recorded_and_a_listing_failure_deletes_nothing(make_tool, s3
         rows = conn.execute("SELECT kind, ok, detail FROM backup_runs ORDER BY id").fetchall()
     assert rows[-1][0] == "prune" and rows[-1][1] is True and "offsite: deleted 9" in rows[-1][2]
     assert rows[-2][0] == "prune" and rows[-2][1] is False
+
+
+def test_latest_is_the_newest_by_time_even_after_a_final_backup_the_same_day(tmp_path, s3_server, bucket,
+                                                                             botapi, fast_macs):
+    from botstack_backup.offsite import Offsite
+    from botstack_backup.restore import _resolve_offsite
+
+    s3 = s3_client(s3_server)
+    day = dt.datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+    plant(s3, bucket, day, "final")                        # a destroy that then did not happen
+    later = plant(s3, bucket, day + dt.timedelta(hours=3))
+    cfg = Config.from_env({"BACKUP_DIR": str(tmp_path / "b"), "BACKUP_PASSPHRASE": PASSPHRASE,
+                           "SPACES_ENDPOINT": s3_server, "SPACES_BUCKET": bucket,
+                           "SPACES_ACCESS_KEY_ID": "testing", "SPACES_SECRET_ACCESS_KEY": "testing"})
+    assert _resolve_offsite(Offsite(cfg), "latest", PASSPHRASE)["name"] == later
