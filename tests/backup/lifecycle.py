@@ -99,11 +99,13 @@ class LifecycleSimulator:
                 vs = self.versions().get(key, [])
         nve = rule.get("noncurrentVersionExpiration") or {}
         if nve.get("days") is not None:
+            gone = set()
             for newer, v in zip(vs, vs[1:]):
                 if _due(self.seen[newer["id"]], nve["days"]) <= now:  # noncurrent since its successor came
                     self.s3.delete_object(Bucket=self.bucket, Key=key, VersionId=v["id"])
                     self.log.append(f"{now:%Y-%m-%d} delete noncurrent {key} {v['id'][:8]}")
-            vs = self.versions().get(key, [])
+                    gone.add(v["id"])
+            vs = [v for v in vs if v["id"] not in gone]
         if (exp.get("expiredObjectDeleteMarker") or exp.get("days") is not None) and len(vs) == 1 and vs[0]["marker"]:
             self.s3.delete_object(Bucket=self.bucket, Key=key, VersionId=vs[0]["id"])
             self.log.append(f"{now:%Y-%m-%d} remove expired delete marker {key}")
