@@ -1,9 +1,10 @@
 #!/bin/sh
 # final-backup.sh: one last backup to Spaces before the server goes (run by `pulumi destroy`).
 #
-# Container database mode (profile localdb: a `backup` service): runs `botstack-backup run` in the
-# backup container (started first if it is not running) and exits with its status, so a failed
-# backup stops the destroy. Managed database mode (no backup service; DigitalOcean backs the managed
+# Container database mode (profile localdb: a `backup` service): runs `botstack-backup run --final`
+# in the backup container (started first if it is not running) and exits with its status, so a
+# failed backup stops the destroy. `--final` marks the backup (name `<BACKUP_NAME>-final-<time>`,
+# `final: true` in its authenticated manifest): the tool's offsite retention never deletes it. Managed database mode (no backup service; DigitalOcean backs the managed
 # database up), or nothing deployed: says so and exits 0.
 #
 # Environment: BOTSTACK_ROOT (default /opt/botstack), BOTSTACK_BACKUP_SERVICE (default backup),
@@ -32,7 +33,7 @@ if ! compose_in "$DIR" ps --services --status running | grep -qx "$SVC"; then
 	compose_in "$DIR" up -d --wait --wait-timeout "${BOTSTACK_WAIT_TIMEOUT:-180}" "$SVC"
 fi
 log "running the final backup (release $CUR)"
-if compose_in "$DIR" exec -T "$SVC" botstack-backup run; then
+if compose_in "$DIR" exec -T "$SVC" botstack-backup run --final; then
 	log "final backup done"
 else
 	rc=$?

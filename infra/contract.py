@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Mapping, Optional
 
 BOT, POSTGRES, BACKUP, COMPOSE = "bot", "postgres", "backup", "compose"
-SERVICES = (BOT, POSTGRES, BACKUP)
+SETUP = "db-setup"  # the one-shot role setup (container mode)
+SERVICES = (BOT, POSTGRES, SETUP, BACKUP)
 
 
 @dataclass(frozen=True)
@@ -62,24 +63,27 @@ SETTINGS: tuple[Setting, ...] = (
        "empty: no pings", "", secret=True, default=""),
     # --- the database
     _s("DATABASE_URL", "database", (BOT,),
-       "the bot's PostgreSQL connection (container mode: the postgres service; managed: the cluster)",
-       "postgresql://botstack:change-me-db-password@postgres:5432/botstack", secret=True),
+       "the bot's PostgreSQL connection (container mode: role botstack_app at the postgres service; "
+       "managed: the cluster's user)",
+       "postgresql://botstack_app:change-me-app-password@postgres:5432/botstack", secret=True),
     _s("BACKUP_DATABASE_URL", "database", (BACKUP,),
-       "the backup job's PostgreSQL connection (read as DATABASE_URL inside the backup container)",
-       "postgresql://botstack:change-me-db-password@postgres:5432/botstack", secret=True,
+       "the backup job's PostgreSQL connection (container mode: role botstack_backup; managed: as "
+       "DATABASE_URL; read as DATABASE_URL inside the backup container)",
+       "postgresql://botstack_backup:change-me-backup-password@postgres:5432/botstack", secret=True,
        inside="DATABASE_URL"),
-    _s("POSTGRES_USER", "fixed", (POSTGRES,), "the postgres service's superuser (first start only)",
+    _s("POSTGRES_USER", "fixed", (POSTGRES, SETUP),
+       "the superuser: created at the postgres service's first start; only db-setup logs in as it",
        "botstack", default="botstack"),
-    _s("POSTGRES_PASSWORD", "generated (database-postgres-password)", (POSTGRES,),
-       "the superuser's password (first start only; must match the URLs in container mode)",
+    _s("POSTGRES_PASSWORD", "generated (database-postgres-password)", (POSTGRES, SETUP),
+       "the superuser's password (set at the first start; db-setup logs in with it)",
        "change-me-db-password", secret=True),
-    _s("POSTGRES_DB", "fixed", (POSTGRES,), "the database the postgres service creates",
+    _s("POSTGRES_DB", "fixed", (POSTGRES, SETUP), "the database the postgres service creates",
        "botstack", default="botstack"),
-    _s("APP_DB_PASSWORD", "generated (database-app-password)", (),
-       "password of the application role botstack_app (for the role setup)",
+    _s("APP_DB_PASSWORD", "generated (database-app-password)", (SETUP,),
+       "password of the application role botstack_app (db-setup sets it; in DATABASE_URL)",
        "change-me-app-password", secret=True),
-    _s("BACKUP_DB_PASSWORD", "generated (database-backup-password)", (),
-       "password of the backup role botstack_backup (for the role setup)",
+    _s("BACKUP_DB_PASSWORD", "generated (database-backup-password)", (SETUP,),
+       "password of the backup role botstack_backup (db-setup sets it; in BACKUP_DATABASE_URL)",
        "change-me-backup-password", secret=True),
     _s("COMPOSE_PROFILES", "database", (COMPOSE,),
        "localdb: PostgreSQL + backup job in containers; empty: managed database (bot only); "
@@ -140,7 +144,7 @@ TUNING: tuple[tuple[str, str, str, str], ...] = (
 )
 
 # fixed container settings compose sets itself (not from the .env): (service, key)
-FIXED = {(POSTGRES, "PGDATA"), (BACKUP, "BACKUP_DIR")}
+FIXED = {(POSTGRES, "PGDATA"), (BACKUP, "BACKUP_DIR"), (SETUP, "PGHOST")}
 
 BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
 

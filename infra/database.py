@@ -12,7 +12,7 @@ from infra import facts
 
 DB_NAME = "botstack"
 DB_USER = "botstack"
-# reserved for the non-superuser roles the role setup creates in container mode
+# container mode: the roles compose's db-setup service creates (the superuser DB_USER is for it only)
 APP_ROLE = "botstack_app"
 BACKUP_ROLE = "botstack_backup"
 
@@ -42,16 +42,19 @@ class DatabaseAccess:
 
 
 class Database(pulumi.ComponentResource):
-    """`container`: a generated POSTGRES_PASSWORD; the compose stack's `localdb` profile runs the
-    postgres and backup services on the data volume. DATABASE_URL points at `postgres:5432`.
+    """`container`: a generated POSTGRES_PASSWORD (the superuser's, for compose's one-shot db-setup
+    only); the compose stack's `localdb` profile runs the postgres, db-setup and backup services on
+    the data volume. DATABASE_URL is the role botstack_app at `postgres:5432`, BACKUP_DATABASE_URL
+    the role botstack_backup (db-setup creates both with the generated passwords and hands the
+    application's objects to botstack_app, also on a stack laid out before the roles existed).
 
     `managed`: a one-node cluster in the VPC, database `botstack`, user `botstack`, and a database
     firewall that admits only the droplet. DATABASE_URL uses the cluster's private host (VPC) with
     sslmode=require; COMPOSE_PROFILES is empty so neither local postgres nor the backup service runs
     (the managed service takes daily backups with 7 days point-in-time recovery).
 
-    Both modes also generate the passwords of the roles botstack_app and botstack_backup (for the
-    role setup); until it lands, BACKUP_DATABASE_URL equals DATABASE_URL.
+    Both modes generate the roles' passwords, so the .env is always complete; in managed mode
+    BACKUP_DATABASE_URL equals DATABASE_URL (no backup service runs there).
 
     Outputs for the others: `access`, `cluster_urn` (None in container mode).
     """
@@ -66,14 +69,14 @@ class Database(pulumi.ComponentResource):
         backup = random.RandomPassword(f"{name}-backup-password", length=32, special=False, opts=data)
         self.cluster_urn: Optional[pulumi.Output[str]] = None
         if args.managed:
-            url = self._managed(name, args)
+            url = backup_url = self._managed(name, args)
             profiles = ""
         else:
-            url = pulumi.Output.secret(pulumi.Output.concat(
-                f"postgresql://{DB_USER}:", postgres.result, f"@postgres:5432/{DB_NAME}"))
+            url = _container_url(APP_ROLE, app.result)
+            backup_url = _container_url(BACKUP_ROLE, backup.result)
             profiles = facts.LOCALDB_PROFILE
         self.access = DatabaseAccess(
-            database_url=url, backup_database_url=url, postgres_password=postgres.result,
+            database_url=url, backup_database_url=backup_url, postgres_password=postgres.result,
             app_password=app.result, backup_password=backup.result, compose_profiles=profiles)
         self.register_outputs({"mode": "managed" if args.managed else "container"})
 
@@ -103,3 +106,8 @@ class Database(pulumi.ComponentResource):
         return pulumi.Output.secret(pulumi.Output.concat(
             "postgresql://", user.name, ":", user.password, "@",
             cluster.private_host, ":", cluster.port.apply(str), "/", db.name, "?sslmode=require"))
+
+
+def _container_url(role: str, password: pulumi.Output[str]) -> pulumi.Output[str]:
+    return pulumi.Output.secret(pulumi.Output.concat(
+        f"postgresql://{role}:", password, f"@postgres:5432/{DB_NAME}"))

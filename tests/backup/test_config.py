@@ -41,3 +41,27 @@ def test_the_program_fixes_glibcs_malloc_settings_on_debian_python():
                             "print(bound_malloc())"], env={"PYTHONPATH": BACKUP_SRC}, capture_output=True,
                            text=True, timeout=60)
     assert probe.stdout.strip() == "True", probe.stderr
+
+
+def test_the_offsite_retention_defaults_and_minimums_match_the_stack_config():
+    """infra/config.py: retention >= 1 (30), keep last >= 1 (3), daily/weekly/monthly >= 0 (7, 4, 6)."""
+    from infra import contract
+    from infra.config import DEFAULTS
+
+    cfg = Config.from_env({})
+    ours = {"BACKUP_OFFSITE_RETENTION_DAYS": cfg.offsite_retention_days,
+            "BACKUP_OFFSITE_KEEP_LAST": cfg.offsite_keep_last,
+            "BACKUP_OFFSITE_KEEP_DAILY": cfg.offsite_keep_daily,
+            "BACKUP_OFFSITE_KEEP_WEEKLY": cfg.offsite_keep_weekly,
+            "BACKUP_OFFSITE_KEEP_MONTHLY": cfg.offsite_keep_monthly}
+    for key, value in ours.items():
+        setting = contract.BY_KEY[key]
+        assert str(value) == setting.default, key
+        assert DEFAULTS[setting.source] == value, key
+    for key in ("BACKUP_OFFSITE_RETENTION_DAYS", "BACKUP_OFFSITE_KEEP_LAST"):
+        with pytest.raises(ConfigError, match=f"{key} must be at least 1"):
+            Config.from_env({key: "0"})
+    for key in ("BACKUP_OFFSITE_KEEP_DAILY", "BACKUP_OFFSITE_KEEP_WEEKLY", "BACKUP_OFFSITE_KEEP_MONTHLY"):
+        assert Config.from_env({key: "0"}).offsite_policy() is not None
+        with pytest.raises(ConfigError, match=f"{key} must be at least 0"):
+            Config.from_env({key: "-1"})

@@ -39,7 +39,9 @@ def config_json(files=(COMPOSE,), **env) -> dict:
     return json.loads(res.stdout)
 
 
-MODES = {"localdb": {"bot", "postgres", "backup"}, "": {"bot"}, "backups": {"bot", "backup"}}
+MODES = {"localdb": {"bot", "postgres", "db-setup", "backup"}, "": {"bot"}, "backups": {"bot", "backup"}}
+# one-shot services: run to completion at every `up`, never restarted
+ONE_SHOT = {"db-setup"}
 
 
 @pytest.mark.parametrize("files", [(COMPOSE,), (COMPOSE, DEV)], ids=["compose.yml", "with-dev-override"])
@@ -56,13 +58,13 @@ def test_compose_file_is_compose_spec_without_version():
         doc = yaml.safe_load(f)
     assert "version" not in doc
     assert doc["name"] == "botstack"
-    assert set(doc["services"]) == {"bot", "postgres", "backup"}
+    assert set(doc["services"]) == {"bot", "postgres", "db-setup", "backup"}
 
 
 def test_every_service_restarts_is_limited_and_logs_rotated():
     cfg = config_json(COMPOSE_PROFILES="localdb")
     for name, svc in cfg["services"].items():
-        assert svc["restart"] == "unless-stopped", name
+        assert svc["restart"] == ("no" if name in ONE_SHOT else "unless-stopped"), name
         assert svc["logging"] == {"driver": "json-file", "options": {"max-size": "10m", "max-file": "3"}}, name
         limits = svc["deploy"]["resources"]["limits"]
         assert int(limits["memory"]) > 0 and float(limits["cpus"]) > 0, name
@@ -83,7 +85,8 @@ def test_limits_fit_a_1gb_droplet_and_match_the_docs():
     cpus = {n: float(s["deploy"]["resources"]["limits"]["cpus"]) for n, s in doc["services"].items()}
     total = sum(mem.values())
     assert total <= 800 << 20, f"{total >> 20} MiB leaves too little of 1 GB for the OS and Docker"
-    assert sum(cpus.values()) <= 1.0 + 1e-9
+    # the one-shot setup has exited before the bot and the backup job start
+    assert sum(c for n, c in cpus.items() if n not in ONE_SHOT) <= 1.0 + 1e-9
     docs = open(os.path.join(ROOT, "docs", "backups.md")).read()
     assert f"{total >> 20}M" in docs.replace(" MiB", "M").replace(" M", "M")
 
@@ -233,7 +236,7 @@ def _sentinel_env(tmp_path) -> str:
 
 
 @pytest.mark.parametrize("files", [(COMPOSE,), (COMPOSE, DEV)], ids=["compose.yml", "with-dev-override"])
-@pytest.mark.parametrize("service", ["bot", "postgres", "backup"])
+@pytest.mark.parametrize("service", ["bot", "postgres", "db-setup", "backup"])
 def test_each_service_gets_exactly_the_contract_keys_it_reads(service, files, tmp_path):
     from infra import contract
 
@@ -258,3 +261,28 @@ def test_compose_files_give_contract_keys_no_defaults_of_their_own():
         text = open(path).read()
         for key in contract.keys():
             assert not re.search(r"\$\{" + key + r":?-", text), f"{os.path.basename(path)} defaults {key}"
+
+
+def test_the_role_setup_runs_once_before_the_bot_and_the_backup_job():
+    cfg = config_json(COMPOSE_PROFILES="localdb")
+    setup = cfg["services"]["db-setup"]
+    assert setup["profiles"] == ["localdb"] and setup["restart"] == "no"
+    assert setup["image"] == cfg["services"]["postgres"]["image"]
+    assert setup["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert list(setup["networks"]) == ["internal"]
+    assert setup["read_only"] is True and setup["cap_drop"] == ["ALL"]
+    for name in ("bot", "backup"):
+        dep = cfg["services"][name]["depends_on"]["db-setup"]
+        assert dep["condition"] == "service_completed_successfully" and dep["required"] is False, name
+    # the passwords reach psql through the environment, never its command line
+    script = setup["entrypoint"][2]
+    for secret in ("change-me-db-password", "change-me-app-password", "change-me-backup-password"):
+        assert secret not in script
+
+
+def test_the_services_log_in_as_their_own_roles():
+    from infra import contract
+
+    env = contract.parse(open(ENV_EXAMPLE).read())
+    assert env["DATABASE_URL"].startswith("postgresql://botstack_app:")
+    assert env["BACKUP_DATABASE_URL"].startswith("postgresql://botstack_backup:")

@@ -105,9 +105,12 @@ def test_allowed_users_are_the_sorted_union_with_the_admins(repo):
     assert values["ADMIN_USER_IDS"] == "5,1"
 
 
-def test_both_database_urls_are_the_superuser_until_the_roles_exist(repo):
+def test_container_mode_connects_the_bot_and_the_backup_job_as_their_own_roles(repo):
     values = contract.parse(rendered_env("dev", repo))
-    assert values["BACKUP_DATABASE_URL"] == values["DATABASE_URL"]
+    assert values["DATABASE_URL"] == f"postgresql://botstack_app:{values['APP_DB_PASSWORD']}@postgres:5432/botstack"
+    assert values["BACKUP_DATABASE_URL"] == \
+        f"postgresql://botstack_backup:{values['BACKUP_DB_PASSWORD']}@postgres:5432/botstack"
+    assert values["POSTGRES_PASSWORD"] not in values["DATABASE_URL"] + values["BACKUP_DATABASE_URL"]
     assert values["APP_DB_PASSWORD"] == f"{SECRET_MARK}pwdatabaseapppassword"
     assert values["BACKUP_DB_PASSWORD"] == f"{SECRET_MARK}pwdatabasebackuppassword"
 

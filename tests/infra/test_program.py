@@ -280,8 +280,10 @@ def test_the_env_file_carries_the_stack_values(run):
     values = dict(line.split("=", 1) for line in env.splitlines())
     assert values["TELEGRAM_BOT_TOKEN"] == cfg["telegramBotToken"]
     assert values["COMPOSE_PROFILES"] == "localdb"
-    assert values["DATABASE_URL"] == ("postgresql://botstack:TESTSECRETpwdatabasepostgrespassword"
+    assert values["DATABASE_URL"] == ("postgresql://botstack_app:TESTSECRETpwdatabaseapppassword"
                                       "@postgres:5432/botstack")
+    assert values["BACKUP_DATABASE_URL"] == ("postgresql://botstack_backup:TESTSECRETpwdatabasebackuppassword"
+                                             "@postgres:5432/botstack")
     assert values["POSTGRES_PASSWORD"] == "TESTSECRETpwdatabasepostgrespassword"
     assert values["SPACES_BUCKET"] == f"botstack-{run.stack}-backups-a1b2c3d4"
     assert values["SPACES_ENDPOINT"] == f"https://{cfg['region']}.digitaloceanspaces.com"

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Dict, List, Optional, Set
 
-from . import __version__, integrity, pg
+from . import __version__, integrity, offsite_retention, pg
 from .dump import Background, DumpPipeline, DumpResult
 from .errors import EXIT_LOCAL_ONLY, EXIT_OK, BackupError, OffsiteError
 from .offsite import Offsite
@@ -31,6 +31,7 @@ class RunResult:
     upload_error: Optional[str] = None
     backlog_uploaded: List[str] = field(default_factory=list)
     pruned: List[str] = field(default_factory=list)
+    pruned_offsite: List[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -52,8 +53,9 @@ class Target:
         return self.final + ".partial"
 
 
-def _target(tool: "BackupTool", started: dt.datetime) -> Target:
-    name, created = tool.store.free_name(tool.cfg.name, started.astimezone(UTC).replace(microsecond=0))
+def _target(tool: "BackupTool", started: dt.datetime, final: bool) -> Target:
+    stem = tool.cfg.name + (offsite_retention.FINAL_MARK if final else "")
+    name, created = tool.store.free_name(stem, started.astimezone(UTC).replace(microsecond=0))
     base = f"{tool.cfg.prefix}{created:%Y/%m/%d}/{name}"
     return Target(name, created, base + DUMP_SUFFIX, base + MANIFEST_SUFFIX,
                   tool.store.path(name + DUMP_SUFFIX), tool.store.path(name + MANIFEST_SUFFIX))
@@ -102,8 +104,9 @@ def _dump_snapshot(tool: "BackupTool", target: Target) -> Snapshot:
     return Snapshot(result, counter.result or {}, dump_text, server_text, server_num)
 
 
-def _manifest(tool: "BackupTool", target: Target, snap: Snapshot, seconds: float) -> dict:
-    return {
+def _manifest(tool: "BackupTool", target: Target, snap: Snapshot, seconds: float, final: bool) -> dict:
+    extra = {"final": True} if final else {}  # under the MAC: only the passphrase holder can mark one
+    return {**extra,
         "format": 2,  # 2: authenticated (the "mac" field, see integrity.py)
         "tool": f"botstack-backup {__version__}",
         "name": target.name,
@@ -125,11 +128,11 @@ def _manifest(tool: "BackupTool", target: Target, snap: Snapshot, seconds: float
     }
 
 
-def run_locked(tool: "BackupTool", started: dt.datetime) -> RunResult:
-    target = _target(tool, started)
+def run_locked(tool: "BackupTool", started: dt.datetime, final: bool = False) -> RunResult:
+    target = _target(tool, started, final)
     t0 = time.monotonic()
     snap = _dump_snapshot(tool, target)
-    manifest = integrity.sign(_manifest(tool, target, snap, time.monotonic() - t0), tool.cfg.passphrase)
+    manifest = integrity.sign(_manifest(tool, target, snap, time.monotonic() - t0, final), tool.cfg.passphrase)
     tool.store.write_json(target.manifest_path, manifest)
     upload_error = snap.dump.upload_error
     if upload_error is None and snap.dump.offsite is not None:
@@ -144,7 +147,19 @@ def run_locked(tool: "BackupTool", started: dt.datetime) -> RunResult:
     if snap.dump.offsite is not None and result.uploaded:
         listing = _backlog_after_run(tool, snap.dump.offsite, result)
     result.pruned = prune_locked(tool, listing)
+    if listing is not None:
+        result.pruned_offsite = _prune_offsite(tool, snap.dump.offsite, started)
     return result
+
+
+def _prune_offsite(tool: "BackupTool", offsite: Offsite, started: dt.datetime) -> List[str]:
+    """Offsite retention after a backup that reached the bucket; its failure is alerted, but the
+    backup itself stands."""
+    try:
+        return offsite_retention.prune_offsite_locked(tool, offsite)
+    except BackupError as exc:
+        tool.fail("prune", started, exc)
+        return []
 
 
 def _report(tool: "BackupTool", started: dt.datetime, result: RunResult) -> None:

@@ -24,7 +24,7 @@ def _parser() -> argparse.ArgumentParser:
                     "ADMIN_USER_IDS).",
         epilog="exit codes: 0 ok, 1 failed, 2 usage/config, 3 kept locally only (upload failed), "
                "4 checksum mismatch, 5 target not empty, 6 version mismatch, 7 busy, "
-               "8 drill row counts differ, 9 backup not found")
+               "8 drill row counts differ, 9 backup not found, 10 refused (not provably ours)")
     p.add_argument("--version", action="version", version=f"botstack-backup {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.add_argument("--wait", type=float, default=900, metavar="SECONDS",
@@ -32,8 +32,11 @@ def _parser() -> argparse.ArgumentParser:
                         "(default 900; 0 = exit 7 at once)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    sub.add_parser("run", help="back up now: pg_dump -> sha256 -> gpg -> Spaces + local copy; "
-                               "then upload the backlog and prune")
+    run = sub.add_parser("run", help="back up now: pg_dump -> sha256 -> gpg -> Spaces + local copy; "
+                                     "then upload the backlog and prune (local and offsite)")
+    run.add_argument("--final", action="store_true",
+                     help="the last backup before the server goes (deploy/final-backup.sh): marked, "
+                          "never deleted by the offsite retention")
     sub.add_parser("schedule", help="long-running: a backup every BACKUP_INTERVAL_HOURS, a drill every "
                                     "BACKUP_DRILL_INTERVAL_DAYS")
     ls = sub.add_parser("list", help="backups in Spaces and on the local volume")
@@ -47,7 +50,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="replace the contents of a non-empty target database")
     r.add_argument("--from-local", action="store_true",
                    help="use the local copy on the volume instead of downloading from Spaces")
-    sub.add_parser("prune", help="apply the local retention (never deletes the newest good backup)")
+    sub.add_parser("prune", help="apply the local retention (never deletes the newest good backup), then "
+                                 "the offsite one when Spaces is configured")
     sub.add_parser("drill", help="restore the latest offsite backup into a scratch database, compare "
                                  "row counts with its manifest, drop it, report to the admins")
     sub.add_parser("upload-backlog", help="upload local backups that are not in Spaces yet")
@@ -85,13 +89,15 @@ def main(argv: Optional[List[str]] = None, tool: Optional[BackupTool] = None) ->
 
 
 def _run(args: argparse.Namespace, tool: BackupTool) -> int:
-    result = tool.run()
+    result = tool.run(final=args.final)
     print(f"{result.name}: {human_size(result.size)}, "
           + ("uploaded to " + result.key if result.uploaded else "LOCAL ONLY: " + str(result.upload_error)))
     for name in result.backlog_uploaded:
         print(f"{name}: uploaded (backlog)")
     for name in result.pruned:
         print(f"{name}: pruned (local retention)")
+    for name in result.pruned_offsite:
+        print(f"{name}: pruned (offsite retention)")
     return result.exit_code
 
 
@@ -140,6 +146,9 @@ def _restore(args: argparse.Namespace, tool: BackupTool) -> int:
 def _prune(args: argparse.Namespace, tool: BackupTool) -> int:
     for name in tool.prune():
         print(f"{name}: pruned")
+    if tool.cfg.spaces_bucket:
+        for name in tool.prune_offsite():
+            print(f"{name}: pruned (offsite)")
     return EXIT_OK
 
 

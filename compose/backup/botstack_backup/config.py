@@ -64,6 +64,11 @@ class Config:
     interval_hours: int = DEFAULT_INTERVAL_HOURS
     local_retention_days: int = 7
     drill_interval_days: int = 7
+    offsite_retention_days: int = 30
+    offsite_keep_last: int = 3
+    offsite_keep_daily: int = 7
+    offsite_keep_weekly: int = 4
+    offsite_keep_monthly: int = 6
     telegram_token: str = ""
     telegram_api_base_url: str = "https://api.telegram.org"
     admin_ids: list[int] = field(default_factory=list)
@@ -90,11 +95,22 @@ class Config:
             interval_hours=_int(env, "BACKUP_INTERVAL_HOURS", DEFAULT_INTERVAL_HOURS, 1),
             local_retention_days=_int(env, "BACKUP_LOCAL_RETENTION_DAYS", 7, MIN_RETENTION_DAYS),
             drill_interval_days=_int(env, "BACKUP_DRILL_INTERVAL_DAYS", 7, 1),
+            # the same defaults and minimums as the stack's config keys (infra/config.py)
+            offsite_retention_days=_int(env, "BACKUP_OFFSITE_RETENTION_DAYS", 30, MIN_RETENTION_DAYS),
+            offsite_keep_last=_int(env, "BACKUP_OFFSITE_KEEP_LAST", 3, 1),
+            offsite_keep_daily=_int(env, "BACKUP_OFFSITE_KEEP_DAILY", 7, 0),
+            offsite_keep_weekly=_int(env, "BACKUP_OFFSITE_KEEP_WEEKLY", 4, 0),
+            offsite_keep_monthly=_int(env, "BACKUP_OFFSITE_KEEP_MONTHLY", 6, 0),
             telegram_token=(env.get("TELEGRAM_BOT_TOKEN") or "").strip(),
             telegram_api_base_url=(env.get("TELEGRAM_API_BASE_URL") or "https://api.telegram.org").strip(),
             admin_ids=parse_ids(env.get("ADMIN_USER_IDS") or ""),
             healthcheck_url=(env.get("HEALTHCHECK_BACKUP_URL") or "").strip(),
         )
+
+    def offsite_policy(self):
+        from .offsite_retention import Policy
+        return Policy(self.offsite_retention_days, self.offsite_keep_last, self.offsite_keep_daily,
+                      self.offsite_keep_weekly, self.offsite_keep_monthly)
 
     # -- checks used by the commands that need them ------------------------------------------------
     def require_database(self) -> None:

@@ -97,6 +97,14 @@ class Offsite:
         with self._downloading(key):
             self.client.download_fileobj(self.bucket, key, fileobj, Config=TRANSFER)
 
+    def delete(self, key: str) -> None:
+        """A plain DELETE (no version id): in the versioned bucket the object becomes a noncurrent
+        version, which the bucket's lifecycle rule removes days later."""
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+        except (BotoCoreError, ClientError, OSError) as exc:
+            raise self._wrap(f"deleting {key}", exc) from exc
+
     def list(self) -> Dict[str, dict]:
         """All objects under the prefix: key -> {"size", "last_modified"}."""
         out: Dict[str, dict] = {}

@@ -105,6 +105,23 @@ def user_object_count(url: str) -> int:
         return int(conn.execute(_USER_OBJECTS_SQL).fetchone()[0])
 
 
+# The owner of the target's public schema, when the connecting role may act as it (and it is neither
+# itself nor a predefined pg_* role): a restore run as that role leaves every object it creates owned
+# by it. With the stack's roles: botstack_backup restores as botstack_app, so the bot owns its
+# tables again afterwards; in the drill's scratch database (owned by the connecting role) nothing.
+_RESTORE_ROLE_SQL = """
+SELECT r.rolname FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner
+WHERE n.nspname = 'public' AND r.rolname <> current_user AND r.rolname NOT LIKE 'pg\\_%%'
+  AND pg_has_role(current_user, r.oid, 'MEMBER')
+"""
+
+
+def restore_role(url: str) -> Optional[str]:
+    with connect(url) as conn:
+        row = conn.execute(_RESTORE_ROLE_SQL).fetchone()
+    return row[0] if row else None
+
+
 def child_env(extra: Dict[str, str]) -> Dict[str, str]:
     env = dict(os.environ)
     for key in ("PGPASSWORD", "PGSERVICEFILE", "PGPASSFILE"):

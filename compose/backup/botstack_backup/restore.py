@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Iterator, Optional
 from . import gpg, integrity, pg
 from .errors import BackupError, BusyError, ChecksumError, ConfigError, NotFound, OffsiteError, RefusedError
 from .offsite import Offsite
-from .store import CHUNK, DUMP_SUFFIX, MANIFEST_SUFFIX, LocalBackup, LocalStore, strip_suffix
+from .store import CHUNK, DUMP_SUFFIX, MANIFEST_SUFFIX, NAME_RE, LocalBackup, LocalStore, strip_suffix
 
 if TYPE_CHECKING:
     from .tool import BackupTool
@@ -35,10 +35,17 @@ class Fetched:
     manifest: dict
 
 
+def _time_then_key(key: str) -> tuple:
+    m = NAME_RE.match(strip_suffix(key))
+    return (m.group("ts") if m else "", key)
+
+
 def _resolve_offsite(offsite: Offsite, which: Optional[str], passphrase: str) -> dict:
     """The manifest of the backup asked for, verified (see integrity.verify)."""
     listing = offsite.list()
-    manifests = sorted(k for k in listing if k.endswith(MANIFEST_SUFFIX))
+    # by the time in the name, then the key: a final backup (`<name>-final-<time>`) is no "later"
+    # than a regular one made after it the same day
+    manifests = sorted((k for k in listing if k.endswith(MANIFEST_SUFFIX)), key=_time_then_key)
     if which in ("latest", "", None):
         for mkey in reversed(manifests):
             manifest = offsite.get_json(mkey)
@@ -123,9 +130,14 @@ def decrypt_verified(tool: "BackupTool", got: Fetched, workdir: str) -> str:
 
 def pg_restore(plain: str, target_url: str) -> None:
     url_nopw, pgenv = pg.split_url(target_url)
+    try:
+        role = pg.restore_role(target_url)
+    except Exception as exc:
+        raise BackupError(f"cannot connect to the target database: {exc}") from None
     proc = subprocess.run(
         [pg.tool_path("pg_restore"), "--clean", "--if-exists", "--no-owner", "--no-privileges",
-         "--single-transaction", "--exit-on-error", "--no-password", f"--dbname={url_nopw}", plain],
+         "--single-transaction", "--exit-on-error", "--no-password", f"--dbname={url_nopw}",
+         *([f"--role={role}"] if role else []), plain],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=pg.child_env(pgenv))
     if proc.returncode != 0:
         msg = proc.stderr.decode("utf-8", "replace").strip().splitlines()

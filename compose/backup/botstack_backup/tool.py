@@ -7,9 +7,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from contextlib import contextmanager
-from typing import Callable, Iterator, List, Optional, Set, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple
 
-from . import backup, drill, listing, pg, restore, retention
+from . import backup, drill, listing, offsite_retention, pg, restore, retention
 from .backup import RunResult
 from .config import Config
 from .drill import DrillResult
@@ -38,6 +38,9 @@ class BackupTool:
         # seconds to wait for the lock when another operation holds it (0: fail at once with
         # BusyError, what the scheduler wants; the CLI waits, see --wait)
         self.lock_wait = 0.0
+        # offsite manifests already verified (object key -> manifest): a MAC check is slow on purpose
+        self.verified_manifests: Dict[str, dict] = {}
+        self._offsite: Optional[Offsite] = None
 
     # -- shared by the operations ------------------------------------------------------------------
     @property
@@ -74,8 +77,8 @@ class BackupTool:
         return dump_text, server_text, server_num
 
     # -- the operations -----------------------------------------------------------------------------
-    def run(self) -> RunResult:
-        """One backup; the healthcheck hears its start (once the lock is held: a run skipped as busy
+    def run(self, final: bool = False) -> RunResult:
+        """One backup (`final`: the last one before the server goes, never pruned); the healthcheck hears its start (once the lock is held: a run skipped as busy
         is no run) and its outcome, with the exit status on failure."""
         started = self.now()
         try:
@@ -83,7 +86,7 @@ class BackupTool:
             self.cfg.require_passphrase()
             with self.lock():
                 self.pinger.start()
-                result = backup.run_locked(self, started)
+                result = backup.run_locked(self, started, final)
         except BusyError:
             raise
         except BackupError as exc:
@@ -111,6 +114,20 @@ class BackupTool:
         try:
             with self.lock():
                 return retention.prune_locked(self, offsite_keys)
+        except BusyError:
+            raise
+        except BackupError as exc:
+            self.fail("prune", started, exc)
+            raise
+
+    def prune_offsite(self) -> List[str]:
+        """Offsite retention (offsite_retention.py); run by `run` after each uploaded backup."""
+        started = self.now()
+        try:
+            with self.lock():
+                if self._offsite is None:  # a client costs a tenth of a second to make
+                    self._offsite = Offsite(self.cfg)
+                return offsite_retention.prune_offsite_locked(self, self._offsite)
         except BusyError:
             raise
         except BackupError as exc:
