@@ -65,6 +65,9 @@ class Storage(pulumi.ComponentResource):
                 id="expire-backups",
                 enabled=True,
                 abort_incomplete_multipart_upload_days=1,
+                # a pruned backup leaves a delete marker over its old version; once that version
+                # has expired the lone marker holds nothing: remove it (never a current object)
+                expiration=do.SpacesBucketLifecycleRuleExpirationArgs(expired_object_delete_marker=True),
                 noncurrent_version_expiration=do.SpacesBucketLifecycleRuleNoncurrentVersionExpirationArgs(
                     days=NONCURRENT_VERSION_DAYS),
             )],

@@ -128,7 +128,8 @@ def services():
     out = compose("ps", "-a", "--format", "json", check=True).stdout.strip()
     rows = json.loads(out) if out.startswith("[") else [json.loads(x) for x in out.splitlines() if x.strip()]
     return [{"service": r.get("Service"), "state": r.get("State"), "health": r.get("Health") or "",
-             "status": r.get("Status"), "container": r.get("ID")} for r in rows]
+             "status": r.get("Status"), "container": r.get("ID"), "exit_code": r.get("ExitCode")}
+            for r in rows]
 
 
 def configured_services():

@@ -60,7 +60,13 @@ def ago(text: Optional[str], at: Optional[dt.datetime] = None) -> str:
     return f"{t.strftime('%Y-%m-%d %H:%M UTC')} ({duration(((at or now()) - t).total_seconds())} ago)"
 
 
+# services that run once per `up` and exit (compose `restart: "no"`): done is healthy for them
+ONE_SHOT_SERVICES = ("db-setup",)
+
+
 def service_ok(s: dict) -> bool:
+    if s.get("service") in ONE_SHOT_SERVICES:
+        return s.get("state") == "exited" and s.get("exit_code") == 0
     return s.get("state") == "running" and s.get("health") in ("", "healthy")
 
 
@@ -107,7 +113,10 @@ def status_text(data: dict[str, Any], at: Optional[dt.datetime] = None) -> str:
     for s in data.get("services", []):
         started = parse_time(s.get("started_at"))
         up = duration((at - started).total_seconds()) if started and s.get("state") == "running" else "-"
-        lines.append(f"{s['service']:<10} {s.get('state') or '?':<10} {s.get('health') or '-':<10} "
+        state = s.get("state") or "?"
+        if state == "exited" and s.get("exit_code") is not None:
+            state = "done" if s["service"] in ONE_SHOT_SERVICES and s["exit_code"] == 0 else f"exited {s['exit_code']}"
+        lines.append(f"{s['service']:<10} {state:<10} {s.get('health') or '-':<10} "
                      f"{up:<9} {s.get('restarts', '-')!s:<9} {s.get('memory') or '-'}")
     lines.append("")
     db = data.get("database")

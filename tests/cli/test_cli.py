@@ -395,3 +395,21 @@ def test_the_droplet_side_uses_the_layout_the_program_makes():
     assert (agent.ROOT, agent.PROJECT, agent.DEFAULT_DATA_DIR) == \
         (facts.BOTSTACK_ROOT, facts.COMPOSE_PROJECT, facts.DATA_DIR)
     assert (outputs.ADMIN_USER, remote.DEPLOY_USER) == (facts.ADMIN_USER, facts.DEPLOY_USER)
+
+
+def test_the_one_shot_services_are_the_compose_services_that_never_restart():
+    import yaml
+    from botstack_cli import report
+    doc = yaml.safe_load((Path(__file__).resolve().parents[2] / "compose" / "compose.yml").read_text())
+    never = {name for name, svc in doc["services"].items() if str(svc.get("restart")) == "no"}
+    assert set(report.ONE_SHOT_SERVICES) == never
+
+
+def test_a_finished_setup_service_is_healthy_and_a_failed_one_is_not():
+    from botstack_cli import report
+    running = {"service": "bot", "state": "running", "health": "healthy"}
+    done = {"service": "db-setup", "state": "exited", "exit_code": 0, "health": ""}
+    failed = dict(done, exit_code=2)
+    assert report.healthy({"services": [running, done]})
+    assert not report.healthy({"services": [running, failed]})
+    assert not report.healthy({"services": [dict(running, state="exited", exit_code=0)]})

@@ -84,7 +84,10 @@ def test_the_env_file_is_the_programs_with_mode_0600_for_the_deploy_user(droplet
 
 
 def test_every_service_runs_healthy_after_the_first_deploy(droplet):
-    states = {k: (v["State"], v.get("Health") or "") for k, v in droplet.services().items()}
+    services = droplet.services()
+    setup = services.pop("db-setup", None)
+    assert setup is not None and (setup["State"], setup.get("ExitCode")) == ("exited", 0), setup
+    states = {k: (v["State"], v.get("Health") or "") for k, v in services.items()}
     assert set(states) == {"bot", "postgres", "backup"}, states
     assert all(st == "running" for st, _ in states.values()), states
     assert states["bot"][1] == states["postgres"][1] == "healthy", states
