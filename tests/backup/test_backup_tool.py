@@ -600,3 +600,14 @@ def test_two_backups_in_the_same_second_get_distinct_names(make_tool):
     a, b = tool.run(), tool.run()          # the injected clock does not move
     assert a.name != b.name and a.key != b.key
     assert [x.name for x in tool.local_backups()] == [a.name, b.name]
+
+
+def test_an_object_named_like_a_backup_with_an_impossible_time_is_left_out_of_the_list(make_tool, s3_server,
+                                                                                         bucket):
+    tool = make_tool()
+    tool.run()
+    # month 13: matches the name pattern, is no time; listing and pruning must skip it, not crash
+    s3_client(s3_server).put_object(Bucket=bucket, Key="backups/botstack-20261399T250000Z.dump.gpg", Body=b"x")
+    names = [b["name"] for b in tool.list()["backups"]]
+    assert names and "botstack-20261399T250000Z" not in names
+    assert "botstack-20261399T250000Z" not in " ".join(tool.prune_offsite())

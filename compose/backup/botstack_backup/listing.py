@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Dict, Optional
 
 from .errors import ConfigError, OffsiteError
 from .offsite import Offsite
-from .store import DUMP_SUFFIX, MANIFEST_SUFFIX, NAME_RE, parse_ts, strip_suffix
+from .store import DUMP_SUFFIX, backup_file
 
 if TYPE_CHECKING:
     from .tool import BackupTool
@@ -18,13 +18,11 @@ def _row(name: str, created_at: str) -> dict:
 
 def _add_offsite(rows: Dict[str, dict], listing: Dict[str, dict]) -> None:
     for key, info in listing.items():
-        if not key.endswith((DUMP_SUFFIX, MANIFEST_SUFFIX)):
+        parsed = backup_file(key)
+        if parsed is None:
             continue
-        base = strip_suffix(key)
-        m = NAME_RE.match(base)
-        if not m:
-            continue
-        row = rows.setdefault(base, _row(base, parse_ts(m.group("ts")).isoformat()))
+        base, created = parsed
+        row = rows.setdefault(base, _row(base, created.isoformat()))
         if key.endswith(DUMP_SUFFIX):
             row["key"], row["offsite"] = key, True
             row["size"] = row["size"] or info["size"]

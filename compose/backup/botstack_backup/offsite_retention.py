@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Set, Tuple
 from . import integrity
 from .errors import BackupError, NotFound, OffsiteError
 from .offsite import Offsite
-from .store import DUMP_SUFFIX, MANIFEST_SUFFIX, NAME_RE, parse_ts, strip_suffix
+from .store import DUMP_SUFFIX, backup_file
 
 if TYPE_CHECKING:
     from .tool import BackupTool
@@ -61,16 +61,10 @@ def group(listing: Dict[str, dict]) -> List[OffsiteBackup]:
     """The listed objects that are backups by their names, newest first (others are left alone)."""
     found: Dict[str, OffsiteBackup] = {}
     for key, info in listing.items():
-        if not key.endswith((DUMP_SUFFIX, MANIFEST_SUFFIX)):
+        parsed = backup_file(key)
+        if parsed is None:
             continue
-        base = strip_suffix(key)
-        m = NAME_RE.match(base)
-        if not m:
-            continue
-        try:
-            created = parse_ts(m.group("ts"))
-        except ValueError:
-            continue
+        base, created = parsed
         b = found.setdefault(key.rsplit("/", 1)[0] + "/" + base, OffsiteBackup(base, created))
         if key.endswith(DUMP_SUFFIX):
             b.dump_key, b.dump_size = key, info.get("size")

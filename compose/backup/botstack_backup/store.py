@@ -57,6 +57,21 @@ def strip_suffix(name: str) -> str:
     return base
 
 
+def backup_file(name: str) -> Optional[Tuple[str, dt.datetime]]:
+    """(backup name, creation time) of a dump or manifest file or object key; None for anything else,
+    including a name whose timestamp is not a real time (such files are left alone, never parsed)."""
+    if not name.endswith((DUMP_SUFFIX, MANIFEST_SUFFIX)):
+        return None
+    base = strip_suffix(name)
+    m = NAME_RE.match(base)
+    if not m:
+        return None
+    try:
+        return base, parse_ts(m.group("ts"))
+    except ValueError:
+        return None
+
+
 @dataclass
 class LocalBackup:
     name: str
@@ -161,16 +176,10 @@ class LocalStore:
             return []
         found: Dict[str, LocalBackup] = {}
         for fn in names:
-            if not fn.endswith((DUMP_SUFFIX, MANIFEST_SUFFIX)):
+            parsed = backup_file(fn)
+            if parsed is None:
                 continue
-            base = strip_suffix(fn)
-            m = NAME_RE.match(base)
-            if not m:
-                continue
-            try:
-                created = parse_ts(m.group("ts"))
-            except ValueError:
-                continue
+            base, created = parsed
             b = found.setdefault(base, LocalBackup(base, created, None, None))
             path = os.path.join(self.dir, fn)
             if fn.endswith(DUMP_SUFFIX):
