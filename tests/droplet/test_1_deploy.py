@@ -93,6 +93,11 @@ def test_every_service_runs_healthy_after_the_first_deploy(droplet):
     assert states["bot"][1] == states["postgres"][1] == "healthy", states
 
 
+def test_the_boot_unit_is_active_after_the_first_deploy_so_shutdown_stops_the_stack(droplet):
+    # started at first boot with no release yet; an inactive unit would never run its ExecStop
+    assert droplet.d.exec("systemctl", "is-active", "botstack.service").stdout.strip() == "active"
+
+
 def test_the_bot_answers_in_chat_after_the_first_deploy(droplet):
     droplet.ask("/start", "")
     droplet.figures["boot_to_first_answer_s"] = round(time.monotonic() - droplet.boot_started, 1)

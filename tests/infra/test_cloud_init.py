@@ -129,4 +129,15 @@ def test_the_stack_starts_at_boot_once_the_volume_is_mounted(user_data):
     assert "RequiresMountsFor=/mnt/botstack-data" in unit
     assert "docker compose --project-name botstack" in unit and " up -d" in unit
     assert "WantedBy=multi-user.target" in unit
-    assert ["systemctl", "enable", "botstack.service"] in doc["runcmd"]
+    assert ["systemctl", "enable", "--now", "botstack.service"] in doc["runcmd"]
+
+
+def test_the_stack_unit_is_active_before_the_first_release_so_it_always_stops_the_stack(user_data):
+    # a start condition that fails at first boot would leave the unit inactive after the first
+    # deploy, and its ExecStop (the graceful stop at shutdown) would never run
+    unit = _file(_doc(user_data), "/etc/systemd/system/botstack.service")
+    settings = [l for l in unit.splitlines() if not l.lstrip().startswith("#")]
+    assert not [l for l in settings if l.startswith(("ConditionPathExists", "WorkingDirectory="))]
+    for line in ("ExecStart=", "ExecStop="):
+        [cmd] = [l for l in unit.splitlines() if l.startswith(line)]
+        assert "|| exit 0;" in cmd, cmd

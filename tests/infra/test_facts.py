@@ -37,7 +37,7 @@ def test_the_boot_unit_starts_the_compose_project_from_the_server_paths():
     unit = _service_unit(_render_user_data())
     assert f"--project-name {facts.COMPOSE_PROJECT} " in unit
     assert f"--env-file {facts.ENV_FILE} " in unit
-    assert f"WorkingDirectory={facts.BOTSTACK_ROOT}/current/compose" in unit
+    assert f"cd {facts.BOTSTACK_ROOT}/current/compose " in unit
 
 
 def test_the_deploy_scripts_default_to_the_server_paths():
