@@ -65,7 +65,9 @@ def _docker_skip():
         pytest.skip("BOTSTACK_REHEARSAL=skip")
 
 
-@pytest.fixture(scope="session")
+# package scope: the stand-in and its stack are gone before the next test package starts (the
+# rehearsal after it checks that no botstack network is left in the engine)
+@pytest.fixture(scope="package")
 def standin():
     _docker_skip()
     from tests.rehearsal import images
@@ -87,7 +89,7 @@ def standin():
         assert not left, f"the CLI tests left resources behind: {left}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def deployed(standin):
     """Releases "one" then "two" live (previous -> one, current -> two)."""
     one = standin.deploy(standin.tree("one"))
