@@ -12,7 +12,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from tests.support.botapi_double import BotApiDouble  # noqa: E402
-from tests.support.postgres import PostgresServer  # noqa: E402
 
 TOKEN = "123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 

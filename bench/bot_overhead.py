@@ -64,7 +64,7 @@ def main() -> None:
         procs.append(subprocess.Popen([sys.executable, "-c", ECHO, TOKEN, a_echo.base_url], cwd=REPO,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         for api in (a_bot, a_echo):
-            api.wait_for(lambda: any(c.method == "getUpdates" for c in api.calls), 60)
+            api.wait_for(lambda api=api: any(c.method == "getUpdates" for c in api.calls), 60)
         # warm-up
         for u in range(1, 6):
             roundtrip(a_echo, u, "warm")

@@ -10,6 +10,7 @@ for what it is good at: absolute dates with month names in either language ("1 D
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 from .dates import _dateparser_prefix, _dates

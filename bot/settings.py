@@ -7,7 +7,7 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from . import logs, store
-from .catalogue import LANGS, t
+from .catalogue import LANGS
 from .config import valid_timezone
 from .quiet import fmt_minutes, parse_window
 

@@ -59,5 +59,5 @@ def render(cfg: StackConfig, release_id: str, db: DatabaseAccess, creds: BackupC
     outputs = (db.database_url, db.backup_database_url, db.postgres_password, db.app_password,
                db.backup_password, creds.passphrase, creds.bucket, creds.access_key_id, creds.secret_access_key)
     text = pulumi.Output.all(*outputs).apply(lambda v: contract.render(env_values(cfg, release_id, {
-        **dict(zip(names, v)), "SPACES_ENDPOINT": creds.endpoint, "COMPOSE_PROFILES": db.compose_profiles})))
+        **dict(zip(names, v, strict=True)), "SPACES_ENDPOINT": creds.endpoint, "COMPOSE_PROFILES": db.compose_profiles})))
     return pulumi.Output.secret(text)

@@ -52,8 +52,8 @@ def guarded_ssh(step: str, remote: str) -> str:
         f'if [ "$port" = 22 ]; then where=${HOST}; else where="[${HOST}]:$port"; fi',
         f'printf \'%s %s\\n\' "$where" "${HOST_KEY}" >"$tmp/known_hosts"',
         "rc=0",
-        f'ssh -F /dev/null -i "$tmp/key" -p "$port" {ssh_opts} "${USER}@${HOST}" {shlex.quote(remote)} '
-        '2>"$tmp/err" || rc=$?',
+        (f'ssh -F /dev/null -i "$tmp/key" -p "$port" {ssh_opts} "${USER}@${HOST}" {shlex.quote(remote)} '
+        '2>"$tmp/err" || rc=$?'),
         'cat "$tmp/err" >&2',
         f'if [ "$rc" -eq 255 ] && grep -Eq {shlex.quote(UNREACHABLE)} "$tmp/err"; then',
         f'  echo "warning: {step} skipped: ${HOST} does not answer SSH on port $port (is the droplet gone?)" >&2',

@@ -90,7 +90,7 @@ def env_settings():
                 if sep and key in wanted:
                     wanted[key] = value
     except OSError as exc:
-        raise Fail("cannot read %s/shared/.env: %s" % (ROOT, exc.strerror))
+        raise Fail("cannot read %s/shared/.env: %s" % (ROOT, exc.strerror)) from exc
     return wanted
 
 

@@ -127,7 +127,7 @@ def backup_runs(url: str) -> list[dict]:
     with psycopg.connect(url) as conn:
         cur = conn.execute("SELECT kind, ok, object_key, size_bytes, uploaded, detail FROM backup_runs ORDER BY id")
         cols = [c.name for c in cur.description]
-        return [dict(zip(cols, r)) for r in cur.fetchall()]
+        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
 
 def table_counts(url: str) -> dict:

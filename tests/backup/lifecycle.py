@@ -16,6 +16,7 @@ program adds later cannot pass unexamined.
 """
 from __future__ import annotations
 
+import itertools
 import datetime as dt
 from typing import Dict, List
 
@@ -100,7 +101,7 @@ class LifecycleSimulator:
         nve = rule.get("noncurrentVersionExpiration") or {}
         if nve.get("days") is not None:
             gone = set()
-            for newer, v in zip(vs, vs[1:]):
+            for newer, v in itertools.pairwise(vs):
                 if _due(self.seen[newer["id"]], nve["days"]) <= now:  # noncurrent since its successor came
                     self.s3.delete_object(Bucket=self.bucket, Key=key, VersionId=v["id"])
                     self.log.append(f"{now:%Y-%m-%d} delete noncurrent {key} {v['id'][:8]}")

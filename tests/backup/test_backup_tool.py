@@ -289,7 +289,7 @@ def test_the_next_run_uploads_the_backlog(down, make_tool, s3_server, bucket, cl
 def test_spaces_down_listing_and_drill_fail_loudly(make_tool, botapi):
     down = make_tool(endpoint=closed_port_url())
     assert down.list()["offsite_error"]
-    with pytest.raises(Exception):
+    with pytest.raises(BackupError):
         down.drill()
     assert any("drill FAILED" in t for t in alerts(botapi))
 

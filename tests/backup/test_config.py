@@ -37,8 +37,8 @@ def test_the_program_fixes_glibcs_malloc_settings_on_debian_python():
     import subprocess
 
     from .conftest import BACKUP_SRC
-    probe = subprocess.run(["/usr/bin/python3", "-c", "from botstack_backup.memory import bound_malloc; "
-                            "print(bound_malloc())"], env={"PYTHONPATH": BACKUP_SRC}, capture_output=True,
+    probe = subprocess.run(["/usr/bin/python3", "-c", ("from botstack_backup.memory import bound_malloc; "
+                            "print(bound_malloc())")], env={"PYTHONPATH": BACKUP_SRC}, capture_output=True,
                            text=True, timeout=60)
     assert probe.stdout.strip() == "True", probe.stderr
 

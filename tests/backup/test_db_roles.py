@@ -123,7 +123,7 @@ def role_attrs(server: PostgresServer, role: str) -> dict:
                            "ON b.oid = m.roleid WHERE m.member = r.oid ORDER BY 1) AS member_of "
                            "FROM pg_roles r WHERE rolname = %s", (role,))
         cols = [c.name for c in cur.description]
-        return dict(zip(cols, cur.fetchone()))
+        return dict(zip(cols, cur.fetchone(), strict=True))
 
 
 def test_the_setup_on_a_fresh_cluster_makes_two_unprivileged_roles(cluster):

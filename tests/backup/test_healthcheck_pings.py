@@ -7,6 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from botstack_backup.errors import BackupError, BusyError, ConfigError, VersionMismatch
 from botstack_backup.healthcheck import TIMEOUT, Pinger
 
 from .conftest import closed_port_url
@@ -82,7 +83,7 @@ def test_a_successful_backup_pings_start_then_success_keeping_the_query(make_too
 
 def test_a_failed_backup_pings_its_exit_status(make_tool, pings, failing_pg_dump):
     tool = make_tool(HEALTHCHECK_BACKUP_URL=pings.base + "?create=1")
-    with pytest.raises(Exception):
+    with pytest.raises(BackupError):
         tool.run()
     assert pings.paths() == [(CHECK + "/start", "create=1"), (CHECK + "/1", "create=1")]
     assert "simulated failure" in pings.pings[-1][3]
@@ -97,14 +98,14 @@ def test_a_backup_kept_locally_only_pings_exit_status_3(make_tool, pings):
 
 def test_a_version_mismatch_pings_exit_status_6(make_tool, pings, old_pg_dump):
     tool = make_tool(HEALTHCHECK_BACKUP_URL=pings.base)
-    with pytest.raises(Exception):
+    with pytest.raises(VersionMismatch):
         tool.run()
     assert pings.paths()[-1] == (CHECK + "/6", "")
 
 
 def test_a_configuration_error_pings_exit_status_2(make_tool, pings):
     tool = make_tool(BACKUP_PASSPHRASE="", HEALTHCHECK_BACKUP_URL=pings.base)
-    with pytest.raises(Exception):
+    with pytest.raises(ConfigError):
         tool.run()
     assert pings.paths() == [(CHECK + "/2", "")]
 
@@ -112,7 +113,7 @@ def test_a_configuration_error_pings_exit_status_2(make_tool, pings):
 def test_a_run_skipped_as_busy_pings_nothing(make_tool, pings):
     tool = make_tool(HEALTHCHECK_BACKUP_URL=pings.base)
     with tool.lock():
-        with pytest.raises(Exception):
+        with pytest.raises(BusyError):
             tool.run()
     assert pings.pings == []
 

@@ -1,6 +1,7 @@
 """Local retention and the schedule (injected clock: no sleeping)."""
 from __future__ import annotations
 
+import itertools
 import datetime as dt
 import json
 import os
@@ -123,7 +124,7 @@ def test_schedule_runs_every_interval_and_catches_up_once_after_downtime(make_to
     sched.run_forever(max_ticks=200)   # 5-minute naps at most: about 16 hours
     later = [t for t in backups() if t > caught_up]
     assert later[:2] == [caught_up + dt.timedelta(hours=6), caught_up + dt.timedelta(hours=12)]
-    assert all(b - a == dt.timedelta(hours=6) for a, b in zip(later, later[1:]))
+    assert all(b - a == dt.timedelta(hours=6) for a, b in itertools.pairwise(later))
     # weekly drill: the first one, none in between, one more after 7 days
     drills = [r for r in backup_runs(seeded_db) if r["kind"] == "drill" and r["ok"]]
     assert len(drills) == 1

@@ -83,6 +83,19 @@ async def test_phrases_create_reminders(make_bot, database_url, phrase, lang, ex
     assert len(q(database_url, "SELECT id FROM reminders WHERE user_id=%s AND status='pending'", USER)) == 1
 
 
+@pytest.mark.parametrize("phrase,lang", [
+    ("every month pay the rent", "en"),
+    ("ежемесячно платить за интернет", "ru"),
+    ("каждый месяц оплатить интернет", "ru"),
+])
+async def test_a_monthly_phrase_without_a_day_gets_a_reply_not_a_crash(make_bot, phrase, lang):
+    # bot/parsing.py once lost its `import re`: these phrases raised NameError, the user got no reply
+    # and the admins an error alert (found by ruff's F821)
+    b = await make_bot(clock=FakeClock(datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)))
+    (m,) = await b.say(USER, phrase, lang=lang)
+    assert m["text"] and "⚠" not in m["text"], m
+
+
 @pytest.mark.parametrize("text", ["hello bot", "/remind"])
 async def test_a_phrase_without_a_time_gets_examples(make_bot, database_url, text):
     b = await make_bot()
@@ -144,7 +157,7 @@ async def test_a_second_cancel_press_is_harmless(make_bot, database_url, api):
     (m,) = await b.say(USER, "/list")
     for n in (1, 2):
         api.push_callback(USER, f"c:{ids[0]}", m["message_id"])
-        await api.async_wait_for(lambda: len(api.answered_callbacks) >= n)
+        await api.async_wait_for(lambda n=n: len(api.answered_callbacks) >= n)
     assert "Already" in api.answered_callbacks[-1]["text"]
 
 

@@ -143,7 +143,7 @@ class Ssh:
             user: Optional[str] = None, extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
         """`command` run by the remote login shell, as pulumi-command's session.Run does."""
         target = f"{user or self.user}@{self.address}"
-        for attempt in range(self.dial_limit):
+        for _attempt in range(self.dial_limit):
             proc = subprocess.run(["ssh", *self.options, "-p", str(self.port), *extra, target, command],
                                   input=stdin, capture_output=True, text=True, timeout=timeout)
             # 255: ssh itself failed (dial, auth); pulumi-command retries only the dial

@@ -222,7 +222,7 @@ def _wait_http(url: str, timeout: float = 60) -> None:
         try:
             with urllib.request.urlopen(url, timeout=3):
                 return
-        except OSError:
+        except OSError as exc:
             if time.monotonic() > deadline:
-                raise AssertionError(f"{url} did not answer within {timeout:.0f}s")
+                raise AssertionError(f"{url} did not answer within {timeout:.0f}s") from exc
             time.sleep(0.5)

@@ -278,7 +278,7 @@ def run_program(stack: str, repo_root: Path, overrides: Optional[dict[str, Any]]
         wrapped = [pulumi.Output.from_input(outs[k]) for k in keys]
 
         async def collect():
-            for k, o in zip(keys, wrapped):
+            for k, o in zip(keys, wrapped, strict=True):
                 run.outputs[k] = await o.future(with_unknowns=preview)
                 if await o.is_secret():
                     run.secret_outputs.add(k)

@@ -198,8 +198,8 @@ def ensure_debian() -> str:
     _log(f"docker import {tarball.name} -> {DEBIAN}")
     with open(tarball, "rb") as f:
         proc = subprocess.run(["docker", "import", "--change", f"LABEL {LABEL}={recipe}",
-                               "--change", "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:"
-                               "/usr/bin:/sbin:/bin", "--change", 'CMD ["bash"]', "-", DEBIAN],
+                               "--change", ("ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:"
+                               "/usr/bin:/sbin:/bin"), "--change", 'CMD ["bash"]', "-", DEBIAN],
                               stdin=f, capture_output=True, text=True, env=docker_env(), timeout=600)
     if proc.returncode != 0:
         raise RuntimeError(f"docker import failed: {proc.stderr}")

@@ -176,8 +176,8 @@ class Rehearsal:
         t0 = time.monotonic()
         proc = subprocess.run(["bash", str(path), *args], input=input, capture_output=True, text=True,
                               env=self.env(), timeout=timeout)
-        out = f"$ {name} {' '.join(args)}  (exit {proc.returncode}, {time.monotonic() - t0:.1f}s)\n" \
-              f"{proc.stdout}{proc.stderr}"
+        out = (f"$ {name} {' '.join(args)}  (exit {proc.returncode}, {time.monotonic() - t0:.1f}s)\n"
+               f"{proc.stdout}{proc.stderr}")
         self.log_lines.append(out)
         if check and proc.returncode != 0:
             raise AssertionError(f"deploy/{name} {' '.join(args)} failed (exit {proc.returncode}):\n"

@@ -79,7 +79,7 @@ def _bot_container_events(since: float, until: float) -> list[tuple[str, str, st
 # -- 1 ------------------------------------------------------------------------------------------
 def test_01_engine_and_stand_in_images(rehearsal):
     r = rehearsal
-    for name, ref in r.images.items():
+    for ref in r.images.values():
         assert docker("image", "inspect", ref, check=False).returncode == 0, f"stand-in {ref} missing"
     # the real files keep their real, pinned public images
     compose_yml = (REPO / "compose" / "compose.yml").read_text()

@@ -335,7 +335,7 @@ class BotApiDouble:
         for t, c in times:
             per_chat[c].append(t)
         stats["max_per_chat_in_window"] = max(_max_in_window(v, window) for v in per_chat.values())
-        gaps = [b - a for v in per_chat.values() for a, b in zip(v, v[1:])]
+        gaps = [b - a for v in per_chat.values() for a, b in itertools.pairwise(v)]
         stats["min_gap_per_chat"] = min(gaps) if gaps else None
         stats["duration"] = ts[-1] - ts[0]
         if len(ts) > 1 and ts[-1] > ts[0]:
