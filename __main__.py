@@ -24,11 +24,11 @@ def wire(cfg: StackConfig, repo_root: Path, build_dir: Path) -> Wired:
     server = Server("server", ServerArgs(
         cfg.stack, cfg.region, cfg.droplet_size, cfg.image, cfg.ssh_public_keys, cfg.volume_size_gib,
         backups if cfg.enable_droplet_backups else None, cfg.protect_data,
-        vpc_id=network.vpc_id, tag_name=network.tag_name, reserved_ip=network.reserved_ip))
+        tag_name=network.tag_name, reserved_ip=network.reserved_ip))
     storage = Storage("storage", StorageArgs(cfg.stack, cfg.region, cfg.protect_data, cfg.backup_passphrase))
     database = Database("database", DatabaseArgs(
         cfg.stack, cfg.managed_db, cfg.region, cfg.managed_database_size, cfg.managed_database_version,
-        cfg.protect_data, vpc_id=network.vpc_id, tag_name=network.tag_name, droplet_id=server.droplet_id))
+        cfg.protect_data, vpc_id=server.vpc_id, tag_name=network.tag_name, droplet_id=server.droplet_id))
     release_id = release.release_id(repo_root)
     deploy = Deploy("deploy", DeployArgs(
         cfg.stack, repo_root, build_dir, server.connection,

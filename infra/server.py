@@ -32,7 +32,6 @@ class ServerArgs:
     volume_size_gib: int
     droplet_backups: Optional[DropletBackups]   # None: DigitalOcean droplet backups off
     protect_data: bool
-    vpc_id: pulumi.Input[str]
     tag_name: pulumi.Input[str]
     reserved_ip: pulumi.Input[str]
 
@@ -60,7 +59,8 @@ class Server(pulumi.ComponentResource):
     a new release never touches it. It is replaced delete-before-create, so two bots never poll the
     same token and the volume is detached from the old droplet before the new one wants it.
 
-    Outputs for the others: `connection`, `droplet_id`, `volume_id`, `droplet_urn`, `volume_urn`,
+    Outputs for the others: `connection`, `droplet_id`, `vpc_id` (the VPC DigitalOcean put it in),
+    `volume_id`, `droplet_urn`, `volume_urn`,
     `host_public_key`.
     """
 
@@ -87,6 +87,7 @@ class Server(pulumi.ComponentResource):
             user=facts.DEPLOY_USER, private_key=deploy_key.private_key_openssh,
             host_key=self.host_public_key, droplet_id=droplet.id, ready=(assignment, attachment))
         self.droplet_id: pulumi.Output[str] = droplet.id
+        self.vpc_id: pulumi.Output[str] = droplet.vpc_uuid   # the region's default VPC
         self.volume_id: pulumi.Output[str] = volume.id
         self.droplet_urn: pulumi.Output[str] = droplet.droplet_urn
         self.volume_urn: pulumi.Output[str] = volume.volume_urn
@@ -132,7 +133,7 @@ class Server(pulumi.ComponentResource):
             region=args.region,
             size=args.size,
             image=args.image,
-            vpc_uuid=args.vpc_id,
+            # no vpc_uuid: the region's default VPC (infra/network.py says why)
             ssh_keys=[account_key.fingerprint],
             monitoring=True,
             droplet_agent=True,

@@ -39,10 +39,11 @@ def test_there_are_seven_components_each_naming_its_children(run):
     assert all(n.startswith(prefixes) for n in names), names
 
 
-def test_the_vpc_and_the_reserved_ip_are_in_the_stack_region(run):
+def test_the_reserved_ip_is_in_the_stack_region_and_no_vpc_is_made(run):
     cfg = stack_config(run.stack)
-    assert run.one("/vpc:Vpc").inputs["region"] == cfg["region"]
     assert run.one("/reservedIp:ReservedIp").inputs["region"] == cfg["region"]
+    # the region's default VPC: one made here could become it, and a default is never deleted
+    assert run.of_type("/vpc:Vpc") == []
 
 
 def test_the_firewall_admits_only_ssh_from_the_admin_cidrs(run):
@@ -68,7 +69,7 @@ def test_the_droplet_is_built_from_the_stack_config(run):
     i = d.inputs
     assert i["region"] == cfg["region"] and i["size"] == cfg["dropletSize"] and i["image"] == cfg["image"]
     assert i["monitoring"] is True
-    assert i["vpcUuid"] == "network-vpc-id"
+    assert "vpcUuid" not in i   # the region's default VPC
     assert i["tags"] == [f"botstack-{run.stack}"]
 
 
@@ -435,10 +436,11 @@ def _env(run) -> dict[str, str]:
     return dict(line.split("=", 1) for line in env.splitlines())
 
 
-def test_managed_mode_makes_a_one_node_cluster_in_the_vpc(managed):
+def test_managed_mode_makes_a_one_node_cluster_in_the_droplets_vpc(managed):
     i = managed.one("/databaseCluster:DatabaseCluster").inputs
     assert i["engine"] == "pg" and i["nodeCount"] == 1
-    assert i["privateNetworkUuid"] == "network-vpc-id"
+    # the VPC DigitalOcean put the droplet in: the region's default
+    assert i["privateNetworkUuid"] == managed.mocks.account.default_vpcs[i["region"]]
     assert i["region"] == stack_config(managed.stack)["region"]
     assert i["size"] == "db-s-1vcpu-1gb"
     assert managed.one("/databaseDb:DatabaseDb").inputs == {"clusterId": "database-cluster-id", "name": "botstack"}
@@ -449,9 +451,10 @@ def test_managed_mode_makes_a_one_node_cluster_in_the_vpc(managed):
 def test_managed_mode_admits_only_the_droplet_to_the_cluster(managed):
     fw = managed.one("/databaseFirewall:DatabaseFirewall")
     assert fw.inputs["rules"] == [{"type": "droplet", "value": "424242"}]
-    # the droplet may reach the database port inside the VPC
+    # the droplet may reach the database port on private addresses (its VPC) only
     outbound = managed.one("/firewall:Firewall").inputs["outboundRules"]
-    assert {"protocol": "tcp", "portRange": "25060", "destinationAddresses": ["10.110.0.0/20"]} in outbound
+    assert {"protocol": "tcp", "portRange": "25060",
+            "destinationAddresses": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]} in outbound
 
 
 def test_managed_mode_points_both_urls_at_the_cluster_and_runs_no_local_database(managed):

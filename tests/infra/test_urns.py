@@ -30,6 +30,12 @@ REMOVED = {
     # the final backup became a local command (ssh that tolerates a vanished droplet): the first
     # `up` after the change deletes the remote one, i.e. takes one extra backup
     "botstack:infra:Deploy::deploy$command:remote:Command::deploy-final-backup",
+    # the stack's own VPC (issue 19): on an account with no VPC in the region it became the
+    # region's default, which DigitalOcean never deletes, so `destroy` failed. The droplet now sits
+    # in the region's default VPC. A stack made before keeps its droplet in the old VPC (vpc_uuid
+    # is Computed: left out, it keeps its value) and must forget that VPC before the first `up`
+    # (docs/infra.md, "Upgrading a stack made before issue 19").
+    "botstack:infra:Network::network$digitalocean:index/vpc:Vpc::network-vpc",
 }
 # ...and added in container mode only
 ADDED_CONTAINER = {"botstack:infra:Deploy::deploy$command:local:Command::deploy-final-backup"}

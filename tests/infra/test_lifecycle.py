@@ -1,0 +1,52 @@
+"""A stack's whole life (issue 19): sequences of `pulumi up` with changed config, a droplet deleted
+by hand, `destroy`, each played against DigitalOcean's rules (tests/infra/do_rules.py) by
+tests/infra/lifecycle.py. Each test fails where DigitalOcean would refuse the program before."""
+from __future__ import annotations
+
+import pytest
+
+from tests.infra import do_rules
+from tests.infra.do_rules import Account, DoRuleError
+from tests.infra.harness import make_repo
+from tests.infra.lifecycle import LifeStack
+
+
+@pytest.fixture
+def repo(tmp_path):
+    return make_repo(tmp_path / "repo")
+
+
+@pytest.fixture
+def dev(repo):
+    return LifeStack("dev", repo)
+
+
+# --- the rules themselves ------------------------------------------------------------------------
+
+def test_the_first_vpc_of_a_region_is_its_default_and_cannot_be_deleted():
+    account = Account()
+    account.create(do_rules.VPC, "s:vpc", {"name": "mine", "region": "ams3"})
+    with pytest.raises(DoRuleError, match="403 the default VPC of ams3"):
+        account.delete(do_rules.VPC, "s:vpc", {})
+
+
+def test_a_vpc_made_after_the_default_can_be_deleted():
+    account = Account()
+    account.default_vpc("ams3")   # an earlier droplet made without a VPC
+    account.create(do_rules.VPC, "s:vpc", {"name": "mine", "region": "ams3"})
+    account.delete(do_rules.VPC, "s:vpc", {})
+
+
+# --- 1: the first destroy on a fresh account -----------------------------------------------------
+
+def test_a_fresh_account_destroys_what_it_made(dev):
+    dev.up()
+    dev.destroy()
+    assert not dev.state
+
+
+def test_the_stack_makes_no_vpc_of_its_own(dev):
+    run = dev.up()
+    assert run.of_type("/vpc:Vpc") == []
+    # the droplet is in the region's default VPC, which DigitalOcean made and keeps
+    assert dev.droplet().vpc == dev.account.default_vpcs["ams3"]
