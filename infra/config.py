@@ -25,7 +25,7 @@ program registers any resource. The keys (all camelCase, as in Pulumi.<stack>.ya
 | backupOffsiteKeepWeekly | int, 4 | offsite: the newest backup of each of the last N weeks is kept (>= 0) |
 | backupOffsiteKeepMonthly | int, 6 | offsite: the newest backup of each of the last N months is kept (>= 0) |
 | healthcheckPingUrl | secret str, unset | healthchecks.io-compatible ping base URL with a project ping key (`https://hc-ping.com/<ping-key>`); unset: no pings |
-| backupPassphrase | secret str, unset | encrypts every backup (32-256 of `A-Za-z0-9._~+/=-`); scripts/deploy sets it on a stack's first deploy (or moves the old generated one here), so it outlives `pulumi destroy`; unset: a generated one kept in the state only |
+| backupPassphrase | secret str, required | encrypts every backup (32-256 of `A-Za-z0-9._~+/=-`); scripts/deploy sets it on a stack's first deploy (or moves the old generated one here), so it outlives `pulumi destroy`; unset: refused (a passphrase kept in the state only would go with `pulumi destroy`, the bucket and its backups would not) |
 | ciRunnerCidrs | list[str], [] | extra /32 or /128 hosts admitted to TCP 22 for one CI job (set and cleared by the deploy workflow only) |
 | backupDrillIntervalDays | int, 7 | days between automatic restore drills (>= 1) |
 | enableDropletBackups | bool, false | DigitalOcean droplet backups (+20% weekly / +30% daily of the droplet price) |
@@ -135,7 +135,7 @@ class StackConfig:
     backup_offsite_keep_weekly: int
     backup_offsite_keep_monthly: int
     healthcheck_ping_url: str = field(repr=False)  # holds the ping key: a secret like the token
-    backup_passphrase: str = field(repr=False)     # empty: the generated one (in the state only)
+    backup_passphrase: str = field(repr=False)     # from the stack file, where it outlives a destroy
     backup_drill_interval_days: int
     enable_droplet_backups: bool
     droplet_backup_plan: str
@@ -358,8 +358,14 @@ def _backups(val: Getter, get: Getter) -> dict[str, Any]:
         raise ConfigError("healthcheckPingUrl", "is not an http(s) ping base URL without query or fragment "
                                                 "(e.g. https://hc-ping.com/<ping-key>)")
     passphrase = str(get("backupPassphrase") or "")
+    if not passphrase:
+        # only the stack file keeps it past `pulumi destroy`, which leaves the bucket and its backups:
+        # one generated into the state would be deleted with it (issue 19)
+        raise ConfigError("backupPassphrase", "is not set: run scripts/deploy <stack> once; it makes one, or "
+                                              "moves the one this stack generated from its state, into the "
+                                              "stack file, where it outlives `pulumi destroy`")
     # it goes into the line-based .env and gpg: a plain token (the message never repeats it)
-    if passphrase and not re.fullmatch(r"[A-Za-z0-9._~+/=-]{32,256}", passphrase):
+    if not re.fullmatch(r"[A-Za-z0-9._~+/=-]{32,256}", passphrase):
         raise ConfigError("backupPassphrase", "must be 32-256 characters of letters, digits and ._~+/=- "
                                               "(scripts/deploy makes one)")
     return {

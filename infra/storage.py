@@ -22,8 +22,8 @@ class StorageArgs:
     stack: str
     region: str
     protect_data: bool
-    # botstack:backupPassphrase; empty: generate one (stacks made before it was config)
-    passphrase: str = field(default="", repr=False)
+    # botstack:backupPassphrase (required: infra/config.py)
+    passphrase: str = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,8 @@ class Storage(pulumi.ComponentResource):
     """The bucket (private ACL, versioning on; lifecycle: overwritten or deleted versions expire
     7 days later and incomplete multipart uploads after a day; current objects never expire by
     age: the backup tool owns offsite retention), the backup job's SpacesKey (readwrite on this
-    bucket only), and the backup passphrase (`botstack:backupPassphrase`, or generated).
+    bucket only), and the backup passphrase (`botstack:backupPassphrase`: never generated here, as
+    a passphrase kept only in the state would go with `pulumi destroy` while the bucket stays).
 
     The bucket is `retain_on_delete`: `pulumi destroy` leaves it (and the final backup in it) in
     your account; in prod it is also protected.
@@ -83,18 +84,6 @@ class Storage(pulumi.ComponentResource):
         endpoint = f"https://{args.region}.digitaloceanspaces.com"
         self.credentials = BackupCredentials(
             bucket=bucket.name, endpoint=endpoint, region=args.region, access_key_id=key.access_key,
-            secret_access_key=key.secret_key, passphrase=self._passphrase(name, args))
+            secret_access_key=key.secret_key, passphrase=pulumi.Output.secret(args.passphrase))
         self.bucket_urn: pulumi.Output[str] = bucket.bucket_urn
         self.register_outputs({"bucketName": bucket.name, "endpoint": endpoint, "backupKeyId": key.access_key})
-
-    def _passphrase(self, name: str, args: StorageArgs) -> pulumi.Output[str]:
-        """From the stack's config, where it outlives `pulumi destroy` (the retained bucket's
-        backups stay readable); else generated, in the state only, as stacks made before had it."""
-        if args.passphrase:
-            return pulumi.Output.secret(args.passphrase)
-        generated = random.RandomPassword(
-            # backups are encrypted with it: losing it loses the backups, so it is data
-            f"{name}-backup-passphrase", length=48, special=False,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect_data))
-        return generated.result
-

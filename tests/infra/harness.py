@@ -20,6 +20,8 @@ from tests.infra import do_rules
 REPO = Path(__file__).resolve().parents[2]
 SECRET_MARK = "TESTSECRET"
 TEST_TOKEN = "123456789:TESTSECRET-telegram-token-0123456789abcdef"
+# what scripts/deploy puts into a stack file before the first `up` (the program refuses a stack without)
+TEST_PASSPHRASE = f"{SECRET_MARK}0backup0passphrase0from0the0stack0file"
 
 # Minimal compose file used only when the real compose/compose.yml does not exist yet.
 FALLBACK_COMPOSE = """\
@@ -50,6 +52,7 @@ def stack_config(stack: str) -> dict[str, Any]:
             value = f"{SECRET_MARK}-{name}"
         out[name] = value
     out.setdefault("telegramBotToken", TEST_TOKEN)
+    out.setdefault("backupPassphrase", TEST_PASSPHRASE)
     return out
 
 

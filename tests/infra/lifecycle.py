@@ -55,7 +55,8 @@ class LifeStack:
                 self.config.pop(key, None)
             else:
                 self.config[key] = value
-        run = run_program(self.stack, self.repo, dict(self.config), account=self.account)
+        drop = tuple(k for k, v in changes.items() if v is None)
+        run = run_program(self.stack, self.repo, dict(self.config), drop=drop, account=self.account)
         if run.error is not None:
             raise run.error
         before = self.state

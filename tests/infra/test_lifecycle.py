@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from infra.errors import ConfigError
 from tests.infra import do_rules
 from tests.infra.do_rules import Account, DoRuleError
-from tests.infra.harness import make_repo
+from tests.infra.harness import make_repo, stack_config, unwrap
 from tests.infra.lifecycle import LifeStack
 
 
@@ -50,3 +51,23 @@ def test_the_stack_makes_no_vpc_of_its_own(dev):
     assert run.of_type("/vpc:Vpc") == []
     # the droplet is in the region's default VPC, which DigitalOcean made and keeps
     assert dev.droplet().vpc == dev.account.default_vpcs["ams3"]
+
+
+# --- 12: a plain `pulumi up`, then `destroy` ------------------------------------------------------
+
+def test_a_plain_up_without_a_backup_passphrase_is_refused_before_any_resource(dev):
+    # it used to generate one into the state, which `destroy` deleted while keeping the bucket
+    with pytest.raises(ConfigError, match="^botstack:backupPassphrase: is not set"):
+        dev.up(backupPassphrase=None)
+    assert not dev.state and not dev.account.droplets
+
+
+def test_after_destroy_the_kept_bucket_is_readable_with_the_passphrase_in_the_stack_file(dev):
+    run = dev.up()
+    env = unwrap(run.by_name()["deploy-write-env"].inputs["stdin"]).splitlines()
+    dev.destroy()
+    assert "retain storage-bucket" in dev.log
+    # what encrypted the backups is in the stack file, which destroy does not touch
+    assert f"BACKUP_PASSPHRASE={stack_config('dev')['backupPassphrase']}" in env
+    assert not any(h.typ.endswith("randomPassword:RandomPassword") and "passphrase" in h.name
+                   for h in dev.state.values())

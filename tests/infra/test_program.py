@@ -9,6 +9,7 @@ import pytest
 from pulumi.runtime import rpc
 
 from infra import prices, release
+from infra.errors import ConfigError
 from infra.contract import keys as contract_keys
 from tests.infra.harness import SECRET_MARK, make_repo, run_program, stack_config, unwrap
 
@@ -157,10 +158,14 @@ def test_the_backup_passphrase_comes_from_the_stack_config_where_it_outlives_a_d
     assert f"BACKUP_PASSPHRASE={PASSPHRASE}" in unwrap(env).splitlines()
 
 
-def test_a_stack_without_it_keeps_its_generated_passphrase(run):
-    env = unwrap(run.by_name()["deploy-write-env"].inputs["stdin"]).splitlines()
-    assert "BACKUP_PASSPHRASE=TESTSECRETpwstoragebackuppassphrase" in env
-    assert run.protected["storage-backup-passphrase"] == (run.stack == "prod")
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_stack_without_it_is_refused_before_any_resource(stack, repo):
+    # a plain `pulumi up` (not scripts/deploy) used to generate one into the state only, which
+    # `pulumi destroy` deleted while it kept the bucket with the backups encrypted with it
+    run = run_program(stack, repo, drop=("backupPassphrase",))
+    assert isinstance(run.error, ConfigError) and str(run.error).startswith("botstack:backupPassphrase: is not set")
+    assert "\n" not in str(run.error)
+    assert run.mocks.resources == []
 
 
 def test_backup_key_is_scoped_to_the_bucket_only(run):
@@ -195,7 +200,7 @@ def test_monitor_alerts_when_emails_are_configured(run, repo):
 
 
 def test_data_is_protected_in_prod_only(run):
-    data = {"network-reserved-ip", "server-data", "storage-bucket", "storage-backup-passphrase",
+    data = {"network-reserved-ip", "server-data", "storage-bucket",
             "database-postgres-password", "database-app-password", "database-backup-password"}
     protected = {n for n, p in run.protected.items() if p}
     assert protected == (data if run.stack == "prod" else set())

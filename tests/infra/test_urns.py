@@ -36,6 +36,11 @@ REMOVED = {
     # is Computed: left out, it keeps its value) and must forget that VPC before the first `up`
     # (docs/infra.md, "Upgrading a stack made before issue 19").
     "botstack:infra:Network::network$digitalocean:index/vpc:Vpc::network-vpc",
+    # the generated backup passphrase (issue 19): `pulumi destroy` deleted it with the state while
+    # the bucket with the backups it encrypted stayed. The program refuses to run without
+    # botstack:backupPassphrase; scripts/deploy moves a generated one there and forgets this
+    # resource (`pulumi state delete`), so nothing deletes it.
+    "botstack:infra:Storage::storage$random:index/randomPassword:RandomPassword::storage-backup-passphrase",
 }
 # ...and added in container mode only
 ADDED_CONTAINER = {"botstack:infra:Deploy::deploy$command:local:Command::deploy-final-backup"}
