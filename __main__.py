@@ -22,7 +22,7 @@ def wire(cfg: StackConfig, repo_root: Path, build_dir: Path) -> Wired:
                                              cfg.protect_data))
     backups = DropletBackups(cfg.droplet_backup_plan, cfg.droplet_backup_weekday, cfg.droplet_backup_hour)
     server = Server("server", ServerArgs(
-        cfg.stack, cfg.region, cfg.droplet_size, cfg.image, cfg.ssh_public_keys, cfg.volume_size_gib,
+        cfg.stack, cfg.region, cfg.droplet_size, cfg.image, cfg.volume_size_gib,
         backups if cfg.enable_droplet_backups else None, cfg.protect_data,
         tag_name=network.tag_name, reserved_ip=network.reserved_ip))
     storage = Storage("storage", StorageArgs(cfg.stack, cfg.region, cfg.protect_data, cfg.backup_passphrase))
@@ -34,7 +34,7 @@ def wire(cfg: StackConfig, repo_root: Path, build_dir: Path) -> Wired:
         cfg.stack, repo_root, build_dir, server.connection,
         env=envfile.render(cfg, release_id, database.access, storage.credentials),
         volume_id=server.volume_id, tag_name=network.tag_name, final_backup=not cfg.managed_db,
-        ssh_open=network.ssh_open))
+        ssh_open=network.ssh_open, admin_ssh_keys=cfg.ssh_public_keys))
     Monitoring("monitoring", MonitoringArgs(cfg.stack, cfg.alert_emails, server.droplet_id))
     urns = [server.droplet_urn, server.volume_urn, network.reserved_ip_urn, storage.bucket_urn]
     Project("project", ProjectArgs(cfg.stack, cfg.production,

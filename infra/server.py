@@ -28,7 +28,6 @@ class ServerArgs:
     region: str
     size: str
     image: str
-    admin_ssh_keys: tuple[str, ...]
     volume_size_gib: int
     droplet_backups: Optional[DropletBackups]   # None: DigitalOcean droplet backups off
     protect_data: bool
@@ -50,13 +49,14 @@ class Connection:
 
 class Server(pulumi.ComponentResource):
     """The droplet and what makes it: the pinned SSH host key and the deploy key (both generated
-    here with pulumi-tls, ed25519), the deploy key registered with DigitalOcean (your keys go in
-    through cloud-init only), the data volume
+    here with pulumi-tls, ed25519), the deploy key registered with DigitalOcean (your keys are
+    written by the deploy, infra/deploy.py), the data volume
     (ext4, label `botstack-data`, mounted at /mnt/botstack-data by cloud-init) and its attachment,
     and the reserved IP's assignment.
 
-    The droplet is replaced only when its own inputs change (size, image, region, keys, cloud-init);
-    a new release never touches it. It is replaced delete-before-create, so two bots never poll the
+    The droplet is replaced only when a ForceNew input changes (image, region, the cloud-init
+    template); your keys and a new release never touch it, a new size resizes it in place
+    (`resize_disk` off, see `_droplet`). It is replaced delete-before-create, so two bots never poll the
     same token and the volume is detached from the old droplet before the new one wants it.
 
     Outputs for the others: `connection`, `droplet_id`, `vpc_id` (the VPC DigitalOcean put it in),
@@ -111,7 +111,8 @@ class Server(pulumi.ComponentResource):
                  deploy_key: tls.PrivateKey) -> do.Droplet:
         prefix = f"botstack-{args.stack}"
         # DigitalOcean takes a public key once per account, so your keys (already there, or shared
-        # by dev and prod) would collide: they reach the droplet through cloud-init `users`. The
+        # by dev and prod) would collide; nor are they in the user-data, which is ForceNew: the
+        # deploy writes them (infra/deploy.py, admin-keys), so a new key replaces nothing. The
         # account gets only this stack's own deploy key, which no other stack has; a droplet
         # created with a key gets no root password by e-mail (root cannot log in over SSH anyway).
         account_key = do.SshKey(f"{name}-deploy-ssh-key", name=f"{prefix}-deploy",
@@ -120,7 +121,7 @@ class Server(pulumi.ComponentResource):
         user_data = pulumi.Output.all(
             host_key.private_key_openssh, host_key.public_key_openssh, deploy_key.public_key_openssh,
         ).apply(lambda k: cloudinit.render_user_data(cloudinit.UserDataParams(
-            admin_ssh_keys=args.admin_ssh_keys, deploy_public_key=k[2],
+            deploy_public_key=k[2],
             host_private_key=k[0], host_public_key=k[1])))
         # the host's private key is in here: the whole user-data is a secret
         secret_user_data: pulumi.Output[str] = pulumi.Output.secret(user_data)

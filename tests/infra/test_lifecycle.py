@@ -71,3 +71,19 @@ def test_after_destroy_the_kept_bucket_is_readable_with_the_passphrase_in_the_st
     assert f"BACKUP_PASSPHRASE={stack_config('dev')['backupPassphrase']}" in env
     assert not any(h.typ.endswith("randomPassword:RandomPassword") and "passphrase" in h.name
                    for h in dev.state.values())
+
+
+# --- 2: a new or rotated admin key ---------------------------------------------------------------
+
+def test_adding_an_admin_key_keeps_the_droplet_and_rewrites_the_keys(dev):
+    from tests.infra.harness import real_ed25519_key
+    first = dev.up()
+    droplet = dev.droplet().id
+    keys = stack_config("dev")["sshPublicKeys"] + [real_ed25519_key("second-admin").public_openssh.strip()]
+    second = dev.up(sshPublicKeys=keys)
+    assert dev.droplet().id == droplet                        # no new droplet: no downtime, backups kept
+    assert do_rules.replaced(first.mocks.resources, second.mocks.resources) == {}
+    step = second.by_name()["deploy-admin-keys"]
+    assert unwrap(step.inputs["stdin"]) == "".join(k + "\n" for k in keys)
+    # its trigger changed: pulumi-command runs it again on this droplet
+    assert unwrap(step.inputs["triggers"]) != unwrap(first.by_name()["deploy-admin-keys"].inputs["triggers"])

@@ -20,6 +20,8 @@ ADDED = {
     "botstack:infra:Deploy::deploy$command:local:Command::deploy-stop-stack",
     "botstack:infra:Database::database$random:index/randomPassword:RandomPassword::database-app-password",
     "botstack:infra:Database::database$random:index/randomPassword:RandomPassword::database-backup-password",
+    # writes your SSH keys (issue 19: they left the user-data, whose every change replaced the droplet)
+    "botstack:infra:Deploy::deploy$command:remote:Command::deploy-admin-keys",
 }
 
 # resources removed on purpose since the recording
