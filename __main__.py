@@ -24,7 +24,7 @@ def wire(cfg: StackConfig, repo_root: Path, build_dir: Path) -> Wired:
     server = Server("server", ServerArgs(
         cfg.stack, cfg.region, cfg.droplet_size, cfg.image, cfg.volume_size_gib,
         backups if cfg.enable_droplet_backups else None, cfg.protect_data,
-        tag_name=network.tag_name, reserved_ip=network.reserved_ip))
+        tag_name=network.tag_name, reserved_ip=network.reserved_ip, final_backup=not cfg.managed_db))
     storage = Storage("storage", StorageArgs(cfg.stack, cfg.region, cfg.protect_data, cfg.backup_passphrase))
     database = Database("database", DatabaseArgs(
         cfg.stack, cfg.managed_db, cfg.region, cfg.managed_database_size, cfg.managed_database_version,

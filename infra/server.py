@@ -5,14 +5,17 @@ from dataclasses import dataclass
 from typing import Optional
 
 import pulumi
+import pulumi_command as command
 import pulumi_digitalocean as do
 import pulumi_tls as tls
 
-from infra import cloudinit, facts
+from infra import cloudinit, facts, teardown
 
 # a graceful shutdown (systemd stops docker, each container within its stop_grace_period) and the
 # power-off DigitalOcean then waits for
 DROPLET_DELETE_TIMEOUT = "10m"
+# power-off, resize (a minute or two without the disk), power-on
+DROPLET_RESIZE_TIMEOUT = "20m"
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,28 @@ class ServerArgs:
     protect_data: bool
     tag_name: pulumi.Input[str]
     reserved_ip: pulumi.Input[str]
+    final_backup: bool = True   # container mode: a backup to Spaces before a resize stops the stack
+
+
+# The droplet's size is in this step's environment: a change runs its `update` before the droplet's
+# (the droplet depends on it). pulumi-command hands `update` the previous run's stdout, which names the
+# size the stack was stopped for last, so any other change of the step's inputs stops nothing.
+SIZE_ENV = "BOTSTACK_DROPLET_SIZE"
+
+
+def pre_resize_script(final_backup: bool) -> str:
+    """`update` of the pre-resize step: when the size changed, a final backup (container mode) and
+    the stack stopped and flushed, since the provider then powers the droplet off hard; prints the
+    size, for the next run to compare."""
+    remote = (f"{teardown.FINAL_BACKUP} && " if final_backup else "") + teardown.STOP_STACK
+    return "\n".join((
+        f'if [ "${{PULUMI_COMMAND_STDOUT:-}}" = "size ${SIZE_ENV}" ]; then echo "size ${SIZE_ENV}"; exit 0; fi',
+        f'echo "resizing to ${SIZE_ENV}: final backup and graceful stop first" >&2',
+        "(",
+        teardown.guarded_ssh("pre-resize", remote),
+        ') || exit $?',
+        f'echo "size ${SIZE_ENV}"',
+    ))
 
 
 @dataclass(frozen=True)
@@ -70,7 +95,8 @@ class Server(pulumi.ComponentResource):
         host_key = tls.PrivateKey(f"{name}-host-key", algorithm="ED25519", opts=child)
         deploy_key = tls.PrivateKey(f"{name}-deploy-key", algorithm="ED25519", opts=child)
         volume = self._volume(name, args)
-        droplet = self._droplet(name, args, host_key, deploy_key)
+        pre_resize = self._pre_resize(name, args, host_key, deploy_key)
+        droplet = self._droplet(name, args, host_key, deploy_key, pre_resize)
         droplet_id = droplet.id.apply(int)
         attachment = do.VolumeAttachment(
             f"{name}-data-attachment", droplet_id=droplet_id, volume_id=volume.id,
@@ -107,8 +133,26 @@ class Server(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect_data),
         )
 
+    def _pre_resize(self, name: str, args: ServerArgs, host_key: tls.PrivateKey,
+                    deploy_key: tls.PrivateKey) -> command.local.Command:
+        """A size change is no replacement: the provider powers the droplet off (PowerOff, not
+        Shutdown) and resizes it in place (terraform-provider-digitalocean,
+        digitalocean/droplet/resource_droplet.go, Update). This step runs first: the final backup
+        and the graceful stop. It dials the reserved IP, which points at this droplet (the droplet
+        depends on the step, so it cannot name the droplet's id)."""
+        return command.local.Command(
+            f"{name}-pre-resize",
+            create=f'echo "size ${SIZE_ENV}"',
+            update=pre_resize_script(args.final_backup),
+            interpreter=["/bin/bash", "-c"],
+            environment={SIZE_ENV: args.size, teardown.HOST: args.reserved_ip, teardown.USER: facts.DEPLOY_USER,
+                         teardown.HOST_KEY: host_key.public_key_openssh.apply(str.strip)},
+            stdin=deploy_key.private_key_openssh,
+            logging=command.local.Logging.STDOUT_AND_STDERR,
+            opts=pulumi.ResourceOptions(parent=self))
+
     def _droplet(self, name: str, args: ServerArgs, host_key: tls.PrivateKey,
-                 deploy_key: tls.PrivateKey) -> do.Droplet:
+                 deploy_key: tls.PrivateKey, pre_resize: command.local.Command) -> do.Droplet:
         prefix = f"botstack-{args.stack}"
         # DigitalOcean takes a public key once per account, so your keys (already there, or shared
         # by dev and prod) would collide; nor are they in the user-data, which is ForceNew: the
@@ -133,6 +177,9 @@ class Server(pulumi.ComponentResource):
             name=prefix,
             region=args.region,
             size=args.size,
+            # a resize keeps the disk: a grown disk never shrinks, so a later smaller size would be
+            # refused (the provider's default is true)
+            resize_disk=False,
             image=args.image,
             # no vpc_uuid: the region's default VPC (infra/network.py says why)
             ssh_keys=[account_key.fingerprint],
@@ -145,6 +192,7 @@ class Server(pulumi.ComponentResource):
             user_data=secret_user_data,
             # the delete shuts the droplet down gracefully and waits for it within this timeout
             # (the provider's default, 60 s, fails the delete of a droplet that takes longer)
-            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True,
-                                        custom_timeouts=pulumi.CustomTimeouts(delete=DROPLET_DELETE_TIMEOUT)),
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True, depends_on=[pre_resize],
+                                        custom_timeouts=pulumi.CustomTimeouts(delete=DROPLET_DELETE_TIMEOUT,
+                                                                              update=DROPLET_RESIZE_TIMEOUT)),
         )

@@ -72,12 +72,32 @@ class LifeStack:
         replaced |= {n for n, h in after.items() if n in before and _triggers(before[n]) != _triggers(h)}
         replaced |= {n for n, h in after.items() if n in before and h.typ == do_rules.DROPLET
                      and before[n].droplet_id != h.droplet_id}
+        self._check_resizes(before, after, run)
         # the old halves of replacements, then what is gone from the program: dependents first
         gone = [h for n, h in before.items() if n not in after or n in replaced]
         self.state = after
         for held in reversed(gone):
             self._delete(held)
         return run
+
+    def _check_resizes(self, before: dict[str, Held], after: dict[str, Held], run: Run) -> None:
+        """A droplet whose size changes in place is powered off hard (do_rules.LiveDroplet.resize):
+        something must have stopped its stack first, i.e. a command the droplet depends on whose
+        inputs changed in this run (so its `update` ran first) and whose update stops the stack."""
+        for name, held in after.items():
+            old = before.get(name)
+            if held.typ != do_rules.DROPLET or old is None or old.droplet_id != held.droplet_id:
+                continue
+            if old.inputs.get("size") == held.inputs.get("size"):
+                continue
+            stoppers = [h for h in after.values()
+                        if h.typ == do_rules.LOCAL_COMMAND and do_rules.depends_on(run.options, name, h.name)
+                        and h.name in before and before[h.name].inputs != h.inputs
+                        and "docker stop" in str(h.inputs.get("update", ""))]
+            if not stoppers:
+                raise DoRuleError(f"{name}: resized by a hard power-off (PowerOff) with the stack running: "
+                                  "no step stops it first")
+            self.log.append(f"update {stoppers[0].name}: stack stopped before the resize")
 
     def refresh(self) -> None:
         """What the provider's Read finds gone is dropped from the state (resource_droplet.go: a 404;

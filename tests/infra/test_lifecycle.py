@@ -87,3 +87,33 @@ def test_adding_an_admin_key_keeps_the_droplet_and_rewrites_the_keys(dev):
     assert unwrap(step.inputs["stdin"]) == "".join(k + "\n" for k in keys)
     # its trigger changed: pulumi-command runs it again on this droplet
     assert unwrap(step.inputs["triggers"]) != unwrap(first.by_name()["deploy-admin-keys"].inputs["triggers"])
+
+
+# --- 3: a new droplet size -----------------------------------------------------------------------
+
+def test_a_resize_and_back_keeps_the_droplet_and_its_disk(dev):
+    dev.up()
+    droplet = dev.droplet()
+    dev.up(dropletSize="s-1vcpu-2gb")
+    assert dev.droplet() is droplet and droplet.size == "s-1vcpu-2gb"
+    # the disk stays at 25 GiB, so the way back is open: a grown disk (resize_disk, the provider's
+    # default) would refuse it
+    assert droplet.disk_gib == 25
+    dev.up(dropletSize="s-1vcpu-1gb")
+    assert droplet.size == "s-1vcpu-1gb"
+
+
+def test_the_stack_is_stopped_with_a_final_backup_before_the_power_off(dev):
+    dev.up()
+    run = dev.up(dropletSize="s-1vcpu-2gb")
+    assert "update server-pre-resize: stack stopped before the resize" in dev.log
+    assert dev.droplet().events == [("power-off", "resize s-1vcpu-1gb -> s-1vcpu-2gb")]
+    update = run.by_name()["server-pre-resize"].inputs["update"]
+    assert update.index("final-backup.sh") < update.index("docker stop")
+
+
+def test_a_grown_disk_refuses_a_smaller_size():
+    droplet = do_rules.LiveDroplet(1, "ams3", "v", "s-1vcpu-1gb", 25)
+    droplet.resize("d", "s-1vcpu-1gb", "s-1vcpu-2gb", resize_disk=True)
+    with pytest.raises(DoRuleError, match="cannot shrink"):
+        droplet.resize("d", "s-1vcpu-2gb", "s-1vcpu-1gb", resize_disk=True)

@@ -22,6 +22,8 @@ ADDED = {
     "botstack:infra:Database::database$random:index/randomPassword:RandomPassword::database-backup-password",
     # writes your SSH keys (issue 19: they left the user-data, whose every change replaced the droplet)
     "botstack:infra:Deploy::deploy$command:remote:Command::deploy-admin-keys",
+    # a new size: final backup and graceful stop before the provider powers the droplet off (issue 19)
+    "botstack:infra:Server::server$command:local:Command::server-pre-resize",
 }
 
 # resources removed on purpose since the recording
