@@ -185,3 +185,35 @@ def test_the_stack_unit_is_active_before_the_first_release_so_it_always_stops_th
     for line in ("ExecStart=", "ExecStop="):
         [cmd] = [l for l in unit.splitlines() if l.startswith(line)]
         assert "|| exit 0;" in cmd, cmd
+
+
+def _unit(text: str) -> dict[str, list[str]]:
+    """`Key=value` settings of a systemd unit, every value of a key in order (sections merged)."""
+    settings: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if "=" in line and not line.lstrip().startswith(("#", "[")):
+            key, _, value = line.partition("=")
+            settings.setdefault(key.strip(), []).extend(value.split() if key.strip() in
+                                                        ("After", "Before", "Requires", "WantedBy", "RequiredBy")
+                                                        else [value])
+    return settings
+
+
+def test_the_metadata_block_is_in_place_before_dockerd_restarts_any_container(user_data):
+    # dockerd starts `unless-stopped` containers itself as it comes up: a block applied after
+    # docker.service left a moment in which a container could read the user-data (issue 19)
+    doc = _doc(user_data)
+    unit = _unit(_file(doc, "/etc/systemd/system/botstack-metadata-block.service"))
+    assert "docker.service" in unit["Before"] and "docker.service" not in unit.get("After", [])
+    assert "docker.service" not in unit.get("Requires", [])
+    # docker does not start without it (fail closed), and a docker restart applies it again
+    assert "docker.service" in unit["RequiredBy"]
+    assert unit["PartOf"] == ["docker.service"]
+    # dockerd keeps a DOCKER-USER chain it finds (it only adds its jump and a final RETURN)
+    [start] = unit["ExecStart"]
+    assert start.index("iptables -N DOCKER-USER") < start.index("iptables -I DOCKER-USER -d 169.254.169.254/32 -j REJECT")
+    # enabled, so it is pulled in at every boot, before docker; cloud-init's own first boot too
+    assert ["systemctl", "enable", "--now", "botstack-metadata-block.service"] in doc["runcmd"]
+    runcmd = [" ".join(c) if isinstance(c, list) else c for c in doc["runcmd"]]
+    block = runcmd.index("systemctl enable --now botstack-metadata-block.service")
+    assert block < runcmd.index("systemctl restart docker")
