@@ -38,9 +38,9 @@ class BackupCredentials:
 
 
 class Storage(pulumi.ComponentResource):
-    """The bucket (private ACL, versioning on; lifecycle: overwritten or deleted versions expire
-    7 days later and incomplete multipart uploads after a day; current objects never expire by
-    age: the backup tool owns offsite retention), the backup job's SpacesKey (readwrite on this
+    """The bucket (private ACL, versioning on; lifecycle, one action a rule: overwritten or deleted
+    versions expire 7 days later, lone delete markers go, incomplete multipart uploads after a day;
+    current objects never expire by age: the backup tool owns offsite retention), the backup job's SpacesKey (readwrite on this
     bucket only), and the backup passphrase (`botstack:backupPassphrase`: never generated here, as
     a passphrase kept only in the state would go with `pulumi destroy` while the bucket stays).
 
@@ -62,16 +62,23 @@ class Storage(pulumi.ComponentResource):
             region=args.region,
             acl="private",
             versioning=do.SpacesBucketVersioningArgs(enabled=True),
-            lifecycle_rules=[do.SpacesBucketLifecycleRuleArgs(
-                id="expire-backups",
-                enabled=True,
-                abort_incomplete_multipart_upload_days=1,
-                # a pruned backup leaves a delete marker over its old version; once that version
-                # has expired the lone marker holds nothing: remove it (never a current object)
-                expiration=do.SpacesBucketLifecycleRuleExpirationArgs(expired_object_delete_marker=True),
-                noncurrent_version_expiration=do.SpacesBucketLifecycleRuleNoncurrentVersionExpirationArgs(
-                    days=NONCURRENT_VERSION_DAYS),
-            )],
+            # one action a rule, each of a shape Spaces takes (the provider's acceptance tests put
+            # and read back each: tests/infra/do_rules.py, LIFECYCLE_SHAPES); none expires a current
+            # object, the backup tool owns offsite retention
+            lifecycle_rules=[
+                do.SpacesBucketLifecycleRuleArgs(id="abort-incomplete-uploads", enabled=True,
+                                                 abort_incomplete_multipart_upload_days=1),
+                # a pruned or overwritten backup's old version: gone a week later
+                do.SpacesBucketLifecycleRuleArgs(
+                    id="expire-old-versions", enabled=True,
+                    noncurrent_version_expiration=do.SpacesBucketLifecycleRuleNoncurrentVersionExpirationArgs(
+                        days=NONCURRENT_VERSION_DAYS)),
+                # a pruned backup leaves a delete marker over its old version; once that version has
+                # expired the lone marker holds nothing: remove it (never a current object)
+                do.SpacesBucketLifecycleRuleArgs(
+                    id="remove-lone-delete-markers", enabled=True,
+                    expiration=do.SpacesBucketLifecycleRuleExpirationArgs(expired_object_delete_marker=True)),
+            ],
             force_destroy=False,
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect_data, retain_on_delete=True),
         )

@@ -118,3 +118,13 @@ def test_a_new_admin_key_replaces_nothing(repo):
     base = run_program("dev", repo)
     rekeyed = run_program("dev", repo, {"sshPublicKeys": [real_ed25519_key("another-admin").public_openssh.strip()]})
     assert do_rules.replaced(base.mocks.resources, rekeyed.mocks.resources) == {}
+
+
+def test_a_lifecycle_rule_joining_actions_is_refused_and_single_ones_pass():
+    joined = {"id": "x", "enabled": True, "abortIncompleteMultipartUploadDays": 1,
+              "expiration": {"expiredObjectDeleteMarker": True}, "noncurrentVersionExpiration": {"days": 7}}
+    with pytest.raises(DoRuleError, match="no shape Spaces is known to accept"):
+        Account().create(do_rules.BUCKET, "s:b", {"name": "botstack-x-backups", "lifecycleRules": [joined]})
+    single = [{"id": "a", "abortIncompleteMultipartUploadDays": 1}, {"id": "n", "noncurrentVersionExpiration": {"days": 7}}]
+    do_rules.forget_buckets()
+    Account().create(do_rules.BUCKET, "s:b", {"name": "botstack-x-backups", "lifecycleRules": single})
