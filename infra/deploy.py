@@ -42,6 +42,8 @@ from infra import facts, release, teardown
 from infra.server import Connection
 
 ROOT = facts.BOTSTACK_ROOT
+# the droplet a teardown step was made for (infra/teardown.py reads it; the name is infra-b's to share)
+DROPLET_ID_ENV = "BOTSTACK_DROPLET_ID"
 ENV_PREFIX = f"BOTSTACK_ROOT={ROOT} DATA_DIR={facts.DATA_DIR}"
 
 CLOUD_INIT_WAIT = (
@@ -134,10 +136,15 @@ class Deploy(pulumi.ComponentResource):
 
     def _on_delete(self, step: str, remote: str, c: Connection, after: list) -> command.local.Command:
         """Nothing on create; on delete `remote` on the droplet, a warning if the droplet is gone
-        (infra/teardown.py). The droplet id trigger re-creates it for a new droplet."""
+        (infra/teardown.py). The droplet id trigger re-creates it for a new droplet. The id is in
+        the environment too: the reserved IP (and the pinned host key) move to a new droplet, so
+        a step made for a droplet deleted by hand would otherwise, at the end of the `up` that
+        replaced it, stop the new droplet's stack; teardown compares it with the id of the droplet
+        it reached (DigitalOcean's metadata)."""
         return command.local.Command(
             f"{self._step_prefix}-{step}", delete=teardown.guarded_ssh(step, remote), interpreter=["/bin/bash", "-c"],
-            environment={teardown.HOST: c.host, teardown.USER: c.user, teardown.HOST_KEY: c.host_key},
+            environment={teardown.HOST: c.host, teardown.USER: c.user, teardown.HOST_KEY: c.host_key,
+                         DROPLET_ID_ENV: c.droplet_id},
             stdin=c.private_key, triggers=[c.droplet_id], logging=command.local.Logging.STDOUT_AND_STDERR,
             opts=pulumi.ResourceOptions(parent=self, depends_on=after))
 

@@ -17,7 +17,14 @@ import pulumi
 
 from tests.infra import do_rules
 from tests.infra.do_rules import Account, DoRuleError
-from tests.infra.harness import Run, run_program, unwrap
+from tests.infra.harness import REPO, Run, run_program, unwrap
+
+
+def project_refreshes() -> bool:
+    """Pulumi.yaml `options: refresh: always`: every `up`, `preview` and `destroy` refreshes first."""
+    import yaml
+    project = yaml.safe_load((REPO / "Pulumi.yaml").read_text()) or {}
+    return (project.get("options") or {}).get("refresh") == "always"
 
 
 @dataclass
@@ -46,9 +53,10 @@ class LifeStack:
     def owner(self, name: str) -> str:
         return f"{self.stack}:{name}"
 
-    def up(self, refresh: bool = False, **changes: Any) -> Run:
-        """`pulumi up` with the config changed by `changes` (a value None removes the key)."""
-        if refresh:
+    def up(self, refresh: Optional[bool] = None, **changes: Any) -> Run:
+        """`pulumi up` with the config changed by `changes` (a value None removes the key); refresh
+        first when asked (`--refresh`) or when Pulumi.yaml says always."""
+        if refresh or (refresh is None and project_refreshes()):
             self.refresh()
         for key, value in changes.items():
             if value is None:
@@ -117,8 +125,8 @@ class LifeStack:
                 self.log.append(f"refresh: {name} is gone")
                 del self.state[name]
 
-    def destroy(self, refresh: bool = False) -> None:
-        if refresh:
+    def destroy(self, refresh: Optional[bool] = None) -> None:
+        if refresh or (refresh is None and project_refreshes()):
             self.refresh()
         for held in reversed(list(self.state.values())):
             if held.retained:

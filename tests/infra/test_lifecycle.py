@@ -117,3 +117,35 @@ def test_a_grown_disk_refuses_a_smaller_size():
     droplet.resize("d", "s-1vcpu-1gb", "s-1vcpu-2gb", resize_disk=True)
     with pytest.raises(DoRuleError, match="cannot shrink"):
         droplet.resize("d", "s-1vcpu-2gb", "s-1vcpu-1gb", resize_disk=True)
+
+
+# --- 4: a droplet deleted by hand ----------------------------------------------------------------
+
+def test_without_a_refresh_destroy_panics_on_a_droplet_deleted_by_hand(dev):
+    # the provider's rule the program has to live with (do_rules.Account.delete)
+    dev.up()
+    dev.account.delete_by_hand(dev.droplet().id)
+    with pytest.raises(DoRuleError, match="nil pointer"):
+        dev.destroy(refresh=False)
+
+
+def test_destroy_after_the_droplet_was_deleted_by_hand(dev):
+    dev.up()
+    dev.account.delete_by_hand(dev.droplet().id)
+    dev.destroy()   # Pulumi.yaml: refresh always, so the gone droplet leaves the state first
+    assert "refresh: server-ip-assignment is gone" in dev.log
+    assert "refresh: server-data-attachment is gone" in dev.log
+    assert not dev.state
+
+
+def test_up_after_the_droplet_was_deleted_by_hand_leaves_the_new_droplets_stack_running(dev):
+    dev.up()
+    old = dev.droplet().id
+    dev.account.delete_by_hand(old)
+    run = dev.up()
+    new = dev.droplet().id
+    assert new != old and dev.account.ip_assigned_to["192.0.2.10"] == new
+    # the old teardown steps dial the reserved IP, now the new droplet's: each knows its droplet
+    for step in ("deploy-stop-stack", "deploy-final-backup"):
+        assert f"teardown {step}: droplet {new} is not {old}, skipped" in dev.log
+        assert unwrap(run.by_name()[step].inputs["environment"])[do_rules.DROPLET_ID_ENV] == str(new)

@@ -283,8 +283,9 @@ def test_the_teardown_steps_reach_the_droplet_like_the_deploy(run):
     conn = unwrap(by["deploy-activate"].inputs["connection"])
     for step in ("deploy-stop-stack", "deploy-final-backup"):
         i = by[step].inputs
+        # and the id of the droplet they were made for: the reserved IP may lead to another
         assert unwrap(i["environment"]) == {"BOTSTACK_SSH_HOST": conn["host"], "BOTSTACK_SSH_USER": "deploy",
-                                            "BOTSTACK_SSH_HOST_KEY": conn["hostKey"]}
+                                            "BOTSTACK_SSH_HOST_KEY": conn["hostKey"], "BOTSTACK_DROPLET_ID": "424242"}
         assert rpc.is_rpc_secret(i["stdin"]) and unwrap(i["stdin"]) == conn["privateKey"]
         assert i["triggers"] == ["424242"]
 
