@@ -221,14 +221,17 @@ def test_the_deploy_connection_verifies_the_pinned_host_key(run):
         rpc.is_rpc_secret(by["deploy-activate"].inputs["connection"]["privateKey"])
 
 
-def test_your_keys_are_written_by_the_deploy_once_cloud_init_is_done(run):
+def test_your_keys_are_written_by_the_deploy_as_soon_as_it_can_log_in(run):
     from tests.infra import do_rules
     step = run.by_name()["deploy-admin-keys"]
     keys = stack_config(run.stack)["sshPublicKeys"]
     assert step.inputs["create"] == "sudo -n /usr/local/sbin/botstack-admin-keys"
     assert unwrap(step.inputs["stdin"]) == "".join(k + "\n" for k in keys)
     assert unwrap(step.inputs["triggers"]) == ["".join(k + "\n" for k in keys), "424242"]
-    assert do_rules.depends_on(run.options, "deploy-admin-keys", "deploy-wait-ready")
+    # not after cloud-init's end: a failing cloud-init must not lock you out of the droplet
+    assert not do_rules.depends_on(run.options, "deploy-admin-keys", "deploy-wait-ready")
+    assert do_rules.depends_on(run.options, "deploy-admin-keys", "server-ip-assignment")
+    assert do_rules.depends_on(run.options, "deploy-admin-keys", "network-firewall")
 
 
 def test_the_deploy_copies_and_unpacks_the_release_after_cloud_init(run):
