@@ -38,7 +38,7 @@ REMOVED = {
     # region's default, which DigitalOcean never deletes, so `destroy` failed. The droplet now sits
     # in the region's default VPC. A stack made before keeps its droplet in the old VPC (vpc_uuid
     # is Computed: left out, it keeps its value) and must forget that VPC before the first `up`
-    # (docs/infra.md, "Upgrading a stack made before issue 19").
+    # (docs/infra.md, "Upgrading a stack deployed before issue 19").
     "botstack:infra:Network::network$digitalocean:index/vpc:Vpc::network-vpc",
     # the generated backup passphrase (issue 19): `pulumi destroy` deleted it with the state while
     # the bucket with the backups it encrypted stayed. The program refuses to run without
