@@ -159,6 +159,10 @@ class Account:
         self.registered[name] = (typ, given)
         if typ == DROPLET:
             self._droplet(name, previous[1] if previous and previous[0] == typ else None, given)
+        elif typ == VOLUME and previous is not None and _known(given.get("size")) and _known(previous[1].get("size")) \
+                and float(given["size"]) < float(previous[1]["size"]):
+            # provider digitalocean/volume/resource_volume.go, CustomizeDiff
+            raise DoRuleError(f"{name}: volumes `size` can only be expanded and not shrunk")
         elif typ == VPC and previous is None:
             self._new_vpc(f"vpc-{name}", str(given.get("region")))
         elif typ == IP_ASSIGNMENT and _known(given.get("dropletId")):
@@ -445,3 +449,33 @@ def replaced(before: Iterable[Any], after: Iterable[Any]) -> dict[str, set[str]]
         if fields:
             out[r.name] = fields
     return out
+
+
+# --- the state backend's lock ------------------------------------------------------------------
+
+LOCKED = ("the stack is currently locked by {n} lock(s). Either wait for the other process(es) to end "
+          "or delete the lock file with `pulumi cancel`.")
+
+
+@dataclass
+class Backend:
+    """The diy (file or bucket) state backend of pulumi/pulumi, pkg/backend/diy/lock.go: an update,
+    refresh or destroy writes a lock file under .pulumi/locks/<org>/<project>/<stack>/ and removes it
+    when it ends; a process that is killed leaves it, and every later operation on the stack is refused
+    with LOCKED until `pulumi cancel` removes it (nothing expires it)."""
+    locks: dict[str, int] = field(default_factory=dict)   # stack -> lock files
+
+    def begin(self, stack: str) -> None:
+        held = self.locks.get(stack, 0)
+        if held:
+            raise DoRuleError(f"{stack}: " + LOCKED.format(n=held))
+        self.locks[stack] = 1
+
+    def end(self, stack: str) -> None:
+        self.locks.pop(stack, None)
+
+    def killed(self, stack: str) -> None:
+        """The process was killed mid-operation: its lock file stays."""
+
+    def cancel(self, stack: str) -> None:
+        self.locks.pop(stack, None)

@@ -48,6 +48,7 @@ class LifeStack:
     account: Account = field(default_factory=Account)
     config: dict[str, Any] = field(default_factory=dict)
     state: dict[str, Held] = field(default_factory=dict)   # name -> resource, in creation order
+    backend: do_rules.Backend = field(default_factory=do_rules.Backend)
     log: list[str] = field(default_factory=list)          # what the engine did, in order
 
     def owner(self, name: str) -> str:
@@ -56,6 +57,19 @@ class LifeStack:
     def up(self, refresh: Optional[bool] = None, **changes: Any) -> Run:
         """`pulumi up` with the config changed by `changes` (a value None removes the key); refresh
         first when asked (`--refresh`) or when Pulumi.yaml says always."""
+        self.backend.begin(self.stack)
+        try:
+            run = self._up(refresh, changes)
+        finally:
+            self.backend.end(self.stack)
+        return run
+
+    def killed_up(self) -> None:
+        """`pulumi up` killed (a CI job cancelled, a laptop closed) before it ended: its lock stays."""
+        self.backend.begin(self.stack)
+        self.backend.killed(self.stack)
+
+    def _up(self, refresh: Optional[bool], changes: dict[str, Any]) -> Run:
         if refresh or (refresh is None and project_refreshes()):
             self.refresh()
         for key, value in changes.items():
@@ -126,6 +140,13 @@ class LifeStack:
                 del self.state[name]
 
     def destroy(self, refresh: Optional[bool] = None) -> None:
+        self.backend.begin(self.stack)
+        try:
+            self._destroy(refresh)
+        finally:
+            self.backend.end(self.stack)
+
+    def _destroy(self, refresh: Optional[bool]) -> None:
         if refresh or (refresh is None and project_refreshes()):
             self.refresh()
         for held in reversed(list(self.state.values())):

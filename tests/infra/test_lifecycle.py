@@ -149,3 +149,36 @@ def test_up_after_the_droplet_was_deleted_by_hand_leaves_the_new_droplets_stack_
     for step in ("deploy-stop-stack", "deploy-final-backup"):
         assert f"teardown {step}: droplet {new} is not {old}, skipped" in dev.log
         assert unwrap(run.by_name()[step].inputs["environment"])[do_rules.DROPLET_ID_ENV] == str(new)
+
+
+# --- the rest of a life --------------------------------------------------------------------------
+
+def test_a_killed_up_leaves_the_lock_until_pulumi_cancel(dev):
+    dev.up()
+    dev.killed_up()
+    with pytest.raises(DoRuleError, match=r"currently locked by 1 lock\(s\).*pulumi cancel"):
+        dev.up()
+    with pytest.raises(DoRuleError, match="currently locked"):
+        dev.destroy()
+    dev.backend.cancel("dev")
+    dev.up()
+
+
+def test_a_smaller_volume_is_refused(dev):
+    dev.up(volumeSizeGib=20)
+    with pytest.raises(DoRuleError, match="can only be expanded"):
+        dev.up(volumeSizeGib=10)
+
+
+def test_a_whole_life(dev):
+    from tests.infra.harness import real_ed25519_key
+    dev.up()                                                    # first up
+    keys = stack_config("dev")["sshPublicKeys"] + [real_ed25519_key("life-admin").public_openssh.strip()]
+    dev.up(sshPublicKeys=keys)                                  # add a key
+    dev.up(dropletSize="s-1vcpu-2gb")                           # resize
+    dev.up(volumeSizeGib=20)                                    # more room for data
+    dev.account.delete_by_hand(dev.droplet().id)                # droplet gone
+    dev.up()                                                    # a new one, the old steps skip it
+    dev.destroy()                                               # and everything goes but the bucket
+    assert not dev.state and not dev.account.droplets
+    assert "retain storage-bucket" in dev.log
