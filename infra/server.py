@@ -40,8 +40,10 @@ class ServerArgs:
 
 
 # The droplet's size is in this step's environment: a change runs its `update` before the droplet's
-# (the droplet depends on it). pulumi-command hands `update` the previous run's stdout, which names the
-# size the stack was stopped for last, so any other change of the step's inputs stops nothing.
+# (the droplet depends on it). pulumi-command hands `update` the previous run's stdout, less its last
+# newline, as PULUMI_COMMAND_STDOUT (pulumi-command v1.2.1, provider/pkg/provider/local/
+# commandOutputs.go), which names the size the stack was stopped for last, so any other change of the
+# step's inputs (a new teardown script, say) stops nothing.
 SIZE_ENV = "BOTSTACK_DROPLET_SIZE"
 
 
@@ -53,9 +55,10 @@ def pre_resize_script(final_backup: bool) -> str:
     return "\n".join((
         f'if [ "${{PULUMI_COMMAND_STDOUT:-}}" = "size ${SIZE_ENV}" ]; then echo "size ${SIZE_ENV}"; exit 0; fi',
         f'echo "resizing to ${SIZE_ENV}: final backup and graceful stop first" >&2',
+        # the remote output to stderr: stdout holds only the size line the next run compares
         "(",
         teardown.guarded_ssh("pre-resize", remote),
-        ') || exit $?',
+        ') >&2 || exit $?',
         f'echo "size ${SIZE_ENV}"',
     ))
 

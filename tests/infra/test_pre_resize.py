@@ -13,6 +13,7 @@ from infra import server, teardown
 FAKE_SSH = """#!/bin/sh
 cat >/dev/null
 printf '%s\\n' "$@" > "$SSH_LOG"
+echo "stack stopped, /mnt/botstack-data flushed"   # what the remote side prints
 exit "${SSH_RC:-0}"
 """
 
@@ -36,7 +37,10 @@ def run_update(tmp_path: Path, previous_stdout: str, size: str, ssh_rc: int = 0,
 def test_a_new_size_takes_a_final_backup_and_stops_the_stack_first(tmp_path):
     result, ssh_args = run_update(tmp_path, "size s-1vcpu-1gb", "s-1vcpu-2gb")
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "size s-1vcpu-2gb\n"   # what the next run compares with
+    # what the next run compares with (pulumi-command keeps stdout less its last newline): only
+    # the size line, the remote output went to stderr
+    assert result.stdout == "size s-1vcpu-2gb\n"
+    assert "stack stopped" in result.stderr
     remote = ssh_args[-1]
     assert remote.index("final-backup.sh") < remote.index("docker stop")
     assert "deploy@192.0.2.10" in ssh_args
