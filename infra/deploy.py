@@ -110,7 +110,8 @@ class Deploy(pulumi.ComponentResource):
             name=f"botstack-{args.stack}-pre-{rid}",
             tags=[args.tag_name],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[write_env], replace_on_changes=["name"]))
-        env_hash = pulumi.Output.secret(args.env.apply(lambda s: hashlib.sha256(s.encode()).hexdigest()))
+        env_hash: pulumi.Output[str] = pulumi.Output.secret(
+            args.env.apply(lambda s: hashlib.sha256(s.encode()).hexdigest()))
         activate = self._cmd("activate", f"{ENV_PREFIX} bash {release_dir}/deploy/activate.sh {rid}",
                              triggers + [env_hash, c.droplet_id], [write_env, snapshot],
                              logging=Logging.STDOUT_AND_STDERR)
