@@ -50,9 +50,13 @@ STOP_STACK = (f"set -eo pipefail; docker ps -q --filter label=com.docker.compose
               f"| xargs -r docker stop >/dev/null; sync; echo 'stack stopped, {facts.DATA_DIR} flushed'")
 
 # Runs on the host first, with `want` set to the step's droplet id. The host itself reads the
-# metadata service (only containers are blocked from it: cloud-init/user-data.yaml).
+# metadata service (only containers are blocked from it: cloud-init/user-data.yaml), with python3,
+# which every droplet has (cloud-init runs on it).
+READ_METADATA_ID = ("import urllib.request; "
+                    f"print(urllib.request.urlopen('{METADATA_ID_URL}', timeout=10).read(64).decode().strip())")
 IDENTITY_CHECK = (
-    f"have=$(curl -fsS --max-time 10 {METADATA_ID_URL}) || "
+    # an HTTP error or no answer fails; an answer that is not this id is another droplet
+    f'have=$(python3 -c "{READ_METADATA_ID}" 2>/dev/null) || '
     "{ echo \"botstack-teardown: cannot read this droplet's id from its metadata service\" >&2; exit 1; }; "
     'if [ "$have" != "$want" ]; then '
     f'echo "botstack-teardown: this is droplet $have, not droplet $want" >&2; exit {OTHER_DROPLET_EXIT}; fi; ')
