@@ -3,6 +3,7 @@ is not installed here)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -294,3 +295,17 @@ def test_without_a_project_backend_the_state_is_local(repo, fake_bin):
     result, calls = deploy(repo, CREDS, "dev", path=system_path(fake_bin))
     assert result.returncode == 0, result.stderr
     assert _backends(calls) == {f"file://{repo}/.botstack/state"}
+
+
+# --- issue 19 item 11: the README's "Try it first" works as written -----------------------------
+
+def test_the_readmes_try_it_first_installs_what_local_up_asks_for_before_running_it():
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("**Try it first"):readme.index("**Before deploying**")]
+    commands = [line.split("#")[0].strip() for line in re.findall(r"```sh\n(.*?)```", section, re.S)[0].splitlines()]
+    assert commands == ["sudo scripts/install-test-deps", "sudo scripts/botstack local up"]
+    # what `botstack local` refuses without, in its own words
+    local = (REPO / "scripts" / "botstack_cli" / "local.py").read_text()
+    assert "run scripts/install-test-deps first" in local
+    # and what install-test-deps installs is what local up imports: the dev requirements
+    assert "-r requirements-dev.txt" in (REPO / "scripts" / "install-test-deps").read_text()
