@@ -298,8 +298,9 @@ def check_stack_name(stack: str) -> None:
                                     "refuses anything else in volume, bucket and droplet names")
 
 
-def load(get: Getter, stack: str, compose_file: Path) -> StackConfig:
-    """Reads every key through `get(key)` (None when unset) and validates it."""
+def load(get: Getter, stack: str, compose_file: Optional[Path]) -> StackConfig:
+    """Reads every key through `get(key)` (None when unset) and validates it. Without a compose
+    file (only `check_stack_file` in a tree without compose/) the memory rule is left to the program."""
 
     def val(key: str) -> Any:
         raw = get(key)
@@ -317,7 +318,12 @@ def load(get: Getter, stack: str, compose_file: Path) -> StackConfig:
     fields.update(_droplet_backups(val))
     fields.update(_database(val))
     size = str(val("dropletSize")).strip()
-    need = memory_fits(size, compose_file, fields["database"] == "managed")
+    if compose_file is None:
+        if size not in prices.DROPLET_SIZES:
+            raise ConfigError("dropletSize", f"unknown size {size!r}; known: {', '.join(prices.DROPLET_SIZES)}")
+        need = 0
+    else:
+        need = memory_fits(size, compose_file, fields["database"] == "managed")
     return StackConfig(stack=stack, production=production, droplet_size=size, compose_memory_mib=need,
                        protect_data=_bool("protectData", val("protectData")), **fields)
 
@@ -515,9 +521,15 @@ def example_keys(stack_file: Path) -> list[str]:
     return found
 
 
-def check_stack_file(stack: str, stack_file: Path, compose_file: Path, deploy: bool = False) -> StackConfig:
+COMPOSE_FILE = Path(__file__).resolve().parent.parent / "compose" / "compose.yml"
+
+
+def check_stack_file(stack: str, stack_file: Path, compose_file: Path = COMPOSE_FILE,
+                     deploy: bool = True) -> StackConfig:
     """Every check the program makes that needs no secret, on the stack file alone, plus: no example
-    value left. `deploy`: the keys scripts/deploy sets itself (DEPLOY_SETS) may be missing."""
+    value left. `deploy` (the default: scripts/deploy calls this before it stores them): the keys
+    scripts/deploy sets itself (DEPLOY_SETS) may be missing; `python -m infra.config check` without
+    `--deploy` requires them."""
     check_stack_name(stack)
     if not Path(stack_file).is_file():
         raise ConfigError("stack", f"{stack_file} does not exist (pulumi stack init {stack}, then fill it in)")
@@ -540,7 +552,9 @@ def check_stack_file(stack: str, stack_file: Path, compose_file: Path, deploy: b
     if deploy:
         for key in DEPLOY_SETS:
             values.setdefault(key, _SECURE_STAND_INS[key])
-    return load(lambda key: _plain_value(values.get(key)), stack, compose_file)
+    # a tree without compose/ (a copy of the deploy tooling): the memory rule waits for `pulumi up`
+    compose = compose_file if Path(compose_file).is_file() else None
+    return load(lambda key: _plain_value(values.get(key)), stack, compose)
 
 
 def _plain_value(value: Any) -> Any:
@@ -565,7 +579,7 @@ def main(argv: "list[str] | None" = None) -> int:
     stack = args[1]
     root = Path(__file__).resolve().parent.parent
     try:
-        check_stack_file(stack, root / f"Pulumi.{stack}.yaml", root / "compose" / "compose.yml", deploy)
+        check_stack_file(stack, root / f"Pulumi.{stack}.yaml", deploy=deploy)
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 1

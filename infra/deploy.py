@@ -18,8 +18,8 @@ Steps, each a resource so `pulumi preview` shows which will run:
 7. `stop-stack` and `final-backup` (container mode): nothing on create; on delete (`pulumi destroy`,
    or before the droplet is replaced) first deploy/final-backup.sh (one backup to Spaces, while the
    stack runs), then every container stopped and the volume flushed, before the Server's volume
-   attachment is deleted. They run through the local ssh client and only warn when the droplet
-   does not answer at all (infra/teardown.py).
+   attachment is deleted. They run through the local ssh client, on the droplet they were made
+   for only, and only warn when DigitalOcean says that droplet is gone (infra/teardown.py).
 
 Every remote command also waits for the cloud firewall (its SSH rules admit the dialling host).
 The connection verifies the droplet's host key (`host_key`: the ed25519 key the program generated
@@ -42,8 +42,6 @@ from infra import facts, release, teardown
 from infra.server import Connection
 
 ROOT = facts.BOTSTACK_ROOT
-# the droplet a teardown step was made for (infra/teardown.py reads it; the name is infra-b's to share)
-DROPLET_ID_ENV = "BOTSTACK_DROPLET_ID"
 ENV_PREFIX = f"BOTSTACK_ROOT={ROOT} DATA_DIR={facts.DATA_DIR}"
 
 CLOUD_INIT_WAIT = (
@@ -145,8 +143,9 @@ class Deploy(pulumi.ComponentResource):
         it reached (DigitalOcean's metadata)."""
         return command.local.Command(
             f"{self._step_prefix}-{step}", delete=teardown.guarded_ssh(step, remote), interpreter=["/bin/bash", "-c"],
+            # the droplet id: the step acts on this droplet only, never on a re-created one
             environment={teardown.HOST: c.host, teardown.USER: c.user, teardown.HOST_KEY: c.host_key,
-                         DROPLET_ID_ENV: c.droplet_id},
+                         teardown.DROPLET_ID: c.droplet_id},
             stdin=c.private_key, triggers=[c.droplet_id], logging=command.local.Logging.STDOUT_AND_STDERR,
             opts=pulumi.ResourceOptions(parent=self, depends_on=after))
 

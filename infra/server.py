@@ -9,7 +9,7 @@ import pulumi_command as command
 import pulumi_digitalocean as do
 import pulumi_tls as tls
 
-from infra import cloudinit, facts, teardown
+from infra import cloudinit, facts, resize, teardown
 
 # a graceful shutdown (systemd stops docker, each container within its stop_grace_period) and the
 # power-off DigitalOcean then waits for
@@ -37,30 +37,6 @@ class ServerArgs:
     tag_name: pulumi.Input[str]
     reserved_ip: pulumi.Input[str]
     final_backup: bool = True   # container mode: a backup to Spaces before a resize stops the stack
-
-
-# The droplet's size is in this step's environment: a change runs its `update` before the droplet's
-# (the droplet depends on it). pulumi-command hands `update` the previous run's stdout, less its last
-# newline, as PULUMI_COMMAND_STDOUT (pulumi-command v1.2.1, provider/pkg/provider/local/
-# commandOutputs.go), which names the size the stack was stopped for last, so any other change of the
-# step's inputs (a new teardown script, say) stops nothing.
-SIZE_ENV = "BOTSTACK_DROPLET_SIZE"
-
-
-def pre_resize_script(final_backup: bool) -> str:
-    """`update` of the pre-resize step: when the size changed, a final backup (container mode) and
-    the stack stopped and flushed, since the provider then powers the droplet off hard; prints the
-    size, for the next run to compare."""
-    remote = (f"{teardown.FINAL_BACKUP} && " if final_backup else "") + teardown.STOP_STACK
-    return "\n".join((
-        f'if [ "${{PULUMI_COMMAND_STDOUT:-}}" = "size ${SIZE_ENV}" ]; then echo "size ${SIZE_ENV}"; exit 0; fi',
-        f'echo "resizing to ${SIZE_ENV}: final backup and graceful stop first" >&2',
-        # the remote output to stderr: stdout holds only the size line the next run compares
-        "(",
-        teardown.guarded_ssh("pre-resize", remote),
-        ') >&2 || exit $?',
-        f'echo "size ${SIZE_ENV}"',
-    ))
 
 
 @dataclass(frozen=True)
@@ -138,17 +114,14 @@ class Server(pulumi.ComponentResource):
 
     def _pre_resize(self, name: str, args: ServerArgs, host_key: tls.PrivateKey,
                     deploy_key: tls.PrivateKey) -> command.local.Command:
-        """A size change is no replacement: the provider powers the droplet off (PowerOff, not
-        Shutdown) and resizes it in place (terraform-provider-digitalocean,
-        digitalocean/droplet/resource_droplet.go, Update). This step runs first: the final backup
-        and the graceful stop. It dials the reserved IP, which points at this droplet (the droplet
-        depends on the step, so it cannot name the droplet's id)."""
+        """Before a resize in place (a hard power-off): the final backup and the graceful stop
+        (infra/resize.py)."""
         return command.local.Command(
             f"{name}-pre-resize",
-            create=f'echo "size ${SIZE_ENV}"',
-            update=pre_resize_script(args.final_backup),
+            create=resize.create_script(),
+            update=resize.pre_resize_script(args.final_backup),
             interpreter=["/bin/bash", "-c"],
-            environment={SIZE_ENV: args.size, teardown.HOST: args.reserved_ip, teardown.USER: facts.DEPLOY_USER,
+            environment={resize.SIZE_ENV: args.size, teardown.HOST: args.reserved_ip, teardown.USER: facts.DEPLOY_USER,
                          teardown.HOST_KEY: host_key.public_key_openssh.apply(str.strip)},
             stdin=deploy_key.private_key_openssh,
             logging=command.local.Logging.STDOUT_AND_STDERR,

@@ -237,7 +237,7 @@ config:
 def _check(tmp_path, text: str, stack: str = "dev", deploy: bool = False):
     f = tmp_path / f"Pulumi.{stack}.yaml"
     f.write_text(text)
-    return config.check_stack_file(stack, f, REPO / "compose" / "compose.yml", deploy)
+    return config.check_stack_file(stack, f, deploy=deploy)
 
 
 def test_a_filled_in_stack_file_passes_with_its_secrets_taken_as_set(tmp_path):
@@ -271,6 +271,9 @@ def test_on_a_first_deploy_the_keys_scripts_deploy_sets_may_be_missing(tmp_path)
     with pytest.raises(ConfigError, match="telegramBotToken"):
         _check(tmp_path, bare)
     assert _check(tmp_path, bare, deploy=True).stack == "dev"
+    # as scripts/deploy calls it: (stack, stack file), before it stores the token and passphrase
+    f = tmp_path / "Pulumi.dev.yaml"
+    assert config.check_stack_file("dev", f).stack == "dev"
 
 
 def test_the_command_line_names_the_first_problem_and_fails(tmp_path):
@@ -283,3 +286,12 @@ def test_the_command_line_names_the_first_problem_and_fails(tmp_path):
                              "put yours in and remove the mark\n")
     usage = subprocess.run([sys.executable, "-m", "infra.config", "check"], cwd=REPO, capture_output=True, text=True)
     assert usage.returncode == 2 and usage.stderr.startswith("usage: ")
+
+
+def test_without_compose_the_file_check_still_checks_the_size_name(tmp_path):
+    f = tmp_path / "Pulumi.dev.yaml"
+    f.write_text(FILLED + "  botstack:dropletSize: s-9vcpu-huge\n")
+    with pytest.raises(ConfigError, match="^botstack:dropletSize: unknown size"):
+        config.check_stack_file("dev", f, tmp_path / "no-compose.yml")
+    f.write_text(FILLED)
+    assert config.check_stack_file("dev", f, tmp_path / "no-compose.yml").compose_memory_mib == 0

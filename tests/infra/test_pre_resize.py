@@ -1,4 +1,4 @@
-"""The pre-resize step's `update` (infra/server.py), run by bash as pulumi-command runs it, with a
+"""The pre-resize step's `update` (infra/resize.py), run by bash as pulumi-command runs it, with a
 recording `ssh` first on PATH: it stops the stack only when the size really changed."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from infra import server, teardown
+from infra import resize, teardown
 
 FAKE_SSH = """#!/bin/sh
 cat >/dev/null
@@ -27,9 +27,9 @@ def run_update(tmp_path: Path, previous_stdout: str, size: str, ssh_rc: int = 0,
     log = tmp_path / "ssh.log"
     log.unlink(missing_ok=True)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "SSH_LOG": str(log), "SSH_RC": str(ssh_rc),
-           "PULUMI_COMMAND_STDOUT": previous_stdout, server.SIZE_ENV: size, teardown.HOST: "192.0.2.10",
+           "PULUMI_COMMAND_STDOUT": previous_stdout, resize.SIZE_ENV: size, teardown.HOST: "192.0.2.10",
            teardown.USER: "deploy", teardown.HOST_KEY: "ssh-ed25519 AAAAtest"}
-    result = subprocess.run(["/bin/bash", "-c", server.pre_resize_script(final_backup)], input="KEY\n",
+    result = subprocess.run(["/bin/bash", "-c", resize.pre_resize_script(final_backup)], input="KEY\n",
                             capture_output=True, text=True, env=env)
     return result, (log.read_text().splitlines() if log.exists() else [])
 
@@ -59,6 +59,8 @@ def test_any_other_change_of_the_step_stops_nothing(tmp_path):
 
 @pytest.mark.parametrize("rc", [1, 255])
 def test_a_failed_stop_fails_the_step_so_the_droplet_is_not_powered_off(tmp_path, rc):
+    # 255: nothing answered, or the host key or login was refused: no resize of a running stack
     result, _ = run_update(tmp_path, "size s-1vcpu-1gb", "s-1vcpu-2gb", ssh_rc=rc)
     assert result.returncode == rc
     assert "size s-1vcpu-2gb" not in result.stdout
+    assert "the droplet is not resized" in result.stderr
