@@ -81,7 +81,7 @@ class Session:
         t1 = time.monotonic()
         self.d.load_images()
         self.figures["load_images_s"] = round(time.monotonic() - t1, 1)
-        self.ssh = remote.Ssh(self.work / "ssh", self.d.address, self.steps1[0].connection,
+        self.ssh = remote.Ssh(self.work / "ssh", self.d.address, self.connection(),
                               self.run1.outputs["knownHostsLine"])
         self.make_bucket(self.run1.outputs["bucketName"])
 
@@ -106,10 +106,15 @@ class Session:
                                           f"{out[-6000:]}")
         return times
 
+    def connection(self) -> dict:
+        """The deploy connection, from the first remote step (a local step, such as the server's
+        pre-resize step, may come first and has none)."""
+        return next(s.connection for s in self.steps1 if s.connection)
+
     def address_substitution(self, step: remote.Step) -> dict[str, str]:
         """SUBSTITUTION address: a local command that dials the droplet itself gets the stand-in's
         address wherever its environment names the program's SSH host (the reserved IP)."""
-        host = str(self.steps1[0].connection["host"])
+        host = str(self.connection()["host"])
         return {k: self.d.address for k, v in step.environment.items() if str(v) == host}
 
     def destroy_step(self, step: remote.Step) -> str:
