@@ -57,7 +57,7 @@ def test_a_connection_pinned_to_another_host_key_is_refused(droplet, tmp_path):
     from tests.infra.harness import real_ed25519_key
     other = real_ed25519_key("standin-not-the-host-key").public_openssh.strip()
     alias = droplet.run1.outputs["knownHostsLine"].split()[0]
-    conn = dict(droplet.steps1[0].connection, hostKey=other)
+    conn = dict(droplet.connection(), hostKey=other)
     ssh = remote.Ssh(tmp_path, droplet.d.address, conn, f"{alias} {other}")
     proc = ssh.run("true", timeout=60)
     assert proc.returncode == 255 and "host key" in proc.stderr.lower(), proc.stderr
