@@ -194,8 +194,8 @@ def _unit(text: str) -> dict[str, list[str]]:
         if "=" in line and not line.lstrip().startswith(("#", "[")):
             key, _, value = line.partition("=")
             settings.setdefault(key.strip(), []).extend(value.split() if key.strip() in
-                                                        ("After", "Before", "Requires", "WantedBy", "RequiredBy")
-                                                        else [value])
+                                                        ("After", "Before", "Requires", "Wants", "WantedBy",
+                                                         "RequiredBy") else [value])
     return settings
 
 
@@ -206,9 +206,14 @@ def test_the_metadata_block_is_in_place_before_dockerd_restarts_any_container(us
     unit = _unit(_file(doc, "/etc/systemd/system/botstack-metadata-block.service"))
     assert "docker.service" in unit["Before"] and "docker.service" not in unit.get("After", [])
     assert "docker.service" not in unit.get("Requires", [])
-    # docker does not start without it (fail closed), and a docker restart applies it again
-    assert "docker.service" in unit["RequiredBy"]
+    # docker pulls it in and waits for it, and does not start without the rule (fail closed); no
+    # Requires either way: restarting the block (a Requires would restart docker with it) leaves
+    # the stack running (the stand-in droplet found that), and a docker restart applies it again
+    assert "docker.service" in unit["WantedBy"] and "RequiredBy" not in unit
     assert unit["PartOf"] == ["docker.service"]
+    docker = _unit(_file(doc, "/etc/systemd/system/docker.service.d/20-botstack-metadata-block.conf"))
+    assert docker["Wants"] == docker["After"] == ["botstack-metadata-block.service"]
+    assert docker["ExecStartPre"] == ["/bin/sh -c 'iptables -C DOCKER-USER -d 169.254.169.254/32 -j REJECT'"]
     # dockerd keeps a DOCKER-USER chain it finds (it only adds its jump and a final RETURN)
     [start] = unit["ExecStart"]
     assert start.index("iptables -N DOCKER-USER") < start.index("iptables -I DOCKER-USER -d 169.254.169.254/32 -j REJECT")
