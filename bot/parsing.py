@@ -30,7 +30,8 @@ __all__ = ["Ambiguous", "ParseError", "Parsed", "parse", "looks_like_reminder"]
 
 FURTHEST = timedelta(days=3660)  # "in 10 years" is as far as a reminder may go
 DEFAULT_HOUR = 9                 # a date, a day or a rule without a time: 09:00
-CORE_PREFIX = frozenset("remind reminder remember напомни напомните напомнить напомнишь напоминание"
+CORE_PREFIX = frozenset("remind reminder remember напомни напомните напомнить напомнишь напоминай "
+                        "напоминайте напоминание"
                         .split())
 POLITE = frozenset("please pls plz pleas plez пожалуйста пжлст пж плиз плз".split())
 UNIT_RULE = {"hour": "hourly", "day": "daily", "week": "weekly", "month": "monthly", "year": "yearly"}
@@ -80,7 +81,7 @@ class _Scan:
     def amount(self, k: int) -> tuple[float, int] | None:
         if 0 <= k < self.n and self.t[k].kind == "num":
             s = self.t[k].low
-            if re.fullmatch(r"\d{1,9}", s):
+            if re.fullmatch(r"\d+", s):
                 return int(s), k + 1
             if re.fullmatch(r"\d{1,6}[.,]\d{1,3}", s):
                 return float(s.replace(",", ".")), k + 1
@@ -231,6 +232,11 @@ class _Scan:
         md = self.m_mday(k)
         if md is not None:
             comp, end = md
+            k2 = end
+            while self.cat(k2) == "on":      # "every 1st of the month"
+                k2 += 1
+            if self.cat(k2) == "unit" and self.t[k2].val == "month":
+                end = k2 + 1
             return {"kind": "rec", "unit": "month", "day": comp["d"]}, end
         return None
 
@@ -254,6 +260,8 @@ class _Scan:
                 return {"kind": "rel", "parts": parts}, end + 1
             if self.low(end) == "from" and self.low(end + 1) == "now":
                 return {"kind": "rel", "parts": parts}, end + 2
+            if i == 0 and not self.comps and self.t[i].kind == "num":
+                return {"kind": "rel", "parts": parts}, end  # "20 min check the oven"
         return None
 
     def _skip_on(self, i: int) -> int:
@@ -289,6 +297,7 @@ class _Scan:
         if k >= self.n:
             return None
         t = self.t[k]
+        y: int | None
         if t.kind == "iso":
             y, m, d = (int(x) for x in t.low.split("-"))
             if valid_date(y, m, d) is None:
@@ -314,8 +323,8 @@ class _Scan:
                     return {"kind": "dt", "m": b, "d": a, "h": a, "mi": b}, k + 1
             return None
         if t.isnum() and self.low(k + 1) == "/":
-            m = self.int_at(k + 2)
-            if m is not None and self.t[k + 1].glued and self.t[k + 2].glued:
+            mo = self.int_at(k + 2)
+            if mo is not None and self.t[k + 1].glued and self.t[k + 2].glued:
                 d = int(t.low)
                 y = None
                 end = k + 3
@@ -323,9 +332,9 @@ class _Scan:
                     yy = int(self.t[end + 1].low)
                     y = yy + 2000 if yy < 100 else yy
                     end += 2
-                if valid_date(y or 2000, m, d) is None:
+                if valid_date(y or 2000, mo, d) is None:
                     return None
-                return {"kind": "date", "y": y, "m": m, "d": d}, end
+                return {"kind": "date", "y": y, "m": mo, "d": d}, end
         day = self.int_at(k)
         if day is not None and 1 <= day <= 31:
             k2 = self._ord(k + 1)
@@ -377,13 +386,13 @@ class _Scan:
         return None
 
     def m_wd(self, i: int) -> tuple[Comp, int] | None:
-        k, nxt = i, False
+        k, nxt, this = i, False, False
         while self.cat(k) in ("on", "at"):
             k += 1
         if self.cat(k) == "next":
             nxt, k = True, k + 1
         elif self.cat(k) == "this":
-            k += 1
+            k, this = k + 1, True
         c = self.cat(k)
         if c == "wdabbr" and k == i and i > 0 and self.t[k + 1 if k + 1 < self.n else k].kind != "num":
             return None  # "sun", "sat", "wed" are weekdays only beside a preposition or a time
@@ -392,7 +401,7 @@ class _Scan:
             end = k + 1
             if self.low(end) == "." and c == "wdabbr":
                 end += 1
-            return {"kind": "wd", "wd": self.t[k].val, "next": nxt}, end
+            return {"kind": "wd", "wd": self.t[k].val, "next": nxt, "this": this}, end
         return None
 
     def m_time(self, i: int) -> tuple[Comp, int] | None:
@@ -443,8 +452,8 @@ class _Scan:
         """am/pm, "утра", "вечера", "a.m." after an hour."""
         comp: Comp = {"kind": "time", "h": h, "mi": mi, "amb": amb}
         part = None
-        if self.cat(k) == "ampm":
-            part, k = self.t[k].val, k + 1
+        if self.cat(k) == "ampm" or self.low(k) == "дня":
+            part, k = (self.t[k].val if self.low(k) != "дня" else "afternoon"), k + 1
             if self.low(k) == ".":
                 k += 1
         elif self.low(k) in ("a", "p") and self.low(k + 1) == "." and self.low(k + 2) == "m":
@@ -508,7 +517,7 @@ class _Reader:
                     cc = dict(c, kind=kind)
                     if kind == "time" and c["kind"] == "dt":
                         cc["amb"] = 1 <= c["h"] <= 12
-                    if kind == "date":
+                    if kind == "date" and c["kind"] == "dt":
                         cc["y"] = None
                     if kind in v:
                         nxt.append(v)
@@ -559,6 +568,8 @@ class _Reader:
                 raise ParseError("conflict")
             hours, ask12 = [(h, hours[0][1])], False
         start_after = self.now
+        if "day" in v and unit not in ("day", "hour"):
+            raise ParseError("conflict")  # "weekly report tomorrow": which day of the week?
         if "day" in v:  # "starting tomorrow": from that day on
             d0 = self.today + timedelta(days=v["day"]["offset"])
             start_after = max(self.now, self.at(d0, 0, 0) - timedelta(seconds=1))
@@ -676,6 +687,9 @@ class _Reader:
             if wd["next"] and d.weekday() > self.today.weekday() and (d - self.today).days < 7:
                 days.append(d + timedelta(days=7))  # "next friday" said on a Wednesday
                 next_wd = True
+            elif d == self.today and not wd.get("this"):
+                days.append(d + timedelta(days=7))  # "on wednesday at 3pm" said on a Wednesday
+                next_wd = True
         elif hours:
             days, rolls = [self.today], True
         else:
@@ -691,6 +705,9 @@ class _Reader:
                 due = self.at(dd, h, mi)
                 if rolls and due <= self.now:
                     due = self.at(dd + timedelta(days=1), h, mi)
+                if "mday" in v and due <= self.now:
+                    d2 = next_month_day(d + timedelta(days=1), v["mday"]["d"])
+                    due = self.at(d2, h, mi) if d2 else due
                 if "wd" in v and due <= self.now and not v["wd"]["next"]:
                     due = self.at(dd + timedelta(days=7), h, mi)
                 if due <= self.now:
@@ -744,6 +761,12 @@ def _suspicious(toks: list[Tok], used: list[bool], k: int) -> bool:
         return (j > 0 and used[j - 1]) or (j + 1 < len(toks) and used[j + 1])
 
     if t.kind == "word":
+        if t.cat == "unit" and not t.fuzzy:
+            # a unit beside a number or after "in", "every", "next" is a time word ("30 min
+            # before"); alone it is a noun ("plan the week", "office hours")
+            prev = toks[k - 1] if k > 0 else None
+            return near_num(k - 1) or near_num(k + 1) or (prev is not None and prev.cat in (
+                "in", "every", "next", "this", "a", "half", "num", "tens", "oneandhalf", "pol"))
         if t.cat in TIMEISH:
             if len(t.low) <= 3 and not t.fuzzy:
                 return near_num(k - 1) or near_num(k + 1)
@@ -809,6 +832,10 @@ def parse(text: str, now: datetime, tz_name: str) -> Parsed:
         comps = scan.run()
     except (OverflowError, ValueError) as e:
         raise e if isinstance(e, ParseError) else ParseError("out of range") from None
+    forced_ask = False
+    if not comps:
+        comps = _lone_hour(toks, start)  # "call mom 5": 05:00 or 17:00? ask, never guess
+        forced_ask = bool(comps)
     if not comps:
         raise ParseError("no time found")
     used = [False] * len(toks)
@@ -821,6 +848,14 @@ def parse(text: str, now: datetime, tz_name: str) -> Parsed:
         if keep[k] and toks[k].low in DANGLING and k + 1 < len(toks) and used[k + 1]:
             keep[k] = False
     body = _text(s, toks, keep, start)
+    kinds = {c["kind"] for c in comps}
+    for c in comps:
+        if c["kind"] == "dt":
+            rec_dated = any(x["kind"] == "rec" and x["unit"] in ("year", "month") for x in comps)
+            if "time" in kinds or rec_dated:
+                c["kind"], c["y"] = "date", None    # "25.12 at 18:00", "every year 14.02"
+            elif kinds & {"day", "wd", "date", "mday"}:
+                c["kind"], c["amb"] = "time", 1 <= c["h"] <= 12   # "tomorrow 10.30"
     reader = _Reader(now, tz_name)
     readings: list[Parsed] = []
     errors: list[ParseError] = []
@@ -847,12 +882,25 @@ def parse(text: str, now: datetime, tz_name: str) -> Parsed:
                  "bad time", "conflict")
         errors.sort(key=lambda e: order.index(str(e)) if str(e) in order else len(order))
         raise errors[0] if errors else ParseError("no time found")
-    if len(readings) > 1 or asked:
+    if len(readings) > 1 or asked or forced_ask:
         raise Ambiguous(readings[:3])
     words = [toks[k].raw for k in range(len(toks)) if keep[k] and _suspicious(toks, used, k)]
     if words:
         raise Ambiguous(readings, words)
     return readings[0]
+
+
+def _lone_hour(toks: list[Tok], start: int) -> list[Comp]:
+    """A phrase with no time but one bare hour in it ("call mom 5", "in 5 call"): a time to offer."""
+    used = [False] * len(toks)
+    found = [k for k in range(start, len(toks)) if toks[k].isnum() and len(toks[k].low) <= 2
+             and int(toks[k].low) <= 23 and _suspicious(toks, used, k)]
+    words = [t for t in toks[start:] if t.kind == "word" and t.cat is None]
+    if len(found) != 1 or not words:
+        return []
+    h = int(toks[found[0]].low)
+    k = found[0] - start
+    return [{"kind": "time", "h": h, "mi": 0, "amb": 1 <= h <= 12, "start": k, "end": k + 1}]
 
 
 def _each_alone(reader: _Reader, comps: list[Comp]) -> list[Parsed]:

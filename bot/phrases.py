@@ -100,7 +100,6 @@ _add("part", "noon", "noon", "midday", "полдень", "полдня")
 _add("part", "midnight", "midnight", "полночь")
 # "в 7 утра / дня / вечера / ночи": a part of the day after an hour, like am/pm
 _add("ampm", "morning", "утра", "am")
-_add("ampm", "afternoon", "дня")
 _add("ampm", "evening", "вечера", "pm")
 _add("ampm", "night", "ночи")
 _add("oclock", None, "o'clock", "oclock")
@@ -206,6 +205,11 @@ class Tok:
         return self.kind == "num" and self.low.isascii() and self.low.isdigit()
 
 
+# fixed phrases whose time words are not time: "день рождения" (birthday), "new year"
+_NOT_TIME = re.compile(r"\b(?:(?:день|дня|днём|днем|дню|днями)\s+рождени[яе]|нов(?:ый|ого|ому|ым|ом)\s+"
+                       r"год(?:а|у|ом|е)?|new\s+year(?:'s)?)\b", re.I)
+
+
 def tokenize(s: str) -> list[Tok]:
     out: list[Tok] = []
     prev_end = -1
@@ -222,11 +226,19 @@ def tokenize(s: str) -> list[Tok]:
             tok.cat, tok.val, tok.fuzzy = lookup(low)
         out.append(tok)
         prev_end = m.end()
+    for m in _NOT_TIME.finditer(s):
+        for tok in out:
+            if m.start() <= tok.start < m.end():
+                tok.cat, tok.val, tok.fuzzy = None, None, False
     return out
 
 
 # ---------------------------------------------------------------------------------------------
 # edit distance against the closed vocabulary
+# "дня" is a unit ("2 дня") and, after an hour, a part of the day ("в 3 дня"): see parsing
+V["дня"] = ("unit", "day")
+
+
 def _typo_targets() -> dict[str, str]:
     """The words a typo may stand for: the unambiguous, longer words of the vocabulary."""
     skip = {"ord", "on", "at", "and", "with", "filler", "a", "other", "past", "later", "fromnow", "in",
@@ -308,7 +320,7 @@ TIMEISH = frozenset({"unit", "dayword", "tonight", "part", "ampm", "wd", "wdplur
 PREFIX_WORDS = frozenset("""
 please pls plz pleas plez hey hi bot ok okay can could would you u remind remember reminder
 set create make add new me us a an пожалуйста пжлст пж плиз плз бот напомни напомните напомнить
-напомнишь напоминание поставь поставить создай сделай добавь мне нам ка можешь можешь-ка
+напомнишь напоминай напоминайте напоминание поставь поставить создай сделай добавь мне нам ка можешь можешь-ка
 """.split())
 LEAD_JUNK = frozenset("to that about of for чтобы что про о об насчет насчёт: - — – , :".split())
 TRAIL_JUNK = frozenset("please pls plz пожалуйста пжлст пж плиз плз".split())

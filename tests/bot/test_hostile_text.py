@@ -70,7 +70,8 @@ def test_the_parser_answers_any_text_with_a_reminder_or_a_clear_refusal(text):
         p = parse(text, NOW, "Europe/Berlin")
     except ParseError as e:
         assert str(e) in ("empty", "no time found", "past", "text too long", "out of range",
-                          "bad date", "day of month must be 1..31")
+                          "bad date", "day of month must be 1..31", "ambiguous", "too frequent",
+                          "conflict", "bad time")
         return
     assert 0 < len(p.text) <= REMINDER_TEXT and "\x00" not in p.text
     assert NOW < p.due_at <= NOW + timedelta(days=3661)
