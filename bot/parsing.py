@@ -15,6 +15,7 @@ day) and combines them; whatever it did not use is the text. Calendar helpers ar
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -34,6 +35,7 @@ CORE_PREFIX = frozenset("remind reminder remember напомни напомни�
                         "напоминайте напоминание"
                         .split())
 POLITE = frozenset("please pls plz pleas plez пожалуйста пжлст пж плиз плз".split())
+DEADLINE = frozenset("until till til before до перед".split())
 UNIT_RULE = {"hour": "hourly", "day": "daily", "week": "weekly", "month": "monthly", "year": "yearly"}
 _SLASH_COMMAND = re.compile(r"^\s*/remind(?:@\w+)?\b", re.I)
 
@@ -168,6 +170,8 @@ class _Scan:
                 if wi is not None and self.cat(wi[1]) in ("unit", "workdays"):
                     interval, k = wi
             c2 = self.cat(k)
+            if c2 == "polunit" and self.t[k].val[0] in ("hour", "min"):
+                raise ParseError("too frequent")  # "каждые полчаса"
             if c2 == "unit":
                 u = self.t[k].val
                 if u in ("sec", "min"):
@@ -212,8 +216,8 @@ class _Scan:
             return {"kind": "rec", "unit": "day", "part": self.t[k].val}, k + 1
         if c in ("wd", "wdplural", "wdabbr"):
             days, end = [self.t[k].val], k + 1
-            while self.cat(end) == "and" or self.low(end) in (",", "/"):
-                nxt = end + 1
+            while self.cat(end) in ("and", "wd", "wdplural", "wdabbr") or self.low(end) in (",", "/"):
+                nxt = end + 1 if self.cat(end) not in ("wd", "wdplural", "wdabbr") else end
                 if self.cat(nxt) == "and":  # "monday, and friday"
                     nxt += 1
                 if self.cat(nxt) in ("wd", "wdplural", "wdabbr"):
@@ -394,10 +398,16 @@ class _Scan:
         elif self.cat(k) == "this":
             k, this = k + 1, True
         c = self.cat(k)
-        if c == "wdabbr" and k == i and i > 0 and self.t[k + 1 if k + 1 < self.n else k].kind != "num":
-            return None  # "sun", "sat", "wed" are weekdays only beside a preposition or a time
+        if (c == "wdabbr" and k == i and i > 0 and not (k + 1 < self.n and self.t[k + 1].kind == "num")
+                and self.cat(k + 1) not in ("wd", "wdabbr", "and")):
+            return None  # "sun", "sat", "wed" are weekdays beside a preposition, a time or a weekday
         if c in ("wd", "wdabbr") or (c == "wdplural" and not self.low(k).endswith("s")
                                      and self.low(k - 1) != "по"):
+            listed = self._rec_body(k)
+            if listed is not None and len(listed[0]["weekdays"]) > 1:
+                comp, end = listed  # "gym mon wed fri 7am": every week on those days? ask
+                comp["ask"] = True
+                return comp, end
             end = k + 1
             if self.low(end) == "." and c == "wdabbr":
                 end += 1
@@ -792,14 +802,19 @@ def _suspicious(toks: list[Tok], used: list[bool], k: int) -> bool:
     return False
 
 
+def _punct(t: Tok) -> bool:
+    return t.kind == "other" and unicodedata.category(t.raw[0]).startswith("P")
+
+
 def _text(s: str, toks: list[Tok], keep: list[bool], start: int) -> str:
     kept = [k for k in range(len(toks)) if keep[k]]
     # leading "to", "that", "чтобы" after a prefix or a time; trailing dangling prepositions
     while kept and (kept[0] > start or start > 0) and toks[kept[0]].low in LEAD_JUNK | {"and", "и"}:
         kept.pop(0)
-    while kept and toks[kept[0]].low in (",", ":", "-", "—", "–", ";", "."):
+    while kept and _punct(toks[kept[0]]):
         kept.pop(0)
-    while kept and (toks[kept[-1]].low in DANGLING | TRAIL_JUNK | {",", ":", "-", "—", "–", ";"}):
+    while kept and (toks[kept[-1]].low in DANGLING | TRAIL_JUNK or _punct(toks[kept[-1]])
+                    and toks[kept[-1]].low not in ("!", "?", ".", ")")):
         if toks[kept[-1]].low in DANGLING and len(kept) < 2:
             break
         kept.pop()
@@ -832,7 +847,7 @@ def parse(text: str, now: datetime, tz_name: str) -> Parsed:
         comps = scan.run()
     except (OverflowError, ValueError) as e:
         raise e if isinstance(e, ParseError) else ParseError("out of range") from None
-    forced_ask = False
+    forced_ask = any(c.get("ask") for c in comps)
     if not comps:
         comps = _lone_hour(toks, start)  # "call mom 5": 05:00 or 17:00? ask, never guess
         forced_ask = bool(comps)
@@ -885,6 +900,8 @@ def parse(text: str, now: datetime, tz_name: str) -> Parsed:
     if len(readings) > 1 or asked or forced_ask:
         raise Ambiguous(readings[:3])
     words = [toks[k].raw for k in range(len(toks)) if keep[k] and _suspicious(toks, used, k)]
+    words += [toks[k].raw for k in range(len(toks) - 1)  # "until 5pm", "до 17:00": a deadline?
+              if keep[k] and used[k + 1] and toks[k].low in DEADLINE]
     if words:
         raise Ambiguous(readings, words)
     return readings[0]
