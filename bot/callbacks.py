@@ -73,8 +73,31 @@ class Snooze:
         return f"s{self.minutes}:{self.delivery_id}"
 
 
-ACTIONS = (Done, Snooze, Tomorrow9, Cancel, Edit, Pause, Resume)
-Action = Done | Snooze | Tomorrow9 | Cancel | Edit | Pause | Resume
+@dataclass(frozen=True)
+class Undo(_Action, prefix="u"):
+    """↩ on a confirmation: remove the reminder just saved."""
+    reminder_id: int
+
+
+@dataclass(frozen=True)
+class Dismiss(_Action, prefix="n"):
+    """✖ on a question: save none of the readings."""
+    question_id: int
+
+
+@dataclass(frozen=True)
+class Pick:
+    """``k<index>:<question id>``: save reading `index` (0-2) of a question the bot asked."""
+    question_id: int
+    index: int
+    PATTERN: ClassVar[re.Pattern] = re.compile(rf"^k([0-2]):{_ID}$")
+
+    def encode(self) -> str:
+        return f"k{self.index}:{self.question_id}"
+
+
+ACTIONS = (Done, Snooze, Tomorrow9, Cancel, Edit, Pause, Resume, Undo, Dismiss, Pick)
+Action = Done | Snooze | Tomorrow9 | Cancel | Edit | Pause | Resume | Undo | Dismiss | Pick
 
 
 def decode(data: str | None) -> Action | None:
@@ -84,5 +107,7 @@ def decode(data: str | None) -> Action | None:
     for cls in ACTIONS:
         m = cls.PATTERN.match(data)
         if m:
-            return cls(*(int(g) for g in m.groups()[::-1])) if cls is Snooze else cls(int(m.group(1)))
+            if cls in (Snooze, Pick):  # two fields, the id last on the wire, first in the class
+                return cls(*(int(g) for g in m.groups()[::-1]))
+            return cls(int(m.group(1)))
     return None

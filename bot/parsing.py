@@ -771,6 +771,8 @@ def _suspicious(toks: list[Tok], used: list[bool], k: int) -> bool:
         return (j > 0 and used[j - 1]) or (j + 1 < len(toks) and used[j + 1])
 
     if t.kind == "word":
+        if t.cat == "ampm" and t.low != "am":
+            return True                  # "friday pm", "в пятницу вечера"
         if t.cat == "unit" and not t.fuzzy:
             # a unit beside a number or after "in", "every", "next" is a time word ("30 min
             # before"); alone it is a noun ("plan the week", "office hours")
