@@ -13,12 +13,12 @@ from datetime import datetime, timedelta
 
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
-from telegram import Update
+from telegram import InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
 from . import callbacks as cb
-from . import logs, store
+from . import logs, store, updates
 from .catalogue import t
 from .limits import CALLBACK_ANSWER, REMINDER_TEXT, fit
 from .phrases import Ambiguous, Parsed
@@ -86,7 +86,7 @@ class AskHandlers:
 
     async def confirm(self, update: Update, u: UserRow, lang: str, p: Parsed, source: str) -> int:
         """Save `p` and reply with the confirmation (absolute and relative time, ↩ Undo)."""
-        rid = await store.add_reminder(self.svc.pool, u.user_id, update.effective_chat.id, p.text,
+        rid = await store.add_reminder(self.svc.pool, u.user_id, updates.chat(update).id, p.text,
                                        u.tz, p.due_at, p.recurrence, source[:500])
         log.event("reminder_created", user=u.user_id, reminder=rid, due_at=p.due_at.isoformat(),
                   recurring=bool(p.recurrence))
@@ -97,10 +97,10 @@ class AskHandlers:
 
     async def ask(self, update: Update, u: UserRow, lang: str, e: Ambiguous, phrase: str) -> None:
         readings = e.candidates[:3]
-        qid = await add_question(self.svc.pool, u.user_id, update.effective_chat.id, u.tz, readings, phrase)
+        qid = await add_question(self.svc.pool, u.user_id, updates.chat(update).id, u.tz, readings, phrase)
         log.event("asked", user=u.user_id, question=qid, readings=len(readings), words=len(e.words))
-        data = [{"due_at": p.due_at, "recurrence": p.recurrence} for p in readings]
-        text, kb = question_view(qid, phrase, data, e.words[:5], u.tz, lang, self.svc.now())
+        text, kb = question_view(qid, phrase, [(p.due_at, p.recurrence) for p in readings], e.words[:5],
+                                 u.tz, lang, self.svc.now())
         await self.svc.reply(update, text, reply_markup=kb)
 
     def _wake_if_due(self, due: datetime) -> None:
@@ -109,23 +109,29 @@ class AskHandlers:
             sch.wake()
 
     async def _answer(self, update: Update, key: str, **fields) -> None:
-        u = self.svc.cached(update.effective_user.id)
-        await update.callback_query.answer(fit(t(self.svc.lang(update, u), key, **fields), CALLBACK_ANSWER))
+        u = self.svc.cached(updates.user_id(update))  # no write: the presser may be someone else
+        await updates.query(update).answer(fit(t(self.svc.lang(update, u), key, **fields), CALLBACK_ANSWER))
 
-    async def _edit(self, update: Update, text: str, kb=None) -> None:
+    async def _decode(self, update: Update, cls: type[cb.A]) -> cb.A | None:
+        """The pressed button's action, or None after telling the presser the button is unknown."""
+        action = cb.decode_as(updates.query(update).data, cls)
+        if action is None:
+            await self._answer(update, "ans_unknown_button")
+        return action
+
+    async def _edit(self, update: Update, text: str, kb: InlineKeyboardMarkup | None = None) -> None:
         try:
-            await update.callback_query.edit_message_text(fit(text), reply_markup=kb)
+            await updates.query(update).edit_message_text(fit(text), reply_markup=kb)
         except BadRequest as e:
             if "not modified" not in str(e).lower() and "not found" not in str(e).lower():
                 raise
 
     # -- the buttons ----------------------------------------------------------------------------
     async def pick(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        action = cb.decode(update.callback_query.data)
-        uid = update.effective_user.id
+        uid = updates.user_id(update)
         log.event("button", user=uid, kind="pick")
-        if not isinstance(action, cb.Pick):
-            await self._answer(update, "ans_unknown_button")
+        action = await self._decode(update, cb.Pick)
+        if action is None:
             return
         now = self.svc.now()
         row = await take_question(self.svc.pool, action.question_id, uid, now)
@@ -149,11 +155,10 @@ class AskHandlers:
         await self._edit(update, text, kb)
 
     async def dismiss(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        action = cb.decode(update.callback_query.data)
-        uid = update.effective_user.id
+        uid = updates.user_id(update)
         log.event("button", user=uid, kind="dismiss")
-        if not isinstance(action, cb.Dismiss):
-            await self._answer(update, "ans_unknown_button")
+        action = await self._decode(update, cb.Dismiss)
+        if action is None:
             return
         row = await take_question(self.svc.pool, action.question_id, uid, self.svc.now())
         if row is None:
@@ -164,11 +169,10 @@ class AskHandlers:
         await self._edit(update, t(self.svc.lang(update, u), "label_dismissed"))
 
     async def undo(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        action = cb.decode(update.callback_query.data)
-        uid = update.effective_user.id
+        uid = updates.user_id(update)
         log.event("button", user=uid, kind="undo")
-        if not isinstance(action, cb.Undo):
-            await self._answer(update, "ans_unknown_button")
+        action = await self._decode(update, cb.Undo)
+        if action is None:
             return
         row = await store.cancel(self.svc.pool, uid, action.reminder_id)  # only the presser's own
         if row is None:

@@ -767,6 +767,9 @@ def _suspicious(toks: list[Tok], used: list[bool], k: int) -> bool:
     def near_num(j: int) -> bool:
         return 0 <= j < len(toks) and toks[j].kind in ("num", "iso")
 
+    def free_num(j: int) -> bool:  # a number the parser did not use ("at 9 second" is a noun)
+        return near_num(j) and not used[j]
+
     def beside_used(j: int) -> bool:
         return (j > 0 and used[j - 1]) or (j + 1 < len(toks) and used[j + 1])
 
@@ -777,7 +780,7 @@ def _suspicious(toks: list[Tok], used: list[bool], k: int) -> bool:
             # a unit beside a number or after "in", "every", "next" is a time word ("30 min
             # before"); alone it is a noun ("plan the week", "office hours")
             prev = toks[k - 1] if k > 0 else None
-            return near_num(k - 1) or near_num(k + 1) or (prev is not None and prev.cat in (
+            return free_num(k - 1) or free_num(k + 1) or (prev is not None and prev.cat in (
                 "in", "every", "next", "this", "a", "half", "num", "tens", "oneandhalf", "pol"))
         if t.cat in TIMEISH:
             if len(t.low) <= 3 and not t.fuzzy:

@@ -157,13 +157,14 @@ def reading_label(due_at: datetime, rule: dict | None, tz: str, lang: str, now: 
     return fit(f"{day} {local:%H:%M}", BUTTON_TEXT)
 
 
-def question_view(qid: int, phrase: str, readings: list[dict], words: list[str], tz: str, lang: str,
+def question_view(qid: int, phrase: str, readings: list[tuple[datetime, dict | None]], words: list[str],
+                  tz: str, lang: str,
                   now: datetime) -> tuple[str, InlineKeyboardMarkup]:
     """The question: the phrase, the words that made the bot unsure, a button per reading."""
     text = t(lang, "ask", phrase=fit(phrase, 300))
     if words:
         text += "\n" + t(lang, "ask_words", words=fit(", ".join(words), 200))
-    rows = [[InlineKeyboardButton(reading_label(r["due_at"], r["recurrence"], tz, lang, now),
-                                  callback_data=cb.Pick(qid, i).encode())] for i, r in enumerate(readings)]
+    rows = [[InlineKeyboardButton(reading_label(due, rule, tz, lang, now), callback_data=cb.Pick(qid, i).encode())]
+            for i, (due, rule) in enumerate(readings)]
     rows.append([InlineKeyboardButton(t(lang, "btn_dismiss"), callback_data=cb.Dismiss(qid).encode())])
     return fit(text, MESSAGE_TEXT), InlineKeyboardMarkup(rows)

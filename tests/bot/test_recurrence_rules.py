@@ -132,3 +132,23 @@ def test_yearly_on_29_february_falls_on_the_28th_in_other_years_and_months_clamp
 def test_every_rule_reads_in_both_languages(rule, en, ru):
     assert describe(rule, "en") == en
     assert describe(rule, "ru") == ru
+
+
+async def test_list_and_export_show_the_rule_in_the_users_language(make_bot, api):
+    import json
+
+    from tests.bot.conftest import USER
+    b = await make_bot()
+    await b.say(USER, "каждый год 8 марта в 10:00 поздравить маму", lang="ru")
+    await b.say(USER, "по вторникам и четвергам в 19:00 спорт", lang="ru")
+    (m,) = await b.say(USER, "/list", lang="ru")
+    assert "каждый год 8 марта в 10:00" in m["text"] and "по вт, чт в 19:00" in m["text"]
+    (m,) = await b.say(USER, "/list", lang="en")
+    assert "every year on 8 Mar at 10:00" in m["text"] and "every Tue, Thu at 19:00" in m["text"]
+    await b.say(USER, "/export", lang="ru")
+    (call,) = [c for c in api.calls if c.method == "sendDocument"]
+    data = json.loads(call.params["document"]["content"])
+    assert {r["text"]: r["repeats"] for r in data["reminders"]} == {
+        "поздравить маму": "каждый год 8 марта в 10:00", "спорт": "по вт, чт в 19:00"}
+    assert data["reminders"][0]["recurrence"] == {"kind": "yearly", "interval": 1, "month": 3, "day": 8,
+                                                  "hour": 10, "minute": 0}
