@@ -7,16 +7,20 @@ from datetime import date, datetime, timedelta
 
 # The documented hours of the parts of the day (README, docs/bot.md): "tomorrow morning" is 09:00.
 PART_HOURS = {"morning": 9, "afternoon": 14, "evening": 19, "night": 22, "noon": 12, "midnight": 0,
-              "tonight": 20}
+              "tonight": 20, "lunch": 13}
 
 
 def hour_with_part(hour: int, part: str) -> int | None:
     """The 24-hour hour of "7 in the evening", "7pm", "в 2 ночи"; None when they contradict."""
+    if part in ("am", "pm"):
+        if not 1 <= hour <= 12:
+            return None
+        return hour % 12 + (12 if part == "pm" else 0)
     if hour > 12:
         return hour if part in ("afternoon", "evening", "night", "tonight") else None
     if part == "morning":
         return 0 if hour == 12 else hour
-    if part == "afternoon":
+    if part in ("afternoon", "lunch"):
         return hour if hour == 12 else hour + 12
     if part == "evening":
         return None if hour == 12 else hour + 12

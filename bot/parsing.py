@@ -189,6 +189,9 @@ class _Scan:
             return None
         if c == "everyadv":
             return {"kind": "rec", "unit": self.t[i].val, "interval": 1}, i + 1
+        if (low, self.low(i + 1)) in (("once", "a"), ("once", "per"), ("раз", "в")) and \
+                self.cat(i + 2) == "unit" and self.t[i + 2].val in UNIT_RULE:
+            return {"kind": "rec", "unit": self.t[i + 2].val, "interval": 1}, i + 3  # "раз в неделю"
         if low in ("по", "on", "в") and self.cat(i + 1) in ("wdplural", "workdays", "weekend", "partplural"):
             if low == "в" and self.cat(i + 1) != "workdays":
                 return None
@@ -246,6 +249,10 @@ class _Scan:
 
     def m_rel(self, i: int) -> tuple[Comp, int] | None:
         c = self.cat(i)
+        k = i + 1 if c == "on" else i
+        if self.cat(k) == "next" and self.cat(k + 1) == "unit" and self.t[k + 1].val in ("week", "month", "year"):
+            # "next week", "на следующей неделе": which day of it? ask
+            return {"kind": "rel", "parts": {self.t[k + 1].val: 1}, "next_unit": True}, k + 2
         if c == "in" or (c == "later" and self.low(i) == "after"):
             d = self.duration(i + 1)
             if d is None:
@@ -438,6 +445,9 @@ class _Scan:
             amb = 1 <= h <= 12 and not s.startswith("0")
             return self._time_tail(h, mi, k + 1, amb)
         h2 = self.int_at(k)
+        if at and h2 is not None and len(s) in (3, 4) and h2 // 100 <= 23 and h2 % 100 <= 59:
+            # "at 930", "at 0930", "в 1830"
+            return self._time_tail(h2 // 100, h2 % 100, k + 1, amb=1 <= h2 // 100 <= 12 and len(s) == 3)
         if h2 is None or h2 > 23 or len(s) > 2:
             return None
         end = k + 1
@@ -467,7 +477,7 @@ class _Scan:
             if self.low(k) == ".":
                 k += 1
         elif self.low(k) in ("a", "p") and self.low(k + 1) == "." and self.low(k + 2) == "m":
-            part = "morning" if self.low(k) == "a" else "evening"
+            part = "am" if self.low(k) == "a" else "pm"
             k += 3
             if self.low(k) == ".":
                 k += 1
@@ -486,6 +496,11 @@ class _Scan:
             k += 1
         if self.cat(k) == "part" and self.t[k].val in ("morning", "afternoon", "evening", "night"):
             return {"kind": "part", "part": self.t[k].val}, k + 1
+        if self.low(k) in ("после", "after") and self.low(k + 1) in ("обеда", "lunch"):
+            return {"kind": "part", "part": "afternoon"}, k + 2   # "после обеда", "after lunch"
+        if self.low(k) in ("обед", "обеда", "обеду", "lunchtime") and (
+                self.cat(i) == "at" or self.low(k) == "lunchtime"):
+            return {"kind": "part", "part": "lunch"}, k + 1   # "в обед", "к обеду", "at lunchtime"
         return None
 
     def run(self) -> list[Comp]:
@@ -631,6 +646,10 @@ class _Reader:
         return out if ask12 else out[:1]
 
     def _relative(self, v: dict[str, Comp], hours: list[tuple[int, int]]) -> Parsed:
+        if v["rel"].get("next_unit") and "week" in v["rel"]["parts"] and "wd" in v and not any(
+                k in v for k in ("day", "date", "mday")):   # "next week on monday"
+            d = self.today + timedelta(days=7 - self.today.weekday() + v["wd"]["wd"])
+            return Parsed(self.at(d, *(hours[0] if hours else (DEFAULT_HOUR, 0))), None, "")
         if any(k in v for k in ("day", "wd", "date", "mday")):
             raise ParseError("conflict")
         parts = v["rel"]["parts"]
@@ -653,6 +672,14 @@ class _Reader:
             due = self.at(due.astimezone(self.tz).date(), *hours[0])
         if due <= self.now:
             raise ParseError("out of range")
+        if v["rel"].get("next_unit"):
+            unit = next(iter(parts))
+            h, mi = hours[0] if hours else (DEFAULT_HOUR, 0)
+            first = (self.today + timedelta(days=7 - self.today.weekday()) if unit == "week"
+                     else add_months_dt(self.local_now, 1).date().replace(day=1) if unit == "month"
+                     else self.today.replace(year=self.today.year + 1, month=1, day=1))
+            raise Ambiguous([Parsed(self.at(first, h, mi), None, ""),
+                             Parsed(self.at(due.astimezone(self.tz).date(), h, mi), None, "")])
         if v["rel"].get("every_other") and not hours:
             # "через день": in a day, or every other day?
             rule = normalize({"kind": "daily", "interval": 2, "hour": DEFAULT_HOUR, "minute": 0,

@@ -58,9 +58,9 @@ _add("unit", "hour", "hour", "hours", "hr", "hrs", "h", "час", "часа", "�
      "ч")
 _add("unit", "day", "day", "days", "d", "день", "дня", "дней", "сутки", "суток", "денёк", "денек")
 _add("unit", "week", "week", "weeks", "wk", "wks", "неделю", "недели", "недель", "неделька",
-     "недельку", "неделя", "нед")
-_add("unit", "month", "month", "months", "mo", "месяц", "месяца", "месяцев", "мес")
-_add("unit", "year", "year", "years", "yr", "yrs", "год", "года", "лет")
+     "недельку", "неделя", "неделе", "нед")
+_add("unit", "month", "month", "months", "mo", "месяц", "месяца", "месяцев", "месяце", "мес")
+_add("unit", "year", "year", "years", "yr", "yrs", "год", "года", "лет", "году")
 _add("a", 1, "a", "an")
 _add("half", 0.5, "half", "половину", "половина")
 _add("withhalf", 0.5, "половиной")          # "2 с половиной часа"
@@ -88,10 +88,12 @@ _add("num", 2, "couple", "пару", "пара")  # "in a couple of hours", "ч�
 _add("num", 100, "hundred", "сто")
 
 _add("dayword", 0, "today", "сегодня", "седня", "сёдня")
-_add("dayword", 1, "tomorrow", "tmrw", "tmr", "tmrow", "tomoz", "2morrow", "2moro", "tomoro",
+_add("dayword", 1, "tomorrow", "tmrw", "tmr", "tmrow", "tomoz", "2morrow", "2morow", "2moro", "2mrw",
+     "tomoro",
      "завтра", "завтрa")
 _add("dayword", 2, "послезавтра")
 _add("tonight", None, "tonight", "tonite", "2nite")
+_add("dayword", 0, "2day")
 _add("part", "morning", "morning", "утром", "утро", "утречком", "поутру")
 _add("part", "afternoon", "afternoon", "днём", "днем")
 _add("part", "evening", "evening", "вечером", "вечер", "вечерком")
@@ -99,8 +101,10 @@ _add("part", "night", "night", "ночью", "ночь")
 _add("part", "noon", "noon", "midday", "полдень", "полдня")
 _add("part", "midnight", "midnight", "полночь")
 # "в 7 утра / дня / вечера / ночи": a part of the day after an hour, like am/pm
-_add("ampm", "morning", "утра", "am")
-_add("ampm", "evening", "вечера", "pm")
+_add("ampm", "morning", "утра")
+_add("ampm", "am", "am")
+_add("ampm", "pm", "pm")
+_add("ampm", "evening", "вечера")
 _add("ampm", "night", "ночи")
 _add("oclock", None, "o'clock", "oclock")
 
@@ -183,6 +187,7 @@ CYRILLIC = re.compile(r"[а-яё]", re.I)
 # tokens
 TOKEN_RE = re.compile(
     r"(?P<iso>\d{4}-\d{1,2}-\d{1,2})"
+    r"|(?P<w2>\b2(?:mor+o?w?|nite|day)\b)"   # "2morrow", "2nite": words, not a 2
     r"|(?P<num>\d+(?:[.:,]\d+)*)"
     r"|(?P<word>o'clock|[^\W\d_]+(?:'[^\W\d_]+)?)"
     r"|(?P<at>@)"
@@ -217,7 +222,7 @@ def tokenize(s: str) -> list[Tok]:
         kind = m.lastgroup or "other"
         raw = m.group(0)
         low = raw.lower().replace("ё", "е") if kind != "num" else raw
-        if kind == "at":
+        if kind in ("at", "w2"):
             kind = "word"
         tok = Tok(kind, raw, low, m.start(), m.end(), glued=m.start() == prev_end)
         if kind == "num" and not all(c.isascii() for c in raw):
