@@ -98,7 +98,7 @@ _add("part", "morning", "morning", "утром", "утро", "утречком",
 _add("part", "afternoon", "afternoon", "днём", "днем")
 _add("part", "evening", "evening", "вечером", "вечер", "вечерком")
 _add("part", "night", "night", "ночью", "ночь")
-_add("part", "noon", "noon", "midday", "полдень", "полдня")
+_add("part", "noon", "noon", "midday", "полдень")
 _add("part", "midnight", "midnight", "полночь")
 # "в 7 утра / дня / вечера / ночи": a part of the day after an hour, like am/pm
 _add("ampm", "morning", "утра")
