@@ -110,7 +110,7 @@ async def set_commands(app: Application) -> None:
 
 
 async def warm_up_parser(now) -> None:
-    """dateparser loads its language data on first use (~1 s): do it now, not in a user's reply."""
+    """The parser builds its caches on first use: do it now, not in a user's reply."""
     from .parsing import ParseError, parse
     try:
         await asyncio.to_thread(lambda: parse("on 1 December 18:00 x", now(), "UTC"))
