@@ -37,6 +37,7 @@ CORE_PREFIX = frozenset("remind reminder remember напомни напомни�
 POLITE = frozenset("please pls plz pleas plez пожалуйста пжлст пж плиз плз".split())
 DEADLINE = frozenset("until till til before до перед".split())
 UNIT_RULE = {"hour": "hourly", "day": "daily", "week": "weekly", "month": "monthly", "year": "yearly"}
+_ISO_T = re.compile(r"\b(\d{4}-\d{1,2}-\d{1,2})[Tt](\d{1,2}:\d{2})(?::\d{2})?\b")
 _SLASH_COMMAND = re.compile(r"^\s*/remind(?:@\w+)?\b", re.I)
 
 Comp = dict[str, Any]
@@ -800,6 +801,10 @@ def _suspicious(toks: list[Tok], used: list[bool], k: int) -> bool:
     def beside_used(j: int) -> bool:
         return (j > 0 and used[j - 1]) or (j + 1 < len(toks) and used[j + 1])
 
+    prv0 = toks[k - 1] if k > 0 else None
+    if (t.kind == "num" or t.cat in ("num", "tens")) and prv0 is not None and \
+            prv0.low in ("or", "или", "-", "–", "to", "до"):
+        return True                      # "at 9 or 10", "in a day or two", "час-полтора"
     if t.kind == "word":
         if t.cat == "ampm" and t.low != "am":
             return True                  # "friday pm", "в пятницу вечера"
@@ -868,6 +873,7 @@ def parse(text: str, now: datetime, tz_name: str) -> Parsed:
     if len(text) > MAX_INPUT:
         raise ParseError("text too long")
     s = _SLASH_COMMAND.sub("", text, count=1)
+    s = _ISO_T.sub(r"\1 \2", s)  # "2026-12-24T18:00": a date and a time
     if not s.strip():
         raise ParseError("empty")
     toks = tokenize(s)
