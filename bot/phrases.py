@@ -285,6 +285,9 @@ def osa(a: str, b: str) -> int:
     return prev[-1]
 
 
+_FAMILY = {"wdplural": "wd", "wdabbr": "wd"}  # forms of one weekday are one reading
+
+
 def allowed_distance(word: str) -> int:
     return 0 if len(word) < 4 else 1 if len(word) < 7 else 2
 
@@ -310,10 +313,11 @@ def lookup(low: str) -> tuple[str | None, Any, bool]:
     if not found:
         return None, None, False
     best = min(found.values())
-    cands = {V[c] for c, d in found.items() if d == best}
-    if len(cands) != 1:
+    nearest = sorted((abs(len(c) - len(low)), c) for c, d in found.items() if d == best)
+    cands = {V[c] for _, c in nearest}
+    if len({(_FAMILY.get(c, c), v) for c, v in cands}) != 1:
         return None, None, False  # two different time words are as near: not a typo we can read
-    cat, val = cands.pop()
+    cat, val = V[nearest[0][1]]   # "wensday": Wednesday (the singular, nearer in length)
     return cat, val, True
 
 
