@@ -16,12 +16,16 @@ _EXAMPLES = {
         "remind me tomorrow at 9 to call mom\n"
         "at 18:30 gym · on 1 December 18:00 pay rent · next monday 10:00 standup\n"
         "every day at 9 pills · every weekday 8:30 standup · every monday 10:00 review · "
-        "every month on the 1st rent"),
+        "every month on the 1st rent\n"
+        "in 1.5 hours laundry · tonight at 11 bed · every 2 weeks on friday sync · "
+        "every year on March 8 flowers"),
     "ru": (
         "через 10 минут чай · напомни завтра в 9 позвонить маме · в 18:30 спорт · "
         "1 декабря в 18:00 оплатить · в следующий понедельник в 10 встреча\n"
         "каждый день в 9 таблетки · по будням в 8:30 зарядка · каждый понедельник в 10:00 планёрка · "
-        "каждый месяц 1 числа квартплата"),
+        "каждый месяц 1 числа квартплата\n"
+        "через полтора часа стирка · сегодня в 11 вечера спать · каждые 2 недели в пятницу отчёт · "
+        "каждый год 8 марта цветы"),
 }
 _COMMANDS = {
     "en": (

@@ -103,3 +103,14 @@ def test_weekday_and_monthly_rules_find_the_next_occurrence():
     assert next_occurrence(wd, TZ, fri).astimezone(ZoneInfo(TZ)).strftime("%a %H:%M") == "Mon 08:30"
     m31 = {"kind": "monthly", "day": 31, "hour": 9, "minute": 0}
     assert next_occurrence(m31, TZ, datetime(2027, 2, 1, tzinfo=timezone.utc)).day == 28
+
+
+def test_every_example_the_help_gives_is_understood_without_a_question():
+    import re as _re
+
+    from bot.catalogue import _EXAMPLES
+    examples = [e.strip() for lang in _EXAMPLES for e in _re.split(r"\n| · ", _EXAMPLES[lang])]
+    assert len(examples) >= 20
+    for e in examples:
+        p = parse(e, NOW, TZ)  # raises (and fails) on a question or a refusal
+        assert p.due_at > NOW and p.text not in ("", "⏰"), e
