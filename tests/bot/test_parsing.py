@@ -114,3 +114,32 @@ def test_every_example_the_help_gives_is_understood_without_a_question():
     for e in examples:
         p = parse(e, NOW, TZ)  # raises (and fails) on a question or a refusal
         assert p.due_at > NOW and p.text not in ("", "⏰"), e
+
+
+SEVEN = datetime(2026, 11, 25, 6, 0, tzinfo=timezone.utc)  # Wed 07:00 in Berlin
+
+
+@pytest.mark.parametrize("phrase,due,kind,text", [
+    # issue 18: each of these was saved at a wrong time, refused, or left time words in the text
+    ("in 1.5 hours take the laundry out", "Wed 2026-11-25 08:30", None, "take the laundry out"),
+    ("через 2 с половиной часа выйти", "Wed 2026-11-25 09:30", None, "выйти"),
+    ("in an hour and a half call Bob", "Wed 2026-11-25 08:30", None, "call Bob"),
+    ("remind me tommorow at 9", "Thu 2026-11-26 09:00", None, "⏰"),
+    ("tomorrow at noon lunch", "Thu 2026-11-26 12:00", None, "lunch"),
+    ("on the 15th at 10:00 pay the card", "Tue 2026-12-15 10:00", None, "pay the card"),
+    ("every 2 weeks on friday team sync", "Fri 2026-11-27 09:00", "weekly", "team sync"),
+    ("every morning at 7 run", "Thu 2026-11-26 07:00", "daily", "run"),  # 07:00 now: the next one
+    ("every year on March 8 flowers", "Mon 2027-03-08 09:00", "yearly", "flowers"),
+    ("каждые 2 недели в пятницу отчёт", "Fri 2026-11-27 09:00", "weekly", "отчёт"),
+    ("через пол часа чай", "Wed 2026-11-25 07:30", None, "чай"),
+    ("в полдень обед", "Wed 2026-11-25 12:00", None, "обед"),
+    ("в полночь спать", "Thu 2026-11-26 00:00", None, "спать"),
+    ("в 18.30 ужин", "Wed 2026-11-25 18:30", None, "ужин"),
+    ("at 10.30 call", "Wed 2026-11-25 10:30", None, "call"),
+    ("через 1,5 часа выйти", "Wed 2026-11-25 08:30", None, "выйти"),
+    ("tonight at 11 bed", "Wed 2026-11-25 23:00", None, "bed"),
+    ("every month pay rent", "Wed 2026-11-25 09:00", "monthly", "pay rent"),  # today's day
+])
+def test_the_phrases_of_issue_18(phrase, due, kind, text):
+    p = parse(phrase, SEVEN, TZ)
+    assert (local(p), (p.recurrence or {}).get("kind"), p.text) == (due, kind, text)
