@@ -81,6 +81,16 @@ class _Scan:
             return self.t[k].val, k2
         return None
 
+    def ord_day(self, k: int) -> tuple[int, int] | None:
+        """An ordinal day in words: "первого", "двадцать первого", "fifteenth", "twenty-first"."""
+        if self.cat(k) == "ordw":
+            return self.t[k].val, k + 1
+        if self.cat(k) == "tens":
+            j = k + 2 if self.low(k + 1) == "-" else k + 1
+            if self.cat(j) == "ordw" and self.t[j].val < 10:
+                return self.t[k].val + self.t[j].val, j + 1
+        return None
+
     def amount(self, k: int) -> tuple[float, int] | None:
         if 0 <= k < self.n and self.t[k].kind == "num":
             s = self.t[k].low
@@ -347,6 +357,15 @@ class _Scan:
                 if valid_date(y or 2000, mo, d) is None:
                     return None
                 return {"kind": "date", "y": y, "m": mo, "d": d}, end
+        od = self.ord_day(k)
+        if od is not None and 1 <= od[0] <= 31:
+            k2 = od[1] + (1 if self.low(od[1]) == "of" else 0)
+            if self.cat(k2) == "month":
+                m = self.t[k2].val
+                if valid_date(2000, m, od[0]) is None:
+                    raise ParseError("bad date")
+                y, end = self._year_after(k2 + 1)
+                return {"kind": "date", "y": y, "m": m, "d": od[0]}, end
         day = self.int_at(k)
         if day is not None and 1 <= day <= 31:
             k2 = self._ord(k + 1)
@@ -373,6 +392,10 @@ class _Scan:
 
     def m_mday(self, i: int) -> tuple[Comp, int] | None:
         k = self._skip_on(i)
+        od = self.ord_day(k)
+        if od is not None and (self.cat(od[1]) == "chislo" or (k > i and self.low(k - 1) == "the")):
+            end = od[1] + (1 if self.cat(od[1]) == "chislo" else 0)
+            return {"kind": "mday", "d": od[0]}, end   # "первого числа", "on the fifteenth"
         day = self.int_at(k)
         if day is None or len(self.t[k].low) > 2:
             return None
@@ -432,9 +455,22 @@ class _Scan:
         if t.cat == "part" and t.val in ("noon", "midnight"):
             return {"kind": "time", "h": PART_HOURS[t.val], "mi": 0, "amb": False}, k + 1
         if t.cat in ("half", "quarter") and self.cat(k + 1) == "past":
-            h = self.int_at(k + 2)
-            if h is not None and 1 <= h <= 12:
-                return self._time_tail(h, 30 if t.cat == "half" else 15, k + 3, amb=True)
+            wi = self.word_int(k + 2)
+            if wi is not None and 1 <= wi[0] <= 12:
+                return self._time_tail(wi[0], 30 if t.cat == "half" else 15, wi[1], amb=True)
+        if t.cat in ("num", "tens") and t.low not in ("couple", "пару", "пара", "hundred", "сто"):
+            # "at seven in the evening", "в девять утра", "завтра в девять"
+            wi = self.word_int(k)
+            if wi is None or not 1 <= wi[0] <= 23:
+                return None
+            end = wi[1]
+            if at and (self.cat(end) == "oclock" or self.cat(end) == "unit" and self.t[end].val == "hour"):
+                end += 1  # "в два часа дня", "at seven o'clock"
+            tail = self._time_tail(wi[0], 0, end, amb=wi[0] <= 12)
+            after_day = bool(self.comps) and self.comps[-1]["end"] == i
+            if at or tail[0].get("ampm") or (after_day and self.cat(wi[1]) in ("ampm", "oclock")):
+                return tail
+            return None
         if t.kind != "num":
             return None
         s = t.low
@@ -808,6 +844,8 @@ def _suspicious(toks: list[Tok], used: list[bool], k: int) -> bool:
     if t.kind == "word":
         if t.cat == "ampm" and t.low != "am":
             return True                  # "friday pm", "в пятницу вечера"
+        if t.cat in ("num", "tens") and k > 0 and (toks[k - 1].cat in ("at", "in") or used[k - 1]):
+            return True                  # "at seven" not read as a time
         if t.cat == "unit" and not t.fuzzy:
             # a unit beside a number or after "in", "every", "next" is a time word ("30 min
             # before"); alone it is a noun ("plan the week", "office hours")

@@ -80,6 +80,19 @@ for _i, (_en, _ru) in enumerate(
          ("seventeen", "семнадцать"), ("eighteen", "восемнадцать"), ("nineteen", "девятнадцать"),
          ("twenty", "двадцать")], start=2):
     _add("num", _i, _en, *_ru.split())
+# ordinal days ("первого декабря", "the fifteenth", "каждое первое число")
+_ORD_RU = ("перв втор трет четверт пят шест седьм восьм девят десят одиннадцат двенадцат тринадцат "
+           "четырнадцат пятнадцат шестнадцат семнадцат восемнадцат девятнадцат двадцат").split()
+for _i, _stem in enumerate(_ORD_RU, start=1):
+    _endings = ("ье", "ьего", "ьему", "ий") if _stem == "трет" else ("ое", "ого", "ому", "ый")
+    _add("ordw", _i, *(_stem + e for e in _endings))
+_add("ordw", 30, "тридцатое", "тридцатого")
+_add("ordw", 1, "first", "1st")
+for _i, _w in enumerate("third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth "
+                        "fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth twentieth".split(),
+                        start=3):
+    _add("ordw", _i, _w)
+_add("ordw", 30, "thirtieth")
 _add("tens", 30, "thirty", "тридцать")
 _add("tens", 40, "forty", "сорок")
 _add("tens", 50, "fifty", "пятьдесят")
