@@ -31,6 +31,16 @@ def hour_with_part(hour: int, part: str) -> int | None:
     return hour
 
 
+# the hours a part of the day covers: an explicit time outside them contradicts it
+PART_SPANS = {"morning": range(3, 12), "afternoon": range(11, 19), "lunch": range(11, 16),
+              "evening": range(16, 24), "night": (*range(20, 24), *range(0, 6)),
+              "tonight": (*range(16, 24), *range(0, 6)), "noon": (12,), "midnight": (0,)}
+
+
+def in_part(hour: int, part: str) -> bool:
+    return hour in PART_SPANS.get(part, range(24))
+
+
 def add_months(d: date, months: int) -> date:
     y, m = divmod(d.month - 1 + months, 12)
     y += d.year

@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .dates import (PART_HOURS, add_months_dt, hour_with_part, next_date, next_month_day,
+from .dates import (PART_HOURS, add_months_dt, hour_with_part, in_part, next_date, next_month_day,
                     valid_date, weekday_from)
 from .limits import MAX_INPUT, REMINDER_TEXT, clean
 from .phrases import (CYRILLIC, DANGLING, LEAD_JUNK, PREFIX_WORDS, TIMEISH, TRAIL_JUNK, Ambiguous,
@@ -379,6 +379,8 @@ class _Scan:
                 return {"kind": "date", "y": y, "m": m, "d": day}, end
         if t.cat == "month":
             k2 = k + 1
+            if self.low(k2) == "." and self.t[k2].glued:  # "Dec. 25"
+                k2 += 1
             if self.cat(k2) == "on":
                 k2 += 1
             day = self.int_at(k2)
@@ -429,8 +431,9 @@ class _Scan:
         elif self.cat(k) == "this":
             k, this = k + 1, True
         c = self.cat(k)
+        after_comp = bool(self.comps) and self.comps[-1]["end"] == i
         if (c == "wdabbr" and k == i and i > 0 and not (k + 1 < self.n and self.t[k + 1].kind == "num")
-                and self.cat(k + 1) not in ("wd", "wdabbr", "and")):
+                and self.cat(k + 1) not in ("wd", "wdabbr", "and") and not after_comp):
             return None  # "sun", "sat", "wed" are weekdays beside a preposition, a time or a weekday
         if c in ("wd", "wdabbr") or (c == "wdplural" and not self.low(k).endswith("s")
                                      and self.low(k - 1) != "по"):
@@ -449,6 +452,9 @@ class _Scan:
         k, at = i, False
         if self.cat(k) == "at":
             k, at = k + 1, True
+        elif self.low(k) in ("на", "for") and self.t[k + 1 if k + 1 < self.n else k].kind == "num" and \
+                self.cat(k + 2) not in ("unit", "polunit") and ":" not in self.low(k + 1):
+            k, at = k + 1, True   # "завтра на 9", "for 9am" (not "на 2 часа": a duration)
         if k >= self.n:
             return None
         t = self.t[k]
@@ -602,6 +608,8 @@ class _Reader:
                 if h2 is None:
                     raise ParseError("conflict")
                 hours = [(h2, mi)]
+            elif part and not in_part(h, part):
+                raise ParseError("conflict")  # "в 9 утра и вечером", "at 21:00 in the morning"
             elif tm["amb"] and h != 12:
                 hours = [(h, mi), (h + 12, mi)]
                 ask12 = h <= 6
@@ -857,8 +865,8 @@ def _suspicious(toks: list[Tok], used: list[bool], k: int) -> bool:
                 return near_num(k - 1) or near_num(k + 1)
             return True
         if t.cat in ("month", "wdabbr", "ampm", "oclock"):
-            return near_num(k - 1) or near_num(k + 1) or (t.cat == "month" and len(t.low) > 4
-                                                          and beside_used(k))
+            return near_num(k - 1) or near_num(k + 1) or (t.cat in ("month", "wdabbr") and beside_used(k)
+                                                          and (len(t.low) > 4 or t.cat == "wdabbr"))
         return False
     if t.kind == "iso":
         return True
@@ -871,7 +879,7 @@ def _suspicious(toks: list[Tok], used: list[bool], k: int) -> bool:
         prv = toks[k - 1] if k > 0 else None
         if nxt is None or nxt.kind != "word" or nxt.cat in TIMEISH or nxt.cat in ("ampm", "month"):
             return True
-        if prv is not None and (prv.cat in ("at", "in") or used[k - 1]):
+        if prv is not None and (prv.cat in ("at", "in") or prv.low in ("на", "for") or used[k - 1]):
             return True
         return beside_used(k) and len(t.low) <= 2 and nxt.kind != "word"
     return False
