@@ -873,8 +873,8 @@ def _suspicious(toks: list[Tok], used: list[bool], k: int) -> bool:
     if t.kind == "num":
         if not t.isnum():
             return True                  # 1.5, 10:30, 25.12 left over
-        if int(t.low) > 59 and len(t.low) != 4:
-            return False                 # "call 911", "room 305"
+        if int(t.low) > 59 and not (len(t.low) == 4 and 2000 <= int(t.low) <= 2099):
+            return False                 # "call 911", "room 305", "flight 1234" (a year is not)
         nxt = toks[k + 1] if k + 1 < len(toks) else None
         prv = toks[k - 1] if k > 0 else None
         if nxt is None or nxt.kind != "word" or nxt.cat in TIMEISH or nxt.cat in ("ampm", "month"):
