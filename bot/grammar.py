@@ -148,6 +148,8 @@ class Scan:
     # -- matchers: each returns (component, end) or None --------------------------------------------
     def m_rec(self, i: int) -> tuple[Comp, int] | None:
         c, low = self.cat(i), self.low(i)
+        if c == "everyadv2" or (c == "every" and self.cat(i + 1) == "unit2"):  # biweekly, every fortnight
+            return {"kind": "rec", "unit": "week", "interval": 2}, i + (1 if c == "everyadv2" else 2)
         if c == "every":
             k, interval = i + 1, 1
             if self.cat(k) == "other" or self.low(k) in ("second", "второй", "вторую", "второе"):
@@ -176,9 +178,16 @@ class Scan:
             return None
         if c == "everyadv":
             return {"kind": "rec", "unit": self.t[i].val, "interval": 1}, i + 1
+        if low == "раз" and self.low(i + 1) == "в":   # "раз в неделю", "раз в 3 дня", "раз в две недели"
+            wi = self.word_int(i + 2)
+            n, k = wi if wi is not None else (1, i + 2)
+            if self.cat(k) == "unit" and self.t[k].val in UNIT_RULE:
+                return {"kind": "rec", "unit": self.t[k].val, "interval": n}, k + 1
         if (low, self.low(i + 1)) in (("once", "a"), ("once", "per"), ("раз", "в")) and \
                 self.cat(i + 2) == "unit" and self.t[i + 2].val in UNIT_RULE:
             return {"kind": "rec", "unit": self.t[i + 2].val, "interval": 1}, i + 3  # "раз в неделю"
+        if low == "по" and self.cat(i + 1) == "wdabbr":   # "по пн и чт", "по пн, ср, пт"
+            return self._rec_body(i + 1)
         if low in ("по", "on", "в") and self.cat(i + 1) in ("wdplural", "workdays", "weekend", "partplural"):
             if low == "в" and self.cat(i + 1) != "workdays":
                 return None

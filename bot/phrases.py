@@ -162,6 +162,8 @@ _add("everyadv", "week", "weekly", "еженедельно")
 _add("everyadv", "month", "monthly", "ежемесячно")
 _add("everyadv", "year", "yearly", "annually", "ежегодно")
 _add("everyadv", "hour", "hourly", "ежечасно")
+_add("everyadv2", "week", "biweekly", "fortnightly", "bi-weekly")   # every 2 weeks
+_add("unit2", "week", "fortnight", "fortnights")
 _add("other", None, "other")  # "every other day"
 _add("workdays", None, "weekday", "weekdays", "workday", "workdays", "будни", "будням", "будний",
      "будние", "буднях")
@@ -335,7 +337,7 @@ def lookup(low: str) -> tuple[str | None, Any, bool]:
 
 
 # the categories that, left in a reminder's text, mean the parser did not use a time word
-TIMEISH = frozenset({"unit", "dayword", "tonight", "part", "ampm", "wd", "wdplural", "every",
+TIMEISH = frozenset({"unit", "unit2", "everyadv2", "dayword", "tonight", "part", "ampm", "wd", "wdplural", "every",
                      "everyadv", "workdays", "weekend", "partplural", "oneandhalf", "polunit",
                      "withhalf"})
 
