@@ -109,3 +109,12 @@ async def test_a_question_survives_a_restart(make_bot, api, database_url):
     await make_bot(clock=clock)
     api.push_callback(USER, buttons(m)[1], m["message_id"])
     await api.async_wait_for(lambda: q(database_url, "SELECT count(*) FROM reminders") == [(1,)])
+
+
+async def test_an_ambiguous_edit_changes_nothing_and_says_the_readings(make_bot, api, database_url):
+    b = await make_bot(clock=FakeClock(NOW))
+    await b.say(USER, "tomorrow at 9 call the plumber")
+    (rid, due), = q(database_url, "SELECT id, due_at FROM reminders")
+    (m,) = await b.say(USER, f"/edit {rid} at 5")
+    assert "not sure" in m["text"] and "05:00" in m["text"] and "17:00" in m["text"]
+    assert q(database_url, "SELECT due_at FROM reminders WHERE id=%s", rid) == [(due,)]
