@@ -57,6 +57,12 @@ class Scan:
             return self.t[k].val, k2
         return None
 
+    def adjective(self, k: int) -> bool:
+        """An English time word used as an adjective: followed by an ordinary word ("weekly report")."""
+        nxt = self.t[k + 1] if k + 1 < self.n else None
+        return (self.t[k].low.isascii() and nxt is not None and nxt.kind == "word" and nxt.cat is None
+                and not nxt.glued)
+
     def ord_day(self, k: int) -> tuple[int, int] | None:
         """An ordinal day in words: "первого", "двадцать первого", "fifteenth", "twenty-first"."""
         if self.cat(k) == "ordw":
@@ -177,7 +183,8 @@ class Scan:
                 return self._rec_dated(k)
             return None
         if c == "everyadv":
-            return {"kind": "rec", "unit": self.t[i].val, "interval": 1}, i + 1
+            # before an ordinary word it may be an adjective ("the weekly report"): parse() decides
+            return {"kind": "rec", "unit": self.t[i].val, "interval": 1, "adj": self.adjective(i)}, i + 1
         if low == "раз" and self.low(i + 1) == "в":   # "раз в неделю", "раз в 3 дня", "раз в две недели"
             wi = self.word_int(i + 2)
             n, k = wi if wi is not None else (1, i + 2)
@@ -523,6 +530,8 @@ class Scan:
         elif self.cat(k) in ("this", "at", "on"):
             k += 1
         if self.cat(k) == "part" and self.t[k].val in ("morning", "afternoon", "evening", "night"):
+            if k == i and self.adjective(k) and not (self.comps and self.comps[-1]["end"] == i):
+                return None   # "evening class", "morning briefing": a word of the text
             return {"kind": "part", "part": self.t[k].val}, k + 1
         if self.low(k) in ("после", "after") and self.low(k + 1) in ("обеда", "lunch"):
             return {"kind": "part", "part": "afternoon"}, k + 2   # "после обеда", "after lunch"

@@ -51,7 +51,7 @@ def _strip_prefix(toks: list[Tok]) -> int:
     return k
 
 
-def _suspicious(toks: list[Tok], used: list[bool], k: int) -> bool:
+def _suspicious(toks: list[Tok], used: list[bool], k: int, kinds: frozenset[str] = frozenset()) -> bool:
     """A token left in the text that looks like time: the parser may have misread the phrase."""
     t = toks[k]
 
@@ -79,6 +79,10 @@ def _suspicious(toks: list[Tok], used: list[bool], k: int) -> bool:
             prev = toks[k - 1] if k > 0 else None
             return free_num(k - 1) or free_num(k + 1) or (prev is not None and prev.cat in (
                 "in", "every", "next", "this", "a", "half", "num", "tens", "oneandhalf", "pol"))
+        nxt_word = k + 1 < len(toks) and toks[k + 1].kind == "word" and toks[k + 1].cat is None
+        if t.low.isascii() and nxt_word and (t.cat == "everyadv" and "rec" in kinds
+                                             or t.cat == "part" and "time" in kinds):
+            return False                 # "send the weekly report every friday", "evening class at 7pm"
         if t.cat in TIMEISH:
             if len(t.low) <= 3 and not t.fuzzy:
                 return near_num(k - 1) or near_num(k + 1)
@@ -150,7 +154,14 @@ def parse(text: str, now: datetime, tz_name: str) -> Parsed:
         comps = scan.run()
     except (OverflowError, ValueError) as e:
         raise e if isinstance(e, ParseError) else ParseError("out of range") from None
+    adjectives = [c for c in comps if c.get("adj")]
+    others = [c for c in comps if not c.get("adj")]
+    if adjectives and any(c["kind"] == "rec" for c in others):
+        comps = others                    # "send the weekly report every friday": a word of the text
     forced_ask = any(c.get("ask") for c in comps)
+    if adjectives and others and comps is not others:
+        # "daily standup notes tomorrow at 9": every day, or once? ask, the word stays in the text
+        comps, forced_ask = [dict(c, adj_alt=True) if c.get("adj") else c for c in comps], True
     if not comps:
         comps = _lone_hour(toks, start)  # "call mom 5": 05:00 or 17:00? ask, never guess
         forced_ask = bool(comps)
@@ -158,6 +169,8 @@ def parse(text: str, now: datetime, tz_name: str) -> Parsed:
         raise ParseError("no time found")
     used = [False] * len(toks)
     for c in comps:
+        if c.get("adj_alt"):
+            continue
         for k in range(start + c["start"], start + c["end"]):
             used[k] = True
     keep = [k >= start and not used[k] for k in range(len(toks))]
@@ -166,13 +179,13 @@ def parse(text: str, now: datetime, tz_name: str) -> Parsed:
         if keep[k] and toks[k].low in DANGLING and k + 1 < len(toks) and used[k + 1]:
             keep[k] = False
     body = _text(s, toks, keep, start)
-    kinds = {c["kind"] for c in comps}
+    present = {c["kind"] for c in comps}
     for c in comps:
         if c["kind"] == "dt":
             rec_dated = any(x["kind"] == "rec" and x["unit"] in ("year", "month") for x in comps)
-            if "time" in kinds or rec_dated:
+            if "time" in present or rec_dated:
                 c["kind"], c["y"] = "date", None    # "25.12 at 18:00", "every year 14.02"
-            elif kinds & {"day", "wd", "date", "mday"}:
+            elif present & {"day", "wd", "date", "mday"}:
                 c["kind"], c["amb"] = "time", 1 <= c["h"] <= 12   # "tomorrow 10.30"
     reader = Reader(now, tz_name)
     readings: list[Parsed] = []
@@ -190,6 +203,14 @@ def parse(text: str, now: datetime, tz_name: str) -> Parsed:
     if not readings and not asked and any(str(e) == "conflict" for e in errors):
         readings = _each_alone(reader, comps)  # "tomorrow on friday": which one?
         asked = list(readings)
+    if any(c.get("adj_alt") for c in comps):   # and the reading without the adjective's rule
+        for v in reader.variants([c for c in comps if not c.get("adj_alt")]):
+            try:
+                asked.extend(reader.read(v))
+            except Ambiguous as e:
+                asked.extend(e.candidates)
+            except (ParseError, OverflowError, ValueError):
+                continue
     readings = _distinct(readings + asked)
     lang = "ru" if CYRILLIC.search(s) else "en"
     for p in readings:
@@ -202,7 +223,8 @@ def parse(text: str, now: datetime, tz_name: str) -> Parsed:
         raise errors[0] if errors else ParseError("no time found")
     if len(readings) > 1 or asked or forced_ask:
         raise Ambiguous(readings[:3])
-    words = [toks[k].raw for k in range(len(toks)) if keep[k] and _suspicious(toks, used, k)]
+    kinds = frozenset(c["kind"] for c in comps)
+    words = [toks[k].raw for k in range(len(toks)) if keep[k] and _suspicious(toks, used, k, kinds)]
     words += [toks[k].raw for k in range(len(toks) - 1)  # "until 5pm", "до 17:00": a deadline?
               if keep[k] and used[k + 1] and toks[k].low in DEADLINE]
     if words:
