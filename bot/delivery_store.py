@@ -17,17 +17,32 @@ async def recover_in_flight(pool) -> int:
             return cur.rowcount
 
 
-async def due_candidates(pool, now: datetime, limit: int, exclude: set[int] | None = None) -> list[dict]:
-    """Due reminders, oldest first, with what the quiet-hours check needs."""
+async def due_candidates(pool, now: datetime, limit: int, exclude: set[int] | None = None,
+                         per_chat: int = 3, full_chats: set[int] | None = None) -> list[dict]:
+    """Due reminders, fair across chats: at most `per_chat` of each chat (its oldest), every chat's
+    first before any chat's second (then oldest first), with what the quiet-hours check needs.
+
+    Each chat gets one message a second, so a chat's backlog beyond a few cannot be sent sooner by
+    being read sooner; taking them all, oldest first, let one user's thousands of due reminders
+    fill every batch while everyone else's waited behind them. `exclude`: reminders already
+    queued; `full_chats`: chats whose queue is full (none of theirs is read)."""
     async with pool.connection() as conn:
         cur = conn.cursor(row_factory=dict_row)
         await cur.execute(
-            """SELECT r.id, r.chat_id, r.due_at, COALESCE(u.tz, r.tz) AS user_tz,
+            """WITH due AS (
+                   SELECT id, user_id, chat_id, due_at, tz,
+                          row_number() OVER (PARTITION BY chat_id ORDER BY due_at, id) AS turn
+                   FROM reminders
+                   WHERE status = 'pending' AND due_at <= %(now)s
+                     AND (hold_until IS NULL OR hold_until <= %(now)s)
+                     AND NOT (id = ANY(%(queued)s)) AND NOT (chat_id = ANY(%(full)s)))
+               SELECT d.id, d.chat_id, d.due_at, d.turn, COALESCE(u.tz, d.tz) AS user_tz,
                       u.quiet_start, u.quiet_end
-               FROM reminders r LEFT JOIN users u ON u.user_id = r.user_id
-               WHERE r.status = 'pending' AND r.due_at <= %s
-                 AND (r.hold_until IS NULL OR r.hold_until <= %s) AND NOT (r.id = ANY(%s))
-               ORDER BY r.due_at, r.id LIMIT %s""", (now, now, list(exclude or ()), limit))
+               FROM due d LEFT JOIN users u ON u.user_id = d.user_id
+               WHERE d.turn <= %(per_chat)s
+               ORDER BY d.turn, d.due_at, d.id LIMIT %(limit)s""",
+            {"now": now, "queued": list(exclude or ()), "full": list(full_chats or ()),
+             "per_chat": per_chat, "limit": limit})
         return await cur.fetchall()
 
 
