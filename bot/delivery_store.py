@@ -18,14 +18,15 @@ async def recover_in_flight(pool) -> int:
 
 
 async def due_candidates(pool, now: datetime, limit: int, exclude: set[int] | None = None,
-                         per_chat: int = 3, full_chats: set[int] | None = None) -> list[dict]:
-    """Due reminders, fair across chats: at most `per_chat` of each chat (its oldest), every chat's
-    first before any chat's second (then oldest first), with what the quiet-hours check needs.
+                         per_chat: int = 3, queued: dict[int, int] | None = None) -> list[dict]:
+    """Due reminders, fair across chats, with what the quiet-hours check needs: each chat's oldest,
+    topping its queue up to `per_chat` (`queued`: how many each chat has queued already; `exclude`:
+    their ids), the chats with the fewest queued first, then oldest first.
 
     Each chat gets one message a second, so a chat's backlog beyond a few cannot be sent sooner by
     being read sooner; taking them all, oldest first, let one user's thousands of due reminders
-    fill every batch while everyone else's waited behind them. `exclude`: reminders already
-    queued; `full_chats`: chats whose queue is full (none of theirs is read)."""
+    fill every batch while everyone else's waited behind them."""
+    chats = list(queued or {})
     async with pool.connection() as conn:
         cur = conn.cursor(row_factory=dict_row)
         await cur.execute(
@@ -35,14 +36,18 @@ async def due_candidates(pool, now: datetime, limit: int, exclude: set[int] | No
                    FROM reminders
                    WHERE status = 'pending' AND due_at <= %(now)s
                      AND (hold_until IS NULL OR hold_until <= %(now)s)
-                     AND NOT (id = ANY(%(queued)s)) AND NOT (chat_id = ANY(%(full)s)))
-               SELECT d.id, d.chat_id, d.due_at, d.turn, COALESCE(u.tz, d.tz) AS user_tz,
+                     AND NOT (id = ANY(%(exclude)s))),
+               ranked AS (
+                   SELECT due.*, due.turn + COALESCE(q.n, 0) AS place
+                   FROM due LEFT JOIN unnest(%(chats)s::bigint[], %(counts)s::int[]) AS q (chat_id, n)
+                        ON q.chat_id = due.chat_id)
+               SELECT d.id, d.chat_id, d.due_at, d.place, COALESCE(u.tz, d.tz) AS user_tz,
                       u.quiet_start, u.quiet_end
-               FROM due d LEFT JOIN users u ON u.user_id = d.user_id
-               WHERE d.turn <= %(per_chat)s
-               ORDER BY d.turn, d.due_at, d.id LIMIT %(limit)s""",
-            {"now": now, "queued": list(exclude or ()), "full": list(full_chats or ()),
-             "per_chat": per_chat, "limit": limit})
+               FROM ranked d LEFT JOIN users u ON u.user_id = d.user_id
+               WHERE d.place <= %(per_chat)s
+               ORDER BY d.place, d.due_at, d.id LIMIT %(limit)s""",
+            {"now": now, "exclude": list(exclude or ()), "chats": chats,
+             "counts": [queued[c] for c in chats] if queued else [], "per_chat": per_chat, "limit": limit})
         return await cur.fetchall()
 
 

@@ -3,7 +3,7 @@
 Loop (one asyncio task, started from the Application's post_init):
 1. every tick, refresh the maintenance switch; unless it is on, read due reminders
    (`status='pending' AND due_at <= now()`) fairly across chats — at most `per_chat` queued per chat
-   (its oldest), every chat's first before any chat's second — and queue each to its chat's worker
+   (its oldest), the chats with the fewest queued first — and queue each to its chat's worker
    (one worker per chat with due work, so chats progress in parallel and one chat waits only for
    its own 1 msg/s). A chat sends one message a second whatever its backlog, so one user's
    thousands of due reminders occupy a few places in the queue, not the whole batch: another
@@ -153,8 +153,8 @@ class Scheduler:
         if room <= 0:
             return
         now = self.now()
-        full = {chat for chat, q in self._queues.items() if len(q) >= self.per_chat}
-        rows = await ds.due_candidates(self.pool, now, room, self._queued, self.per_chat, full)
+        queued = {chat: len(q) for chat, q in self._queues.items() if q}
+        rows = await ds.due_candidates(self.pool, now, room, self._queued, self.per_chat, queued)
         for r in rows:
             if self._stopping.is_set():
                 return

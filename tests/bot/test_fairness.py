@@ -45,18 +45,20 @@ async def test_the_due_query_takes_a_few_per_chat_so_another_users_reminder_is_r
     assert mine[0]["due_at"] == NOW - timedelta(hours=1)   # a chat's own reminders stay in order
 
 
-async def test_the_due_query_reads_every_chats_first_before_any_chats_second(database_url):
+async def test_the_due_query_serves_the_chats_with_the_fewest_queued_first(database_url):
     db.migrate(database_url)
     _backlog(database_url, NOW)
     pool = db.make_pool(database_url)
     await pool.open()
     try:
         rows = await ds.due_candidates(pool, NOW, 2)     # room for two: one each, not two of USER's
-        excluded = await ds.due_candidates(pool, NOW, 2000, full_chats={USER})
+        one_queued = await ds.due_candidates(pool, NOW, 1, queued={USER: 1}, exclude={1})
+        full = await ds.due_candidates(pool, NOW, 2000, queued={USER: PER_CHAT_QUEUE}, exclude={1, 2, 3})
     finally:
         await pool.close()
     assert sorted(r["chat_id"] for r in rows) == [USER, OTHER]
-    assert [r["chat_id"] for r in excluded] == [OTHER]   # a chat whose queue is full is not read
+    assert [r["chat_id"] for r in one_queued] == [OTHER]  # an empty queue before one with one queued
+    assert [r["chat_id"] for r in full] == [OTHER]        # a chat whose queue is full gets no more
 
 
 async def test_another_users_reminder_is_on_time_during_a_backlog(make_bot, api, database_url):
