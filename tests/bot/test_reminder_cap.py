@@ -11,6 +11,8 @@ import psycopg
 import pytest
 
 from bot import db, store
+from bot.limits import MAX_REMINDERS_PER_USER
+from tests.bot.conftest import USER, buttons, q, wait_reminders
 
 UID = 1001
 DUE = datetime(2030, 1, 1, 9, 0, tzinfo=timezone.utc)
@@ -105,3 +107,41 @@ async def test_a_snooze_at_the_cap_is_refused_and_not_recorded(pool, database_ur
         assert c.execute("SELECT status FROM reminders WHERE id = %s", (rid,)).fetchone() == ("done",)
     assert await store.apply_action(pool, did, UID, "done", None, limit=3) == "ok"  # no new reminder: allowed
 
+
+
+# -- through the running bot -------------------------------------------------------------------------
+
+async def test_the_bot_refuses_a_reminder_past_the_cap_naming_it_in_both_languages(make_bot, database_url):
+    b = await make_bot()
+    await b.say(USER, "/start")
+    _seed(database_url, MAX_REMINDERS_PER_USER, uid=USER)
+    (m,) = await b.say(USER, "in 10 minutes one too many")
+    assert str(MAX_REMINDERS_PER_USER) in m["text"] and "Nothing was saved" in m["text"]
+    (m,) = await b.say(USER, "/remind через 10 минут ещё одно", lang="ru")
+    assert str(MAX_REMINDERS_PER_USER) in m["text"] and "Ничего не сохранено" in m["text"]
+    assert _to_come(database_url, USER) == MAX_REMINDERS_PER_USER
+    with psycopg.connect(database_url) as c:
+        assert c.execute("SELECT count(*) FROM reminders WHERE text LIKE '%%too many%%' "
+                         "OR text LIKE '%%ещё одно%%'").fetchone()[0] == 0
+    await b.say(USER, "/cancel 1")                 # a place freed: the next one is saved
+    (m,) = await b.say(USER, "in 10 minutes now it fits")
+    assert "Reminder #" in m["text"]
+
+
+async def test_the_snooze_button_at_the_cap_answers_so_and_changes_nothing(make_bot, api, database_url):
+    b = await make_bot()
+    await b.say(USER, "/start")
+    _seed(database_url, MAX_REMINDERS_PER_USER - 1, uid=USER)
+    await b.say(USER, "in 1 minute tea")
+    b.clock.advance(minutes=2)
+    b.scheduler.wake()
+    (m,) = await wait_reminders(api, USER, 1)
+    await api.async_wait_for(lambda: q(database_url, "SELECT status FROM reminders WHERE text = 'tea'") == [("done",)])
+    _seed(database_url, 1, uid=USER)              # the cap reached again
+    snooze = buttons(m)[1]
+    api.push_callback(USER, snooze, m["message_id"])
+    await api.async_wait_for(lambda: len(api.answered_callbacks) >= 1)
+    assert str(MAX_REMINDERS_PER_USER) in api.answered_callbacks[-1]["text"]
+    assert q(database_url, "SELECT status FROM reminders WHERE text = 'tea'") == [("done",)]
+    assert q(database_url, "SELECT action FROM deliveries") == [(None,)]
+    assert _to_come(database_url, USER) == MAX_REMINDERS_PER_USER
