@@ -84,10 +84,16 @@ class AskHandlers:
     def __init__(self, svc: Services):
         self.svc = svc
 
-    async def confirm(self, update: Update, u: UserRow, lang: str, p: Parsed, source: str) -> int:
-        """Save `p` and reply with the confirmation (absolute and relative time, ↩ Undo)."""
-        rid = await store.add_reminder(self.svc.pool, u.user_id, updates.chat(update).id, p.text,
-                                       u.tz, p.due_at, p.recurrence, source[:500])
+    async def confirm(self, update: Update, u: UserRow, lang: str, p: Parsed, source: str) -> int | None:
+        """Save `p` and reply with the confirmation (absolute and relative time, ↩ Undo); None
+        (and the refusal naming the limit) when the user has as many reminders as one may keep."""
+        try:
+            rid = await store.add_reminder(self.svc.pool, u.user_id, updates.chat(update).id, p.text,
+                                           u.tz, p.due_at, p.recurrence, source[:500])
+        except store.ReminderLimitReached as e:
+            log.event("reminder_refused", user=u.user_id, reason="cap", limit=e.limit)
+            await self.svc.reply(update, t(lang, "cap_reached", limit=e.limit))
+            return None
         log.event("reminder_created", user=u.user_id, reminder=rid, due_at=p.due_at.isoformat(),
                   recurring=bool(p.recurrence))
         self._wake_if_due(p.due_at)
@@ -145,8 +151,14 @@ class AskHandlers:
             return
         u = await self.svc.user(update)
         lang = self.svc.lang(update, u)
-        rid = await store.add_reminder(self.svc.pool, uid, row["chat_id"], p.text, row["tz"], p.due_at,
-                                       p.recurrence, (row["source"] or "")[:500])
+        try:
+            rid = await store.add_reminder(self.svc.pool, uid, row["chat_id"], p.text, row["tz"], p.due_at,
+                                           p.recurrence, (row["source"] or "")[:500])
+        except store.ReminderLimitReached as e:
+            log.event("reminder_refused", user=uid, reason="cap", limit=e.limit)
+            await self._answer(update, "cap_reached", limit=e.limit)
+            await self._edit(update, t(lang, "cap_reached", limit=e.limit))
+            return
         log.event("reminder_created", user=uid, reminder=rid, due_at=p.due_at.isoformat(),
                   recurring=bool(p.recurrence), asked=True)
         self._wake_if_due(p.due_at)

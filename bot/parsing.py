@@ -71,7 +71,7 @@ def _suspicious(toks: list[Tok], used: list[bool], k: int, kinds: frozenset[str]
     if t.kind == "word":
         if t.cat == "ampm" and t.low != "am":
             return True                  # "friday pm", "в пятницу вечера"
-        if t.cat in ("num", "tens") and k > 0 and (toks[k - 1].cat in ("at", "in") or used[k - 1]):
+        if t.cat in ("num", "tens") and k > 0 and toks[k - 1].cat in ("at", "in") and not used[k - 1]:
             return True                  # "at seven" not read as a time
         if t.cat == "unit" and not t.fuzzy:
             # a unit beside a number or after "in", "every", "next" is a time word ("30 min

@@ -118,3 +118,15 @@ async def test_an_ambiguous_edit_changes_nothing_and_says_the_readings(make_bot,
     (m,) = await b.say(USER, f"/edit {rid} at 5")
     assert "not sure" in m["text"] and "05:00" in m["text"] and "17:00" in m["text"]
     assert q(database_url, "SELECT due_at FROM reminders WHERE id=%s", rid) == [(due,)]
+
+
+async def test_a_reading_picked_at_the_reminder_cap_is_refused_naming_it(make_bot, api, database_url):
+    from bot.limits import MAX_REMINDERS_PER_USER
+    from tests.bot.test_reminder_cap import _seed, _to_come
+    b = await make_bot(clock=FakeClock(NOW))
+    (m,) = await b.say(USER, "at 5 call the plumber")
+    _seed(database_url, MAX_REMINDERS_PER_USER, uid=USER)
+    api.push_callback(USER, buttons(m)[1], m["message_id"])
+    assert str(MAX_REMINDERS_PER_USER) in (await answered(api, 1))["text"]
+    assert _to_come(database_url, USER) == MAX_REMINDERS_PER_USER
+    assert q(database_url, "SELECT count(*) FROM reminders WHERE text = 'call the plumber'") == [(0,)]
