@@ -242,7 +242,10 @@ def _lone_hour(toks: list[Tok], start: int) -> list[Comp]:
         return []
     h = int(toks[found[0]].low)
     k = found[0] - start
-    return [{"kind": "time", "h": h, "mi": 0, "amb": 1 <= h <= 12, "start": k, "end": k + 1}]
+    out: list[Comp] = [{"kind": "time", "h": h, "mi": 0, "amb": 1 <= h <= 12, "start": k, "end": k + 1}]
+    if found[0] > start and toks[found[0] - 1].cat == "in":   # "check the oven in 15": minutes?
+        out.append({"kind": "rel", "parts": {"min": h}, "start": k - 1, "end": k + 1})
+    return out
 
 
 def _each_alone(reader: Reader, comps: list[Comp]) -> list[Parsed]:
