@@ -127,7 +127,8 @@ def age(seconds: float, lang: str = "en") -> str:
 def relative(due_at: datetime, now: datetime, lang: str) -> str:
     """How far ahead ("in 1 h 30 min", "через 1 ч 30 мин")."""
     secs = max(0, int((due_at - now).total_seconds() + 0.5))
-    delay = t(lang, "delay_s", n=secs) if secs < 60 else fmt_delay(secs, lang)
+    # to the nearest minute: a reply sent a second after "in 6 hours" still says "in 6 h"
+    delay = t(lang, "delay_s", n=secs) if secs < 60 else fmt_delay(round(secs / 60) * 60, lang)
     return t(lang, "due_in", delay=delay)
 
 

@@ -130,3 +130,14 @@ async def test_a_reading_picked_at_the_reminder_cap_is_refused_naming_it(make_bo
     assert str(MAX_REMINDERS_PER_USER) in (await answered(api, 1))["text"]
     assert _to_come(database_url, USER) == MAX_REMINDERS_PER_USER
     assert q(database_url, "SELECT count(*) FROM reminders WHERE text = 'call the plumber'") == [(0,)]
+
+
+def test_the_relative_time_reads_to_the_nearest_minute_in_both_languages():
+    from datetime import timedelta
+
+    from bot.views import relative
+    for delta, en, ru in ((timedelta(hours=6, seconds=-2), "⏳ in 6 h", "⏳ через 6 ч"),
+                          (timedelta(minutes=90), "⏳ in 1 h 30 min", "⏳ через 1 ч 30 мин"),
+                          (timedelta(seconds=30), "⏳ in 30 s", "⏳ через 30 с"),
+                          (timedelta(days=1, hours=2), "⏳ in 1 d 2 h", "⏳ через 1 д 2 ч")):
+        assert (relative(NOW + delta, NOW, "en"), relative(NOW + delta, NOW, "ru")) == (en, ru)
