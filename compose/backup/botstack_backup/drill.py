@@ -1,15 +1,14 @@
 """`drill`: restore the latest offsite backup into a scratch database and compare row counts."""
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from dataclasses import dataclass
 from typing import Dict
 
-from . import pg
+from . import freshness, integrity, pg
 from .errors import BackupError, BusyError, DrillMismatch
-from .restore import Attempt, decrypt_verified, fetch, pg_restore, workdir
+from .restore import Attempt, decrypt_verified, fetch, pg_restore, report_skipped, workdir
 from .store import fmt_ts, human_size
 from .context import Context
 
@@ -43,7 +42,7 @@ def _restore_and_count(tool: Context, plain: str) -> Dict[str, int]:
 
 
 def _compare(manifest: dict, counts: Dict[str, int]) -> None:
-    expected = manifest.get("tables") or {}
+    expected = manifest["tables"]
     diffs = [f"{t}: backup {expected.get(t)} rows, restored {counts.get(t)}"
              for t in sorted(set(expected) | set(counts)) if expected.get(t) != counts.get(t)]
     if diffs:
@@ -54,7 +53,10 @@ def _drill_locked(tool: Context, attempt: Attempt) -> DrillResult:
     t0 = time.monotonic()
     with workdir(tool.store) as work:
         got = fetch(tool, "latest", work, from_local=False)
-        attempt.object_key = got.manifest.get("key")
+        attempt.object_key = got.manifest["key"]
+        attempt.note = report_skipped(tool, "drill", got)
+        # what the drill proves must be the newest backup: a rollback of the bucket fails it
+        freshness.refuse_older(tool, got.manifest, "the newest authenticated backup in the bucket", local=False)
         plain = decrypt_verified(tool, got, work)
         counts = _restore_and_count(tool, plain)
         _compare(got.manifest, counts)
@@ -74,11 +76,15 @@ def drill(tool: Context) -> DrillResult:
     except BackupError as exc:
         tool.fail("drill", started, exc, object_key=attempt.object_key)
         raise
+    except Exception as exc:  # unexpected: still a failed drill that is told, never a silent crash
+        unexpected = BackupError(f"unexpected error: {type(exc).__name__}: {exc}")
+        tool.fail("drill", started, unexpected, object_key=attempt.object_key)
+        raise unexpected from exc
     manifest = res.manifest
-    age = started - dt.datetime.fromisoformat(manifest["created_at"].replace("Z", "+00:00"))
+    age = started - integrity.created_at(manifest)
     detail = (f"drill OK: {manifest['name']} ({human_size(manifest.get('size_encrypted'))}, "
               f"{age.total_seconds() / 3600:.1f} h old) restored into a scratch database in {res.seconds:.1f} s; "
-              f"{len(res.counts)} tables, {sum(res.counts.values())} rows match the manifest")
+              f"{len(res.counts)} tables, {sum(res.counts.values())} rows match the manifest{attempt.note}")
     log.info("%s", detail)
     tool.recorder.record("drill", started, True, object_key=manifest.get("key"),
                          size_bytes=manifest.get("size_encrypted"), detail=detail)

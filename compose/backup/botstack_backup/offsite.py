@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import threading
 from contextlib import contextmanager
-from typing import IO, Any, Dict, Iterator, Protocol, cast
+from typing import IO, Any, Dict, Iterator, Optional, Protocol, Tuple, cast
 
 import boto3
 from boto3.s3.transfer import TransferConfig
@@ -93,13 +93,17 @@ class Offsite:
         except (BotoCoreError, OSError) as exc:
             raise self._wrap(f"download of {key}", exc) from exc
 
-    def get_json(self, key: str) -> dict:
+    def get_manifest(self, key: str, limit: int) -> Tuple[bytes, Optional[str]]:
+        """An object's bytes (at most `limit` + 1 of them: a larger object is not read whole) and its
+        ETag."""
         with self._downloading(key):
-            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        try:
-            return json.loads(body)
-        except ValueError as exc:
-            raise OffsiteError(f"{key} is not valid JSON") from exc
+            resp = self.client.get_object(Bucket=self.bucket, Key=key)
+            try:
+                body = resp["Body"].read(limit + 1)
+            finally:
+                resp["Body"].close()
+        etag = resp.get("ETag")
+        return body, etag if isinstance(etag, str) else None
 
     def download(self, key: str, fileobj: IO[bytes]) -> None:
         with self._downloading(key):
@@ -121,7 +125,8 @@ class Offsite:
                 Bucket=self.bucket, Prefix=self.prefix)
             for page in pages:
                 for obj in page.get("Contents", []) or []:
-                    out[obj["Key"]] = {"size": obj["Size"], "last_modified": obj["LastModified"]}
+                    out[obj["Key"]] = {"size": obj["Size"], "last_modified": obj["LastModified"],
+                                       "etag": obj.get("ETag")}
         except (BotoCoreError, ClientError, OSError) as exc:
             raise self._wrap("listing the bucket", exc) from exc
         return out

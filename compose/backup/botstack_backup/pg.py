@@ -108,6 +108,14 @@ def row_counts(conn: psycopg.Connection) -> Dict[str, int]:
     return counts
 
 
+def schema_version(conn: psycopg.Connection) -> Optional[str]:
+    """The bot's newest applied migration (bot/db.py's schema_migrations); None without that table."""
+    if one(conn, "SELECT to_regclass('public.schema_migrations') IS NOT NULL") is not True:
+        return None
+    version = one(conn, "SELECT max(version) FROM public.schema_migrations")
+    return version if isinstance(version, str) else None
+
+
 def user_object_count(url: str) -> int:
     with connect(url) as conn:
         return int(one(conn, _USER_OBJECTS_SQL))

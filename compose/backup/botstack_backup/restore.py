@@ -8,53 +8,37 @@ import shutil
 import subprocess
 import tempfile
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Iterator, Optional
+from dataclasses import dataclass, field
+from typing import Iterator, List, Optional, Tuple
 
-from . import gpg, integrity, pg
+from . import freshness, gpg, integrity, pg
 from .errors import BackupError, BusyError, ChecksumError, ConfigError, NotFound, OffsiteError, RefusedError
-from .offsite import Offsite
-from .store import CHUNK, DUMP_SUFFIX, MANIFEST_SUFFIX, NAME_RE, LocalBackup, LocalStore, strip_suffix
+from .integrity import Manifest
+from .resolve import Reader, resolve
+from .store import CHUNK, DUMP_SUFFIX, LocalBackup, LocalStore, strip_suffix
 from .context import Context
 
 log = logging.getLogger("botstack_backup")
 
+# A restore or drill may verify more manifests than a prune (resolve.MAX_VERIFICATIONS): it is what
+# the operator is waiting for; refusals are remembered either way.
+RESTORE_VERIFICATIONS = 200
+
 
 @dataclass
 class Attempt:
-    """What a failure report names: the backup's object, once it is known."""
+    """What a failure report names: the backup's object, once it is known (and what was skipped)."""
     object_key: Optional[str] = None
+    note: str = ""
 
 
 @dataclass
 class Fetched:
     """An encrypted dump on local disk whose sha256 matches its manifest."""
     path: str
-    manifest: dict
-
-
-def _time_then_key(key: str) -> tuple:
-    m = NAME_RE.match(strip_suffix(key))
-    return (m.group("ts") if m else "", key)
-
-
-def _resolve_offsite(offsite: Offsite, which: Optional[str], passphrase: str) -> dict:
-    """The manifest of the backup asked for, verified (see integrity.verify)."""
-    listing = offsite.list()
-    # by the time in the name, then the key: a final backup (`<name>-final-<time>`) is no "later"
-    # than a regular one made after it the same day
-    manifests = sorted((k for k in listing if k.endswith(MANIFEST_SUFFIX)), key=_time_then_key)
-    if which in ("latest", "", None):
-        for mkey in reversed(manifests):
-            manifest = offsite.get_json(mkey)
-            if isinstance(manifest, dict) and manifest.get("key") in listing:
-                return integrity.verify(manifest, passphrase, mkey)
-        raise NotFound("no complete backup in the bucket")
-    base = strip_suffix(which)
-    for mkey in manifests:
-        if mkey.rsplit("/", 1)[-1] == base + MANIFEST_SUFFIX:
-            return integrity.verify(offsite.get_json(mkey), passphrase, mkey)
-    raise NotFound(f"no backup {which!r} in the bucket (see `botstack-backup list`)")
+    manifest: Manifest
+    skipped: List[Tuple[str, str]] = field(default_factory=list)  # newer manifests that failed verification
+    local: bool = False
 
 
 def _damaged(b: LocalBackup) -> ChecksumError:
@@ -82,16 +66,16 @@ def _local(store: LocalStore, which: Optional[str], passphrase: str) -> Fetched:
             raise _damaged(b)
     if b.dump_path is None or b.manifest_path is None:  # b.good says both are there
         raise _damaged(b)
-    return Fetched(b.dump_path, integrity.verify(b.manifest, passphrase, b.manifest_path))
+    return Fetched(b.dump_path, integrity.verify(b.manifest, passphrase, b.manifest_path), local=True)
 
 
 def _download(tool: Context, which: Optional[str], workdir: str) -> Fetched:
-    offsite = Offsite(tool.cfg)
-    manifest = _resolve_offsite(offsite, which, tool.cfg.passphrase)
-    path = os.path.join(workdir, manifest["name"] + DUMP_SUFFIX)
+    offsite = tool.offsite()
+    got = resolve(Reader(tool, offsite, budget=RESTORE_VERIFICATIONS), offsite.list(), which)
+    path = os.path.join(workdir, got.manifest["name"] + DUMP_SUFFIX)
     with open(path, "wb") as f:
-        offsite.download(manifest["key"], f)
-    return Fetched(path, manifest)
+        offsite.download(got.manifest["key"], f)
+    return Fetched(path, got.manifest, got.skipped)
 
 
 def fetch(tool: Context, which: Optional[str], workdir: str, from_local: bool) -> Fetched:
@@ -168,19 +152,43 @@ def _refuse_non_empty(target: str, force: bool) -> None:
             "or sequences); pass --force to replace its contents with the backup")
 
 
+def report_skipped(tool: Context, kind: str, got: Fetched) -> str:
+    """Manifests newer than the backup taken that failed verification: alerted, never chosen.
+    Returns a note for the operation's record."""
+    if not got.skipped:
+        return ""
+    names = ", ".join(strip_suffix(k) for k, _ in got.skipped[:5]) + (" ..." if len(got.skipped) > 5 else "")
+    note = (f"{len(got.skipped)} newer manifest(s) in the bucket failed verification and were skipped "
+            f"({names}): {got.skipped[0][1]}")
+    log.warning("%s: %s", kind, note)
+    tool.alerter.send(f"\u26a0\ufe0f botstack {kind}: planted or damaged objects in the bucket\n{note}")
+    return "; " + note
+
+
+def check_freshness(tool: Context, which: str, got: Fetched, accept_older: bool) -> None:
+    """`latest` must be the newest backup the tool knows of (see freshness.py)."""
+    if which not in ("latest", "", None) or accept_older:
+        return
+    what = "the newest complete local copy" if got.local else "the newest authenticated backup in the bucket"
+    freshness.refuse_older(tool, got.manifest, what, local=not got.local,
+                           hint="; `--accept-older` restores the older one anyway")
+
+
 def _restore_locked(tool: Context, which: str, target: str, force: bool, from_local: bool,
-                    attempt: Attempt) -> dict:
+                    attempt: Attempt, accept_older: bool) -> Tuple[Manifest, str]:
     _refuse_non_empty(target, force)
     with workdir(tool.store) as work:
         got = fetch(tool, which, work, from_local)
-        attempt.object_key = got.manifest.get("key")
+        attempt.object_key = got.manifest["key"]
+        note = report_skipped(tool, "restore", got)
+        check_freshness(tool, which, got, accept_older)
         plain = decrypt_verified(tool, got, work)
         pg_restore(plain, target)
-    return got.manifest
+    return got.manifest, note
 
 
 def restore(tool: Context, which: str = "latest", target_url: Optional[str] = None,
-            force: bool = False, from_local: bool = False) -> dict:
+            force: bool = False, from_local: bool = False, accept_older: bool = False) -> Manifest:
     started = tool.now()
     target = target_url or tool.cfg.database_url
     attempt = Attempt()
@@ -189,7 +197,7 @@ def restore(tool: Context, which: str = "latest", target_url: Optional[str] = No
             raise ConfigError("no target database (DATABASE_URL or --target-url)")
         tool.cfg.require_passphrase()
         with tool.lock():
-            manifest = _restore_locked(tool, which, target, force, from_local, attempt)
+            manifest, note = _restore_locked(tool, which, target, force, from_local, attempt, accept_older)
     except BusyError:
         raise
     except OffsiteError as exc:
@@ -199,8 +207,14 @@ def restore(tool: Context, which: str = "latest", target_url: Optional[str] = No
     except BackupError as exc:
         tool.fail("restore", started, exc, object_key=attempt.object_key)
         raise
-    detail = f"restored {manifest['name']} into {pg.dbname(target)!r}"
+    except Exception as exc:  # unexpected: still a refusal that is told, never a silent crash
+        unexpected = BackupError(f"unexpected error: {type(exc).__name__}: {exc}")
+        tool.fail("restore", started, unexpected, object_key=attempt.object_key)
+        raise unexpected from exc
+    schema = manifest.get("schema_version")
+    detail = (f"restored {manifest['name']} into {pg.dbname(target)!r}"
+              + (f" at schema {schema} (the bot's start applies any later migration)" if schema else "") + note)
     log.info("%s", detail)
-    tool.recorder.record("restore", started, True, object_key=manifest.get("key"),
-                         size_bytes=manifest.get("size_encrypted"), detail=detail)
+    tool.recorder.record("restore", started, True, object_key=manifest["key"],
+                         size_bytes=manifest["size_encrypted"], detail=detail)
     return manifest
