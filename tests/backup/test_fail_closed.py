@@ -286,3 +286,77 @@ def test_a_forged_object_costs_one_verification_and_a_prune_verifies_at_most_its
     with open(tmp_path / "b" / ".refused.json") as f:
         assert sorted(k.rsplit("/", 1)[-1] for k in json.load(f)) == sorted(f"{n}.manifest.json" for n in forged)
     assert good in [b["name"] for b in tool.list()["backups"]]
+
+
+# -- restore streams into pg_restore: nothing is committed before every check passed ----------------
+def test_a_dump_whose_plain_checksum_differs_is_rolled_back_not_committed(real, s3_server, bucket, pg_server):
+    from botstack_backup import integrity
+    from botstack_backup.errors import ChecksumError
+
+    from .conftest import PASSPHRASE
+    tool, result = real
+    wrong = {k: v for k, v in result.manifest.items() if k != "mac"}
+    wrong["sha256_plain"] = "0" * 64  # sealed by the passphrase holder, but not what the dump is
+    s3_client(s3_server).put_object(Bucket=bucket, Key=result.manifest["manifest_key"],
+                                    Body=json.dumps(integrity.sign(wrong, PASSPHRASE)).encode())
+    target = pg_server.create_database()
+    import psycopg
+    with psycopg.connect(target, autocommit=True) as conn:
+        conn.execute("CREATE TABLE users (id bigint PRIMARY KEY, name text NOT NULL)")
+        conn.execute("INSERT INTO users VALUES (1, 'the only one')")
+    with pytest.raises(ChecksumError, match="rolled back"):
+        tool.restore(result.name, target_url=target, force=True)
+    assert table_counts(target) == {"public.users": 1}
+
+
+# -- restore --force keeps what it replaces --------------------------------------------------------------
+def test_restore_over_a_non_empty_database_takes_a_safety_dump_first(real, pg_server, tmp_path, botapi):
+    import glob
+    import os
+    import subprocess
+
+    import psycopg
+
+    from .conftest import PASSPHRASE
+    tool, result = real
+    target = pg_server.create_database()
+    tool.restore(result.name, target_url=target)  # empty: nothing to keep
+    assert glob.glob(f"{tool.dir}/safety-*") == []
+    with psycopg.connect(target, autocommit=True) as conn:
+        conn.execute("INSERT INTO users VALUES (4242, 'created after the backup')")
+    tool.restore(result.name, target_url=target, force=True)
+    (safety,) = glob.glob(f"{tool.dir}/safety-*.pgdump.gpg")
+    assert oct(os.stat(safety).st_mode & 0o777) == "0o600"
+    assert backup_runs(tool.cfg.database_url)[-1]["detail"].endswith(safety)
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    (tmp_path / "pass").write_text(PASSPHRASE)
+    plain = tmp_path / "safety.dump"
+    env = dict(os.environ, GNUPGHOME=str(home))
+    subprocess.run(["gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase-file", str(tmp_path / "pass"),
+                    "--output", str(plain), "--decrypt", safety], check=True, capture_output=True, env=env)
+    subprocess.run(["gpgconf", "--kill", "gpg-agent"], env=env)
+    kept = pg_server.create_database()
+    subprocess.run(["pg_restore", "--no-owner", "--dbname", kept, str(plain)], check=True, capture_output=True)
+    with psycopg.connect(kept) as conn:
+        assert conn.execute("SELECT name FROM users WHERE id = 4242").fetchone()[0] == "created after the backup"
+
+
+def test_restore_over_the_bots_database_says_what_it_takes_back(real, pg_server, caplog):
+    import psycopg
+
+    from bot import db
+    tool, result = real
+    target = pg_server.create_database()
+    db.migrate(target)
+    with psycopg.connect(target, autocommit=True) as conn:  # after the backup (its time is the test clock's)
+        conn.execute("INSERT INTO users (user_id, chat_id) VALUES (1, 1)")
+        rid = conn.execute("INSERT INTO reminders (user_id, chat_id, text, tz, due_at) VALUES "
+                           "(1, 1, 'new', 'UTC', now()) RETURNING id").fetchone()[0]
+        conn.execute("INSERT INTO deliveries (reminder_id, user_id, chat_id, occurrence, state, sent_at) "
+                     "VALUES (%s, 1, 1, now(), 'sent', now())", (rid,))
+    tool.restore(result.name, target_url=target, force=True)
+    detail = backup_runs(tool.cfg.database_url)[-1]["detail"]
+    assert f"{result.name} was made 2026-11-01 03:00 UTC" in detail
+    assert "1 reminder(s) were created" in detail and "1 delivered" in detail
+    assert any("1 reminder(s) were created" in r.getMessage() for r in caplog.records)

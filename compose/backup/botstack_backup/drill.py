@@ -8,7 +8,7 @@ from typing import Dict
 
 from . import freshness, integrity, pg
 from .errors import BackupError, BusyError, DrillMismatch
-from .restore import Attempt, decrypt_verified, fetch, pg_restore, report_skipped, workdir
+from .restore import Attempt, Fetched, fetch, report_skipped, restore_stream, workdir
 from .store import fmt_ts, human_size
 from .context import Context
 
@@ -22,23 +22,30 @@ class DrillResult:
     seconds: float
 
 
-def _restore_and_count(tool: Context, plain: str) -> Dict[str, int]:
-    """Restore into a fresh scratch database, count its rows, drop it whatever happens."""
+def _restore_and_count(tool: Context, got: Fetched) -> Dict[str, int]:
+    """Restore into a fresh scratch database (made only once gpg showed sealed data), count its rows,
+    drop it whatever happens."""
     scratch = f"botstack_drill_{fmt_ts(tool.now()).lower()}"
+    created = []
+
+    def create() -> None:
+        try:
+            pg.create_database(tool.cfg.database_url, scratch)
+        except Exception as exc:
+            raise BackupError(f"cannot create the scratch database {scratch}: {exc}") from None
+        created.append(scratch)
+
+    scratch_url = pg.with_dbname(tool.cfg.database_url, scratch)
     try:
-        pg.create_database(tool.cfg.database_url, scratch)
-    except Exception as exc:
-        raise BackupError(f"cannot create the scratch database {scratch}: {exc}") from None
-    try:
-        scratch_url = pg.with_dbname(tool.cfg.database_url, scratch)
-        pg_restore(plain, scratch_url)
+        restore_stream(tool, got, scratch_url, before_first_byte=create)
         with pg.connect(scratch_url) as conn:
             return pg.row_counts(conn)
     finally:
-        try:
-            pg.drop_database(tool.cfg.database_url, scratch)
-        except Exception as exc:
-            log.error("drill: could not drop the scratch database %s: %s", scratch, exc)
+        if created:
+            try:
+                pg.drop_database(tool.cfg.database_url, scratch)
+            except Exception as exc:
+                log.error("drill: could not drop the scratch database %s: %s", scratch, exc)
 
 
 def _compare(manifest: dict, counts: Dict[str, int]) -> None:
@@ -57,8 +64,7 @@ def _drill_locked(tool: Context, attempt: Attempt) -> DrillResult:
         attempt.note = report_skipped(tool, "drill", got)
         # what the drill proves must be the newest backup: a rollback of the bucket fails it
         freshness.refuse_older(tool, got.manifest, "the newest authenticated backup in the bucket", local=False)
-        plain = decrypt_verified(tool, got, work)
-        counts = _restore_and_count(tool, plain)
+        counts = _restore_and_count(tool, got)
         _compare(got.manifest, counts)
     return DrillResult(got.manifest, counts, time.monotonic() - t0)
 

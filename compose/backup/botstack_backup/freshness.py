@@ -38,10 +38,13 @@ def _recorded(ctx: Context) -> Optional[Known]:
     return best
 
 
-def newest_local(ctx: Context) -> Optional[Known]:
-    """The newest local copy that is complete and verifies."""
+def newest_local(ctx: Context, newer_than: dt.datetime) -> Optional[Known]:
+    """The newest local copy newer than `newer_than` that is complete and verifies (only those are
+    verified: a key derivation each)."""
     tries = 0
     for b in reversed(ctx.store.backups()):
+        if b.created_at <= newer_than:
+            return None
         if not b.good:
             continue
         tries += 1
@@ -56,15 +59,15 @@ def newest_local(ctx: Context) -> Optional[Known]:
     return None
 
 
-def newest_known(ctx: Context, local: bool) -> Optional[Known]:
-    found: List[Known] = [k for k in (_recorded(ctx), newest_local(ctx) if local else None) if k]
+def newest_known(ctx: Context, local: bool, newer_than: dt.datetime) -> Optional[Known]:
+    found: List[Known] = [k for k in (_recorded(ctx), newest_local(ctx, newer_than) if local else None) if k]
     return max(found, key=lambda k: (k.created, k.local)) if found else None
 
 
 def refuse_older(ctx: Context, manifest: Manifest, what: str, local: bool, hint: str = "") -> None:
     """RollbackError when a newer backup than `manifest` is known (local copies too when `local`)."""
-    known = newest_known(ctx, local)
     chosen = integrity.created_at(manifest)
+    known = newest_known(ctx, local, chosen)
     if known is None or known.created <= chosen or known.name == manifest["name"]:
         return
     older = known.created - chosen

@@ -7,12 +7,15 @@ import os
 import shutil
 import subprocess
 import tempfile
+
+import psycopg
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator, List, Optional, Tuple
+from typing import Callable, Iterator, List, Optional, Tuple
 
-from . import freshness, gpg, integrity, pg
-from .errors import BackupError, BusyError, ChecksumError, ConfigError, NotFound, OffsiteError, RefusedError
+from . import freshness, gpg, integrity, pg, safety
+from .errors import (BackupError, BusyError, ChecksumError, ConfigError, ForgedError, NotFound, OffsiteError,
+                     RefusedError)
 from .integrity import Manifest
 from .resolve import Reader, resolve
 from .store import CHUNK, DUMP_SUFFIX, LocalBackup, LocalStore, strip_suffix
@@ -96,37 +99,98 @@ def fetch(tool: Context, which: Optional[str], workdir: str, from_local: bool) -
     return got
 
 
-def decrypt_verified(tool: Context, got: Fetched, workdir: str) -> str:
-    """Decrypt into workdir; the plaintext's sha256 must match the manifest."""
-    plain = os.path.join(workdir, got.manifest["name"] + ".dump")
-    digest = hashlib.sha256()
-    fd = os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out, open(got.path, "rb") as src:
-        with gpg.decryptor(tool.cfg.passphrase, src, subprocess.PIPE) as dec:
-            stdout = dec.stdout()
-            for chunk in iter(lambda: stdout.read(CHUNK), b""):
-                digest.update(chunk)
-                out.write(chunk)
-            dec.finish()
-    if digest.hexdigest() != got.manifest.get("sha256_plain"):
-        raise ChecksumError(f"checksum mismatch after decryption of {got.manifest.get('name')}; not restoring it")
-    return plain
-
-
-def pg_restore(plain: str, target_url: str) -> None:
+def _pg_restore_argv(target_url: str) -> Tuple[List[str], dict]:
     url_nopw, pgenv = pg.split_url(target_url)
     try:
         role = pg.restore_role(target_url)
     except Exception as exc:
         raise BackupError(f"cannot connect to the target database: {exc}") from None
-    proc = subprocess.run(
-        [pg.tool_path("pg_restore"), "--clean", "--if-exists", "--no-owner", "--no-privileges",
-         "--single-transaction", "--exit-on-error", "--no-password", f"--dbname={url_nopw}",
-         *([f"--role={role}"] if role else []), plain],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=pg.child_env(pgenv))
-    if proc.returncode != 0:
-        msg = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise BackupError("pg_restore failed: " + (msg[-1] if msg else f"exit {proc.returncode}"))
+    return ([pg.tool_path("pg_restore"), "--clean", "--if-exists", "--no-owner", "--no-privileges",
+             "--single-transaction", "--exit-on-error", "--no-password", f"--dbname={url_nopw}",
+             *([f"--role={role}"] if role else [])], pg.child_env(pgenv))
+
+
+class _Restorer:
+    """pg_restore reading the dump from its stdin, in one transaction."""
+
+    def __init__(self, target_url: str):
+        argv, env = _pg_restore_argv(target_url)
+        self.err = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.err, env=env)
+
+    def feed(self, chunk: bytes) -> None:
+        try:
+            self.proc.stdin.write(chunk)  # type: ignore[union-attr]  # started with stdin=PIPE
+        except BrokenPipeError:  # pg_restore stopped (--exit-on-error): its message says why
+            self.proc.wait()
+            raise self._failed() from None
+
+    def commit(self) -> None:
+        """End of input: pg_restore finishes the restore and commits."""
+        try:
+            self.proc.stdin.close()  # type: ignore[union-attr]
+        except BrokenPipeError:
+            pass
+        if self.proc.wait() != 0:
+            raise self._failed()
+
+    def abort(self) -> None:
+        """Never committed: the server rolls the whole restore back."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def _failed(self) -> BackupError:
+        self.err.seek(0)
+        msg = self.err.read().decode("utf-8", "replace").strip().splitlines()
+        return BackupError("pg_restore failed: " + (msg[-1] if msg else f"exit {self.proc.returncode}"))
+
+    def close(self) -> None:
+        self.abort()
+        self.err.close()
+
+
+def restore_stream(tool: Context, got: Fetched, target_url: str,
+                   before_first_byte: Callable[[], None] = lambda: None) -> None:
+    """Decrypt straight into pg_restore: no plaintext file, decryption and restore overlap.
+
+    The ciphertext's sha256 was checked against the authenticated manifest before (fetch). gpg's
+    status must show passphrase-encrypted, integrity-protected data before its first byte reaches
+    the database (`before_first_byte` runs then: the drill makes its scratch database), and the last
+    chunk is held back until gpg confirmed the message and the dump's sha256 and size match the
+    manifest: without it pg_restore cannot finish, so any mismatch is rolled back, never committed."""
+    with open(got.path, "rb") as src, gpg.decryptor(tool.cfg.passphrase, src, subprocess.PIPE) as dec:
+        problem = gpg.not_sealed(dec.early_status(), exited_ok=False)
+        if problem:
+            raise ForgedError(f"refused: the backup {problem}; not restoring it")
+        out = dec.stdout()
+        digest, size = hashlib.sha256(), 0
+        held: Optional[bytes] = None
+        restorer: Optional[_Restorer] = None
+        try:
+            for chunk in iter(lambda: out.read(CHUNK), b""):
+                digest.update(chunk)
+                size += len(chunk)
+                if held is not None:
+                    if restorer is None:
+                        before_first_byte()
+                        restorer = _Restorer(target_url)
+                    restorer.feed(held)
+                held = chunk
+            dec.finish()
+            if digest.hexdigest() != got.manifest["sha256_plain"] or size != got.manifest["size_plain"]:
+                raise ChecksumError(f"checksum mismatch after decryption of {got.manifest['name']}; "
+                                    "not restored (rolled back)")
+            if held is None:
+                raise BackupError(f"the backup {got.manifest['name']} decrypted to nothing")
+            if restorer is None:
+                before_first_byte()
+                restorer = _Restorer(target_url)
+            restorer.feed(held)
+            restorer.commit()
+        finally:
+            if restorer is not None:
+                restorer.close()
 
 
 @contextmanager
@@ -139,7 +203,7 @@ def workdir(store: LocalStore) -> Iterator[str]:
         shutil.rmtree(d, ignore_errors=True)
 
 
-def _refuse_non_empty(target: str, force: bool) -> None:
+def _refuse_non_empty(target: str, force: bool) -> int:
     try:
         objects = pg.user_object_count(target)
     except BackupError:
@@ -150,6 +214,7 @@ def _refuse_non_empty(target: str, force: bool) -> None:
         raise RefusedError(
             f"the target database {pg.dbname(target)!r} is not empty ({objects} tables, views "
             "or sequences); pass --force to replace its contents with the backup")
+    return int(objects)
 
 
 def report_skipped(tool: Context, kind: str, got: Fetched) -> str:
@@ -174,16 +239,47 @@ def check_freshness(tool: Context, which: str, got: Fetched, accept_older: bool)
                            hint="; `--accept-older` restores the older one anyway")
 
 
+def _drop_tables_the_backup_lacks(manifest: Manifest, target: str) -> str:
+    """Tables made after the backup (a later migration): `pg_restore --clean` would leave them, and one
+    with a foreign key to a table of the backup would stop the restore. They go first (their rows are
+    in the safety dump); the bot's migrations make them again."""
+    try:
+        extra = sorted(set(pg.table_names(target)) - set(manifest["tables"]))
+        if extra:
+            pg.drop_tables(target, extra)
+    except psycopg.Error as exc:
+        raise BackupError(f"cannot drop the tables the backup lacks: {exc}") from None
+    if not extra:
+        return ""
+    log.warning("restore: dropped %d table(s) the backup lacks: %s", len(extra), ", ".join(extra))
+    return f"; dropped the tables the backup lacks: {', '.join(extra)}"
+
+
+def _taken_back(tool: Context, manifest: Manifest, target: str) -> str:
+    """What restoring this backup takes back, said before it happens (and recorded)."""
+    created = integrity.created_at(manifest)
+    age = tool.now() - created
+    changes = pg.changes_since(target, created)
+    text = (f"{manifest['name']} was made {created:%Y-%m-%d %H:%M} UTC, {age.total_seconds() / 3600:.1f} h ago"
+            + (f"; since then {changes[0]} reminder(s) were created (gone after the restore) and "
+               f"{changes[1]} delivered (pending again after it, as far as the backup knows)" if changes else ""))
+    log.warning("restore: %s", text)
+    return "; " + text
+
+
 def _restore_locked(tool: Context, which: str, target: str, force: bool, from_local: bool,
                     attempt: Attempt, accept_older: bool) -> Tuple[Manifest, str]:
-    _refuse_non_empty(target, force)
+    objects = _refuse_non_empty(target, force)
     with workdir(tool.store) as work:
         got = fetch(tool, which, work, from_local)
         attempt.object_key = got.manifest["key"]
         note = report_skipped(tool, "restore", got)
         check_freshness(tool, which, got, accept_older)
-        plain = decrypt_verified(tool, got, work)
-        pg_restore(plain, target)
+        if objects:  # what the restore replaces is kept (after every check, before any change)
+            note += _taken_back(tool, got.manifest, target)
+            note += f"; safety dump of the replaced database: {safety.safety_dump(tool, target)}"
+            note += _drop_tables_the_backup_lacks(got.manifest, target)
+        restore_stream(tool, got, target)
     return got.manifest, note
 
 
