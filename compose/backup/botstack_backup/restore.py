@@ -275,11 +275,16 @@ def _restore_locked(tool: Context, which: str, target: str, force: bool, from_lo
         attempt.object_key = got.manifest["key"]
         note = report_skipped(tool, "restore", got)
         check_freshness(tool, which, got, accept_older)
-        if objects:  # what the restore replaces is kept (after every check, before any change)
-            note += _taken_back(tool, got.manifest, target)
-            note += f"; safety dump of the replaced database: {safety.safety_dump(tool, target)}"
-            note += _drop_tables_the_backup_lacks(got.manifest, target)
-        restore_stream(tool, got, target)
+        notes = [note]
+
+        def prepare() -> None:
+            """Once gpg showed sealed data, before its first byte: what the restore replaces is kept."""
+            if objects:
+                notes.append(_taken_back(tool, got.manifest, target))
+                notes.append(f"; safety dump of the replaced database: {safety.safety_dump(tool, target)}")
+                notes.append(_drop_tables_the_backup_lacks(got.manifest, target))
+        restore_stream(tool, got, target, before_first_byte=prepare)
+        note = "".join(notes)
     return got.manifest, note
 
 
