@@ -3,7 +3,8 @@
 The bucket's lifecycle rule never expires a current object (it only removes noncurrent versions and
 incomplete uploads): this is the only thing that deletes backups, and only while the droplet runs.
 The rule (docs/backups.md, "Offsite retention"): a backup is kept if any of these keeps it
-- it is younger than BACKUP_OFFSITE_RETENTION_DAYS (by the time in its name);
+- it is younger than BACKUP_OFFSITE_RETENTION_DAYS (by the time in its name; a time more than a day
+  ahead is no youth: a planted future-dated backup is judged like any other);
 - it is one of the newest BACKUP_OFFSITE_KEEP_LAST good backups;
 - it is the newest good backup of one of the newest BACKUP_OFFSITE_KEEP_DAILY / _WEEKLY / _MONTHLY
   UTC days / ISO weeks / months that have a good backup;
@@ -11,6 +12,8 @@ The rule (docs/backups.md, "Offsite retention"): a backup is kept if any of thes
 "Good" is complete and provably the tool's: dump and manifest both listed, the manifest verified
 (MAC, names: integrity.verify) and the dump's listed size the one it records. A failed, truncated
 or forged backup never fills a generation; it goes once it is older than the retention days.
+Manifests are read through resolve.Reader: a refusal is remembered by ETag and a run verifies at
+most resolve.MAX_VERIFICATIONS manifests (the rest is kept, unjudged, until a later run).
 Deleting is an S3 DELETE without a version id: the versioned bucket keeps a noncurrent copy, which
 its lifecycle rule removes 7 days later.
 """
