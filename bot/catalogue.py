@@ -178,6 +178,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "backup_failed": {"en": "FAILED", "ru": "ОШИБКА"},
     "backup_local": {"en": ", local only", "ru": ", только локально"},
     "backup_last_good": {"en": " (last good {age} ago)", "ru": " (последний удачный {age} назад)"},
+    "drill_stale": {"en": "; DRILL STALE: last good restore drill {age} ago",
+                    "ru": "; ПРОВЕРКА УСТАРЕЛА: последняя удачная проверка восстановления {age} назад"},
+    "drill_none": {"en": "; DRILL STALE: no good restore drill recorded",
+                   "ru": "; ПРОВЕРКА УСТАРЕЛА: удачных проверок восстановления нет"},
     # -- buttons -------------------------------------------------------------------------------
     "btn_done": {"en": "✅ Done", "ru": "✅ Готово"},
     "btn_snooze_min": {"en": "💤 {n} min", "ru": "💤 {n} мин"},

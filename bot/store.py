@@ -261,4 +261,8 @@ async def status(pool) -> dict:
                ORDER BY finished_at DESC LIMIT 1""")
         ok = await cur.fetchone()
         out["last_ok_backup_at"] = ok["finished_at"] if ok else None
+        await cur.execute(
+            """SELECT (SELECT max(finished_at) FROM backup_runs WHERE kind = 'drill' AND ok) AS last_ok_drill_at,
+                      (SELECT min(finished_at) FROM backup_runs WHERE kind = 'backup') AS first_backup_at""")
+        out.update(await cur.fetchone() or {})
         return out
