@@ -31,6 +31,9 @@ SUBSTITUTIONS = {
     "udev": "a boot unit and a path unit link /dev/disk/by-label/<label> (no udev in a container)",
     "volume-attach": "the volume's device node appears in a bind-mounted /dev/botstack-test-disks",
     "device-unit": "a service waits for the by-label link as long as x-systemd.device-timeout",
+    "proc-sys-net": "/proc/sys/net remounted writable at boot (Docker mounts /proc/sys read-only)",
+    "fail2ban-banaction": "fail2ban bans with iptables-multiport, Ubuntu's default (Debian's is nftables)",
+    "boot-id": "the test machine's boot id: a reboot's journal is read by cursor and time, not -b -1",
     "cgroup-v1": "systemd 257 is told to run on this machine's cgroup v1 (its command line)",
     "docker-compose-v2": "an empty package of that name depends on Debian's docker-compose (local apt repository)",
     "docker-data-root": f"{DOCKER_DATA} on a Docker volume (overlay2 cannot stack on the root overlay)",
@@ -208,6 +211,13 @@ class Droplet:
                 return {"awaited_by": None, "jobs": jobs.strip()}
             time.sleep(1)
         raise AssertionError(f"nothing on the stand-in waited for the volume within {timeout:.0f}s")
+
+    def journal_cursor(self) -> str:
+        """The cursor of the journal's newest entry (to read what is logged after it)."""
+        out = self.exec("journalctl", "-n", "0", "--show-cursor", "--no-pager").stdout
+        cursor = out.strip().rpartition("-- cursor: ")[2]
+        assert cursor.startswith("s="), out
+        return cursor
 
     def unit_time(self, unit: str, prop: str) -> int:
         """A monotonic timestamp property of a unit (µs; 0 when it never happened this boot)."""
