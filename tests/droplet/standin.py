@@ -1,7 +1,8 @@
-"""The stand-in droplet: a container booted with systemd as PID 1 from the Debian base that
+"""The stand-in droplet: a container booted with systemd as PID 1 from the Debian trixie image that
 `tests.rehearsal.images.ensure_droplet_base` builds, cloud-init reading the program's rendered
-user-data from a NoCloud seed, a loop-device ext4 volume carrying the program's volume label, its own
-dockerd, and the rehearsal's doubles (Bot API, moto's S3) beside it on a network of its own.
+user-data from a NoCloud seed, a loop-device ext4 volume carrying the program's volume label that is
+attached once the stand-in is up (as DigitalOcean attaches it), its own dockerd, and the rehearsal's
+doubles (Bot API, moto's S3) beside it on a network of its own.
 
 Every way in which it differs from an Ubuntu 24.04 droplet is a named substitution (SUBSTITUTIONS
 below, and docs/rehearsal.md): the user-data itself is never edited.
@@ -27,6 +28,7 @@ DOCKER_DATA = "/var/lib/docker"
 PINNED_AS = {"python": "python:3.12-slim-bookworm", "postgres": "postgres:17.6-bookworm"}
 
 SUBSTITUTIONS = {
+    "distribution": "Debian trixie, the release closest to Ubuntu 24.04 reachable here",
     "metadata-service": "NoCloud seed instead of DigitalOcean's datasource (base image config)",
     "udev": "a boot unit and a path unit link /dev/disk/by-label/<label> (no udev in a container)",
     "volume-attach": "the volume's device node appears in a bind-mounted /dev/botstack-test-disks",

@@ -312,7 +312,7 @@ def ensure_droplet_rootfs() -> str:
     tarball = cache_dir() / f"droplet-{DROPLET_SUITE}-{recipe[:16]}.tar"
     if not tarball.exists():
         _build_droplet_tarball(tarball, sources)
-        for old in cache_dir().glob("droplet-*.tar"):
+        for old in cache_dir().glob(f"droplet-{DROPLET_SUITE}-*.tar"):
             if old != tarball:
                 old.unlink()
     _log(f"docker import {tarball.name} -> {DROPLET_ROOTFS}")
