@@ -73,6 +73,12 @@ class Session:
         self.d.make_volume(label)
         t0 = time.monotonic()
         self.d.boot(self.user_data(self.run1), hostname)
+        # as on DigitalOcean, the volume comes once the droplet is up: here when something on the
+        # stand-in waits for it (the first boot cannot finish without it: cloud-final waits)
+        self.volume_awaited = self.d.wait_until_the_volume_is_awaited(label)
+        self.figures["volume_awaited_by"] = self.volume_awaited["awaited_by"]
+        self.figures["volume_attached_s"] = round(time.monotonic() - t0, 1)
+        self.volume_device = self.d.attach_volume()
         self.boot_state = self.d.wait_booted()
         self.figures["boot_systemd_s"] = round(time.monotonic() - t0, 1)
         self.cloud_init = self.d.cloud_init_status()
