@@ -7,6 +7,8 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from . import metrics
+
 
 async def ensure_user(pool: AsyncConnectionPool, user_id: int, chat_id: int,
                       telegram_lang: str | None = None) -> dict:
@@ -45,6 +47,7 @@ async def add_reminder(pool, user_id: int, chat_id: int, text: str, tz: str, due
             """INSERT INTO reminders (user_id, chat_id, text, tz, recurrence, due_at, source)
                VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id""",
             (user_id, chat_id, text, tz, Jsonb(recurrence) if recurrence else None, due_at, source))
+        metrics.REMINDERS_CREATED.inc()
         return (await cur.fetchone())[0]
 
 

@@ -138,6 +138,7 @@ TUNING: tuple[tuple[str, str, str, str], ...] = (
     ("BOT_CLOCK_OFFSET_SECONDS", BOT, "0", "test hook: shifts the bot's clock"),
     ("BOT_HEALTHCHECK_INTERVAL_SECONDS", BOT, "300", "seconds between heartbeat pings to HEALTHCHECK_BOT_URL"),
     ("BOT_SEND_DEADLINE_SECONDS", BOT, "60", "how long one reminder's send may take before it is retried later"),
+    ("BOT_METRICS_PORT", BOT, "9101", "the bot's Prometheus /metrics port, on the stack's network only (0: off)"),
     ("BACKUP_DIR", BACKUP, "/backups", "local backup copies (compose mounts ${DATA_DIR}/backups there)"),
     ("BACKUP_PREFIX", BACKUP, "backups/", "object key prefix in the bucket"),
     ("BACKUP_NAME", BACKUP, "botstack", "the backups' file name stem"),
