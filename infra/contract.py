@@ -142,6 +142,7 @@ TUNING: tuple[tuple[str, str, str, str], ...] = (
     ("BACKUP_DIR", BACKUP, "/backups", "local backup copies (compose mounts ${DATA_DIR}/backups there)"),
     ("BACKUP_PREFIX", BACKUP, "backups/", "object key prefix in the bucket"),
     ("BACKUP_NAME", BACKUP, "botstack", "the backups' file name stem"),
+    ("BACKUP_METRICS_PORT", BACKUP, "9102", "the backup job's Prometheus /metrics port, on the stack's network only (0: off)"),
 )
 
 # fixed container settings compose sets itself (not from the .env): (service, key)

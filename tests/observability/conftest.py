@@ -8,6 +8,7 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.backup.conftest import bucket, botapi, clock, make_tool, s3_server, seeded_db  # noqa: F401 - fixtures
 from tests.bot.conftest import api, make_bot, spawn_bot  # noqa: F401 - fixtures, re-exported
 
 

@@ -8,7 +8,7 @@ import signal
 import sys
 from typing import Callable, Dict, List, Optional
 
-from . import __version__, pg
+from . import __version__, metrics, pg
 from .config import Config
 from .errors import EXIT_OK, EXIT_USAGE, BackupError
 from .tool import BackupTool, human_size
@@ -108,8 +108,10 @@ def _schedule(args: argparse.Namespace, tool: BackupTool) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    sched = Scheduler(tool)
+    metrics.serve(sched.metrics, metrics.port_from_env())
     try:
-        Scheduler(tool).run_forever()
+        sched.run_forever()
     except KeyboardInterrupt:
         log.info("schedule: stopping")
     return EXIT_OK
