@@ -94,3 +94,32 @@ def test_a_malformed_port_is_refused_naming_the_variable(raw):
 def test_the_port_defaults_and_turns_off():
     assert metrics.port_from_env({}) == 9102
     assert metrics.port_from_env({"BACKUP_METRICS_PORT": "0"}) == 0
+
+
+def test_postgresql_figures_come_from_the_backup_jobs_connection(make_tool, clock, served, seeded_db):
+    import psycopg
+    sched = Scheduler(make_tool(), now=clock, sleep=clock.sleep)
+    url = served(sched)
+    before = scrape(url)
+    with psycopg.connect(seeded_db, autocommit=True) as conn:   # a session left idle in a transaction
+        conn.execute("BEGIN")
+        conn.execute("SELECT 1")
+        page = scrape(url)
+    assert value(page, "botstack_pg_up") == 1
+    assert value(page, "botstack_pg_database_size_bytes") > 1_000_000
+    assert value(page, "botstack_pg_max_connections") > 0
+    assert value(page, "botstack_pg_connections", state="idle in transaction") >= 1
+    assert value(page, "botstack_pg_connections", state="active") >= 1      # the scrape's own query
+    assert value(page, "botstack_pg_xact_commit_total") > value(before, "botstack_pg_xact_commit_total") > 0
+    assert {labels for name, labels in page if name == "botstack_pg_connections"} == {
+        (("state", s),) for s in ("active", "idle", "idle in transaction", "idle in transaction (aborted)", "other")}
+
+
+def test_an_unreachable_database_reads_pg_up_zero_and_the_rest_still_answers(make_tool, clock, served):
+    from tests.backup.conftest import closed_port_url
+    tool = make_tool()
+    tool.cfg.database_url = closed_port_url()
+    page = scrape(served(Scheduler(tool, now=clock, sleep=clock.sleep)))
+    assert value(page, "botstack_pg_up") == 0
+    assert ("botstack_pg_database_size_bytes", ()) not in page
+    assert ("botstack_backup_last_success_timestamp_seconds", ()) in page
