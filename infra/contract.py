@@ -85,9 +85,10 @@ SETTINGS: tuple[Setting, ...] = (
     _s("BACKUP_DB_PASSWORD", "generated (database-backup-password)", (SETUP,),
        "password of the backup role botstack_backup (db-setup sets it; in BACKUP_DATABASE_URL)",
        "change-me-backup-password", secret=True),
-    _s("COMPOSE_PROFILES", "database", (COMPOSE,),
+    _s("COMPOSE_PROFILES", "database, observability", (COMPOSE,),
        "localdb: PostgreSQL + backup job in containers; empty: managed database (bot only); "
-       "backups: the backup job alone", "localdb"),
+       "backups: the backup job alone; observability (added when the stack turns it on): Prometheus "
+       "+ node-exporter", "localdb"),
     _s("DATA_DIR", "fixed", (COMPOSE,),
        "the block volume: postgres/ (PGDATA) and backups/ (local backup copies)", "/mnt/botstack-data",
        default="/mnt/botstack-data"),
