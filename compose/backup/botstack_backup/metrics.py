@@ -8,7 +8,8 @@ a postgres_exporter container: one process less on a 1 GB droplet, no extra role
 Most backup figures are read at scrape time from what survives
 a restart: the newest complete local backup (its manifest: creation time, encrypted size, dump
 duration) and the schedule's state file (last attempts, last good drill), so a backup taken by hand
-(`botstack-backup run`) counts too. The durations of the last scheduled run and drill (upload and
+(`botstack-backup run`) counts too. The same server takes Prometheus' alerts to the admins
+(alert_receiver.py). The durations of the last scheduled run and drill (upload and
 pruning included) are the process's own.
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Dict, Iterator, List, Mapping, Optional, Tuple
 
+from .alert_receiver import MAX_BODY, AlertReceiver, BadAlerts, read_body
 from .errors import ConfigError
 
 if TYPE_CHECKING:
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("botstack_backup")
 
 DEFAULT_PORT = 9102
+ALERTS_PATH = "/api/v2/alerts"  # where Prometheus posts to an Alertmanager (alerting: in prometheus.yml)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 # name -> (help, type)
@@ -42,6 +45,7 @@ FAMILIES: Dict[str, Tuple[str, str]] = {
     "botstack_backup_run_seconds": ("Duration of the last scheduled backup run, upload and pruning included",
                                     "gauge"),
     "botstack_backup_local_copies": ("Complete local backups on the volume", "gauge"),
+    "botstack_backup_interval_seconds": ("BACKUP_INTERVAL_HOURS: a backup is due this long after the last", "gauge"),
     "botstack_backup_drill_last_success_timestamp_seconds": ("Time of the last good restore drill (0: none)",
                                                              "gauge"),
     "botstack_backup_drill_last_ok": ("1 if the last restore drill passed, 0 if it failed", "gauge"),
@@ -85,6 +89,7 @@ class BackupMetrics:
         state = self.sched._load()
         yield "botstack_backup_last_success_timestamp_seconds", _ts(newest.created_at if newest else None)
         yield "botstack_backup_local_copies", float(len(good))
+        yield "botstack_backup_interval_seconds", self.sched.interval.total_seconds()
         for name, key in (("botstack_backup_last_size_bytes", "size_encrypted"),
                           ("botstack_backup_last_dump_seconds", "duration_seconds")):
             v = manifest.get(key)
@@ -127,12 +132,13 @@ def pg_samples(database_url: str) -> List[Sample]:
     try:
         with psycopg.connect(database_url, connect_timeout=3, autocommit=True,
                              options="-c statement_timeout=3000") as conn:
-            size, max_conn = conn.execute(
+            row = conn.execute(
                 "SELECT pg_database_size(current_database()), current_setting('max_connections')::int").fetchone()
+            size, max_conn = row if row is not None else (0, 0)
             stat = conn.execute(
                 "SELECT xact_commit, xact_rollback, deadlocks, blks_read, blks_hit FROM pg_stat_database "
                 "WHERE datname = current_database()").fetchone()
-            states = dict(conn.execute(
+            states: Dict[str, int] = dict(conn.execute(
                 "SELECT coalesce(state, 'unknown'), count(*) FROM pg_stat_activity "
                 "WHERE datname = current_database() GROUP BY 1").fetchall())
     except psycopg.Error as exc:
@@ -164,10 +170,13 @@ def port_from_env(env: Optional[Mapping[str, str]] = None) -> int:
 
 
 def serve(metrics: BackupMetrics, port: int, addr: str = "0.0.0.0") -> Optional[ThreadingHTTPServer]:
-    """Serve /metrics in a daemon thread. A port that cannot be bound is logged, never fatal: the
-    backups matter more than their graphs."""
+    """Serve /metrics, and receive Prometheus' alerts on /api/v2/alerts (alert_receiver.py), in a
+    daemon thread. A port that cannot be bound is logged, never fatal: the backups matter more than
+    their graphs."""
     if port == 0:
         return None
+    tool = metrics.sched.tool
+    receiver = AlertReceiver(tool.alerter.send, tool.now)
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - the http.server API
@@ -185,6 +194,26 @@ def serve(metrics: BackupMetrics, port: int, addr: str = "0.0.0.0") -> Optional[
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+
+        def do_POST(self) -> None:  # noqa: N802 - the http.server API
+            if self.path.split("?", 1)[0] != ALERTS_PATH:
+                self.send_error(404)
+                return
+            body = read_body(self.headers, self.rfile)
+            if body is None:
+                self.send_error(413, f"a Content-Length of at most {MAX_BODY} bytes is required")
+                return
+            try:
+                receiver.receive(body)
+            except BadAlerts as exc:
+                log.error("alerts refused: %s", exc)
+                self.send_error(400, f"alerts refused: {exc}")
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
 
         def log_message(self, format: str, *args: object) -> None:  # scrapes are not news
             pass
