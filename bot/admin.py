@@ -6,27 +6,28 @@ import time
 
 from telegram import Update
 from telegram.error import TelegramError
-from telegram.ext import ContextTypes
+from telegram.ext import Application, ContextTypes
 
-from . import __version__, logs, store
+from . import __version__, logs, store, updates
 from .catalogue import DEFAULT_LANG, language, t
 from .db import DB_ERRORS
 from .delivery import Failed
 from .limits import CALLBACK_ANSWER, fit
+from .services import Services
 from .views import age, size
 
 log = logs.get("bot.admin")
 
 
 class AdminHandlers:
-    def __init__(self, svc):
+    def __init__(self, svc: Services):
         self.svc = svc
         self._errors_sent: dict[str, float] = {}
         self._last_alert = 0.0
-        self.app = None  # set by build(): alerts go out through the Application's bot
+        self.app: Application | None = None  # set by build(): alerts go out through the Application's bot
 
     async def status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        uid = update.effective_user.id
+        uid = updates.user_id(update)
         log.event("command", cmd="status", user=uid)
         u = self.svc.cached(uid)
         lang = self.svc.lang(update, u)
@@ -77,17 +78,17 @@ class AdminHandlers:
 
     async def _tell_unavailable(self, update: Update, context) -> None:
         u = update.effective_user
-        lang = language(u.language_code if u else None, (self.svc.cached(u.id).lang
-                                                        if u and self.svc.cached(u.id) else None))
+        cached = self.svc.cached(u.id) if u else None
+        lang = language(u.language_code if u else None, cached.lang if cached else None)
         try:
             if update.callback_query:
-                await update.callback_query.answer(fit(t(lang, "unavailable"), CALLBACK_ANSWER))
+                await updates.query(update).answer(fit(t(lang, "unavailable"), CALLBACK_ANSWER))
             else:
-                await context.bot.send_message(update.effective_chat.id, t(lang, "unavailable"))
+                await context.bot.send_message(updates.chat(update).id, t(lang, "unavailable"))
         except TelegramError:
             pass
 
-    def notify(self, kind: str, err: BaseException) -> None:
+    def notify(self, kind: str, err: BaseException | None) -> None:
         """Tell the admins, at most once per 5 minutes per kind of error and once a minute overall."""
         self._alert(kind, t(DEFAULT_LANG, "admin_alert", kind=kind,
                             error=f"{type(err).__name__}: {str(err)[:300]}"))

@@ -145,15 +145,16 @@ class Runtime:
         self.scheduler = Scheduler(app.bot, svc.pool, self.limiter, now=svc.now, tick=cfg.scheduler_tick,
                                    on_error=self.admin.notify, on_failed=self.admin.delivery_failed,
                                    maintenance=svc.maintenance, send_deadline=cfg.send_deadline)
-        app.bot_data["scheduler"] = self.scheduler
-        metrics.watch(svc.pool, self.scheduler, cfg.release)
-        await self.scheduler.start()
+        scheduler = self.scheduler
+        app.bot_data["scheduler"] = scheduler
+        metrics.watch(svc.pool, scheduler, cfg.release)
+        await scheduler.start()
         await set_commands(app)
         touch(cfg.heartbeat_file)
         await warm_up_parser(svc.now)
         if cfg.healthcheck_url:
             checks = make_checks(svc.pool, since(lambda: self.polling.last_answer),
-                                 since(lambda: self.scheduler.last_tick),
+                                 since(lambda: scheduler.last_tick),
                                  max_poll_age=max(90.0, 3 * (cfg.poll_timeout + 10)),
                                  max_tick_age=max(2.0, 20 * cfg.scheduler_tick))
             self.heartbeat = Heartbeat(cfg.healthcheck_url, cfg.healthcheck_interval, checks)
@@ -180,6 +181,7 @@ class Runtime:
 def build(cfg: Config, now=utcnow, pool=None) -> Application:
     limiter = metrics.MeasuredLimiter()
     pool = pool or db.make_pool(cfg.database_url)
+    rt: Runtime  # made below; the services look its scheduler up only once the bot runs
     svc = Services(cfg, pool, now, scheduler_ref=lambda: rt.scheduler, maintenance=MaintenanceState())
     polling = PollingRequest(cfg.heartbeat_file, connect_timeout=5.0,
                              read_timeout=cfg.poll_timeout + 10.0, pool_timeout=5.0)

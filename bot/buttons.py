@@ -5,15 +5,17 @@ from __future__ import annotations
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from telegram import Update
+from telegram import Message, Update
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
-from . import callbacks as cb
+from . import callbacks as cb, updates
 from . import logs, store
 from .catalogue import t
+from .editing import EditHandlers
 from .limits import CALLBACK_ANSWER, fit
 from .recurrence import local_to_utc
+from .services import Services
 from .catalogue import weekday_name
 from .views import list_view
 
@@ -21,17 +23,17 @@ log = logs.get("bot.buttons")
 
 
 class ButtonHandlers:
-    def __init__(self, svc, editing):
+    def __init__(self, svc: Services, editing: EditHandlers):
         self.svc = svc
         self.editing = editing
 
     async def _answer(self, update: Update, key: str, **fields) -> None:
-        u = self.svc.cached(update.effective_user.id)  # no write: the presser may be someone else
-        await update.callback_query.answer(fit(t(self.svc.lang(update, u), key, **fields), CALLBACK_ANSWER))
+        u = self.svc.cached(updates.user_id(update))  # no write: the presser may be someone else
+        await updates.query(update).answer(fit(t(self.svc.lang(update, u), key, **fields), CALLBACK_ANSWER))
 
     async def _edit(self, update: Update, text: str, kb) -> None:
         try:
-            await update.callback_query.edit_message_text(fit(text), reply_markup=kb)
+            await updates.query(update).edit_message_text(fit(text), reply_markup=kb)
         except BadRequest as e:
             if "not modified" not in str(e).lower() and "not found" not in str(e).lower():
                 raise
@@ -42,24 +44,37 @@ class ButtonHandlers:
         text, kb = list_view(rows, total, self.svc.lang(update, u))
         await self._edit(update, text, kb)
 
+    async def _decode(self, update: Update, cls: type[cb.A]) -> cb.A | None:
+        """The pressed button's action, or None after telling the presser the button is unknown."""
+        action = cb.decode_as(updates.query(update).data, cls)
+        if action is None:
+            await self._answer(update, "ans_unknown_button")
+        return action
+
     async def unknown(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        log.event("button", user=update.effective_user.id, kind="unknown")
+        log.event("button", user=updates.user_id(update), kind="unknown")
         await self._answer(update, "ans_unknown_button")
 
     # -- the /list buttons --------------------------------------------------------------------------
     async def cancel(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        action = cb.decode(update.callback_query.data)
-        uid = update.effective_user.id
+        action = await self._decode(update, cb.Cancel)
+        if action is None:
+            return
+        uid = updates.user_id(update)
         log.event("button", user=uid, kind="cancel")
         row = await store.cancel(self.svc.pool, uid, action.reminder_id)
         await self._answer(update, "ans_cancelled" if row else "ans_already_cancelled", id=action.reminder_id)
         await self._refresh_list(update, uid)
 
     async def edit(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        action = cb.decode(update.callback_query.data)
-        log.event("button", user=update.effective_user.id, kind="edit")
-        u = self.svc.cached(update.effective_user.id)  # no write: the presser may be someone else
-        await update.callback_query.answer()
+        action = await self._decode(update, cb.Edit)
+        if action is None:
+            return
+        log.event("button", user=updates.user_id(update), kind="edit")
+        # the presser's own row (the gate admitted them; after a restart nothing is cached yet):
+        # prompt() looks the reminder up under the presser's id, so another user's is not found
+        u = await self.svc.user(update)
+        await updates.query(update).answer()
         await self.editing.prompt(update, u, action.reminder_id)
 
     async def pause(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -69,8 +84,14 @@ class ButtonHandlers:
         await self._pause_or_resume(update, False)
 
     async def _pause_or_resume(self, update: Update, paused: bool) -> None:
-        action = cb.decode(update.callback_query.data)
-        log.event("button", user=update.effective_user.id, kind="pause" if paused else "resume")
+        action: cb.Pause | cb.Resume | None
+        if paused:
+            action = await self._decode(update, cb.Pause)
+        else:
+            action = await self._decode(update, cb.Resume)
+        if action is None:
+            return
+        log.event("button", user=updates.user_id(update), kind="pause" if paused else "resume")
         u = await self.svc.user(update)
         key, fields = await self.editing.set_paused(u, action.reminder_id, paused, self.svc.lang(update, u))
         answer = {"paused": "ans_paused", "resumed": "ans_resumed"}.get(key, key)
@@ -79,13 +100,22 @@ class ButtonHandlers:
 
     # -- the delivered reminder's buttons -----------------------------------------------------------
     async def done(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self._delivery_action(update, cb.decode(update.callback_query.data))
+        action = await self._decode(update, cb.Done)
+        if action is not None:
+            await self._delivery_action(update, action)
 
-    snooze = done
-    tomorrow = done
+    async def snooze(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        action = await self._decode(update, cb.Snooze)
+        if action is not None:
+            await self._delivery_action(update, action)
 
-    async def _delivery_action(self, update: Update, action) -> None:
-        uid = update.effective_user.id
+    async def tomorrow(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        action = await self._decode(update, cb.Tomorrow9)
+        if action is not None:
+            await self._delivery_action(update, action)
+
+    async def _delivery_action(self, update: Update, action: cb.Done | cb.Snooze | cb.Tomorrow9) -> None:
+        uid = updates.user_id(update)
         kind = type(action).__name__.lower()
         log.event("button", user=uid, kind=kind)
         d = await store.delivery_for_action(self.svc.pool, action.delivery_id)
@@ -102,13 +132,13 @@ class ButtonHandlers:
             await self._answer(update, "ans_already" if res == "already" else "ans_gone")
             return
         log.event("reminder_action", user=uid, delivery=d["id"], action=name)
-        await update.callback_query.answer(fit(label, CALLBACK_ANSWER))
+        await updates.query(update).answer(fit(label, CALLBACK_ANSWER))
         if new_due is not None and new_due <= self.svc.now() + timedelta(seconds=2):
             sch = self.svc.scheduler_ref()
             if sch is not None:
                 sch.wake()
-        msg = update.callback_query.message
-        base = msg.text if msg is not None and getattr(msg, "text", None) else f"⏰ {d['text']}"
+        msg = updates.query(update).message
+        base = msg.text if isinstance(msg, Message) and msg.text else f"⏰ {d['text']}"
         await self._edit(update, f"{base}\n\n{label}", None)
 
     def _plan(self, action, tz_name: str, lang: str):

@@ -10,17 +10,25 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Self, TypeVar, cast
 
 from .limits import CALLBACK_DATA_BYTES
 
 _ID = r"([0-9]{1,18})"
 
 
-class _Action:
+class _Button:
+    PATTERN: ClassVar[re.Pattern]
+
+    @classmethod
+    def from_match(cls, m: re.Match) -> Self:
+        """The action from its PATTERN's match: the groups are its integer fields, in order."""
+        return cls(*(int(g) for g in m.groups()))
+
+
+class _Action(_Button):
     """One field, encoded ``PREFIX:id``; subclasses name the field and the prefix."""
     PREFIX: ClassVar[str]
-    PATTERN: ClassVar[re.Pattern]
 
     def __init_subclass__(cls, prefix: str = "", **kw):
         super().__init_subclass__(**kw)
@@ -28,8 +36,8 @@ class _Action:
             cls.PREFIX, cls.PATTERN = prefix, re.compile(rf"^{prefix}:{_ID}$")
 
     def encode(self) -> str:
-        field = next(iter(self.__dataclass_fields__))  # the subclass's one field
-        return f"{self.PREFIX}:{getattr(self, field)}"
+        (value,) = vars(self).values()  # the subclass's one field
+        return f"{self.PREFIX}:{value}"
 
 
 @dataclass(frozen=True)
@@ -63,11 +71,16 @@ class Resume(_Action, prefix="r"):
 
 
 @dataclass(frozen=True)
-class Snooze:
+class Snooze(_Button):
     """``s<minutes>:<delivery id>``: snooze by the user's default or an hour."""
     delivery_id: int
     minutes: int
     PATTERN: ClassVar[re.Pattern] = re.compile(rf"^s([0-9]{{1,4}}):{_ID}$")
+
+    @classmethod
+    def from_match(cls, m: re.Match) -> Self:
+        minutes, delivery_id = (int(g) for g in m.groups())
+        return cls(delivery_id=delivery_id, minutes=minutes)
 
     def encode(self) -> str:
         return f"s{self.minutes}:{self.delivery_id}"
@@ -77,12 +90,22 @@ ACTIONS = (Done, Snooze, Tomorrow9, Cancel, Edit, Pause, Resume)
 Action = Done | Snooze | Tomorrow9 | Cancel | Edit | Pause | Resume
 
 
-def decode(data: str | None) -> Action | None:
-    """The action a button's data names, or None for anything else (old, forged or malformed)."""
+A = TypeVar("A", bound=_Button)
+
+
+def decode_as(data: str | None, cls: type[A]) -> A | None:
+    """The `cls` action a button's data names, or None for anything else (old, forged, malformed,
+    or another action's data)."""
     if not data or len(data.encode("utf-8")) > CALLBACK_DATA_BYTES:
         return None
+    m = cls.PATTERN.match(data)
+    return None if m is None else cls.from_match(m)
+
+
+def decode(data: str | None) -> Action | None:
+    """The action a button's data names, or None for anything else (old, forged or malformed)."""
     for cls in ACTIONS:
-        m = cls.PATTERN.match(data)
-        if m:
-            return cls(*(int(g) for g in m.groups()[::-1])) if cls is Snooze else cls(int(m.group(1)))
+        action = decode_as(data, cls)
+        if action is not None:
+            return cast(Action, action)
     return None

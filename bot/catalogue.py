@@ -9,47 +9,52 @@ from __future__ import annotations
 LANGS = ("en", "ru")
 DEFAULT_LANG = "en"
 
-_EXAMPLES_EN = (
-    "/remind in 10 minutes tea\n"
-    "remind me tomorrow at 9 to call mom\n"
-    "at 18:30 gym · on 1 December 18:00 pay rent · next monday 10:00 standup\n"
-    "every day at 9 pills · every weekday 8:30 standup · every monday 10:00 review · "
-    "every month on the 1st rent")
-_EXAMPLES_RU = (
-    "через 10 минут чай · напомни завтра в 9 позвонить маме · в 18:30 спорт · "
-    "1 декабря в 18:00 оплатить · в следующий понедельник в 10 встреча\n"
-    "каждый день в 9 таблетки · по будням в 8:30 зарядка · каждый понедельник в 10:00 планёрка · "
-    "каждый месяц 1 числа квартплата")
-_COMMANDS_EN = (
-    "/list — upcoming reminders (with cancel, edit and pause buttons)\n"
-    "/cancel N — cancel reminder #N\n"
-    "/edit N <new time and/or text> — change reminder #N\n"
-    "/pause N, /resume N — pause or resume a recurring reminder\n"
-    "/quiet 22:00-08:00 — quiet hours (/quiet off)\n"
-    "/snooze 15 — the snooze button's minutes\n"
-    "/tz Europe/Berlin — set your time zone\n"
-    "/lang ru — язык: русский\n"
-    "/export — your data as a JSON file\n"
-    "/help — this message")
-_COMMANDS_RU = (
-    "/list — предстоящие напоминания (с кнопками отмены, правки и паузы)\n"
-    "/cancel N — отменить напоминание #N\n"
-    "/edit N <новое время и/или текст> — изменить напоминание #N\n"
-    "/pause N, /resume N — приостановить или возобновить повторяющееся напоминание\n"
-    "/quiet 22:00-08:00 — тихие часы (/quiet off — выключить)\n"
-    "/snooze 15 — на сколько минут откладывает кнопка «отложить»\n"
-    "/tz Europe/Moscow — ваш часовой пояс\n"
-    "/lang en — language: English\n"
-    "/export — ваши данные файлом JSON\n"
-    "/help — эта справка")
+# the examples and the command list, each language side by side; "help" shows both languages' examples
+_EXAMPLES = {
+    "en": (
+        "/remind in 10 minutes tea\n"
+        "remind me tomorrow at 9 to call mom\n"
+        "at 18:30 gym · on 1 December 18:00 pay rent · next monday 10:00 standup\n"
+        "every day at 9 pills · every weekday 8:30 standup · every monday 10:00 review · "
+        "every month on the 1st rent"),
+    "ru": (
+        "через 10 минут чай · напомни завтра в 9 позвонить маме · в 18:30 спорт · "
+        "1 декабря в 18:00 оплатить · в следующий понедельник в 10 встреча\n"
+        "каждый день в 9 таблетки · по будням в 8:30 зарядка · каждый понедельник в 10:00 планёрка · "
+        "каждый месяц 1 числа квартплата"),
+}
+_COMMANDS = {
+    "en": (
+        "/list — upcoming reminders (with cancel, edit and pause buttons)\n"
+        "/cancel N — cancel reminder #N\n"
+        "/edit N <new time and/or text> — change reminder #N\n"
+        "/pause N, /resume N — pause or resume a recurring reminder\n"
+        "/quiet 22:00-08:00 — quiet hours (/quiet off)\n"
+        "/snooze 15 — the snooze button's minutes\n"
+        "/tz Europe/Berlin — set your time zone\n"
+        "/lang ru — язык: русский\n"
+        "/export — your data as a JSON file\n"
+        "/help — this message"),
+    "ru": (
+        "/list — предстоящие напоминания (с кнопками отмены, правки и паузы)\n"
+        "/cancel N — отменить напоминание #N\n"
+        "/edit N <новое время и/или текст> — изменить напоминание #N\n"
+        "/pause N, /resume N — приостановить или возобновить повторяющееся напоминание\n"
+        "/quiet 22:00-08:00 — тихие часы (/quiet off — выключить)\n"
+        "/snooze 15 — на сколько минут откладывает кнопка «отложить»\n"
+        "/tz Europe/Moscow — ваш часовой пояс\n"
+        "/lang en — language: English\n"
+        "/export — ваши данные файлом JSON\n"
+        "/help — эта справка"),
+}
 
 MESSAGES: dict[str, dict[str, str]] = {
     # -- help and settings ---------------------------------------------------------------------
     "help": {
-        "en": "I remind you of things, in your time zone.\n\nExamples (English):\n" + _EXAMPLES_EN
-              + "\n\nПримеры (по-русски):\n" + _EXAMPLES_RU + "\n\n" + _COMMANDS_EN,
-        "ru": "Я напоминаю о делах в вашем часовом поясе.\n\nПримеры:\n" + _EXAMPLES_RU
-              + "\n\nExamples (English):\n" + _EXAMPLES_EN + "\n\n" + _COMMANDS_RU,
+        "en": "I remind you of things, in your time zone.\n\nExamples (English):\n" + _EXAMPLES["en"]
+              + "\n\nПримеры (по-русски):\n" + _EXAMPLES["ru"] + "\n\n" + _COMMANDS["en"],
+        "ru": "Я напоминаю о делах в вашем часовом поясе.\n\nПримеры:\n" + _EXAMPLES["ru"]
+              + "\n\nExamples (English):\n" + _EXAMPLES["en"] + "\n\n" + _COMMANDS["ru"],
     },
     "start": {"en": "Hi! {help}\n\nYour time zone: {tz}", "ru": "Привет! {help}\n\nВаш часовой пояс: {tz}"},
     "tz_show": {"en": "Your time zone: {tz}. Change it with /tz Europe/Berlin",
@@ -81,8 +86,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "snooze_usage": {"en": "Usage: /snooze N (minutes, 1–1440)",
                      "ru": "Использование: /snooze N (минуты, 1–1440)"},
     # -- creating ------------------------------------------------------------------------------
-    "unparsed": {"en": "I could not find a time in that. Try for example:\n" + _EXAMPLES_EN,
-                 "ru": "Не понял, когда напомнить. Например:\n" + _EXAMPLES_RU},
+    "unparsed": {"en": "I could not find a time in that. Try for example:\n" + _EXAMPLES["en"],
+                 "ru": "Не понял, когда напомнить. Например:\n" + _EXAMPLES["ru"]},
     "past": {"en": "That time has already passed.", "ru": "Это время уже прошло."},
     "too_long": {"en": "That is too long: a reminder's text may have at most {limit} characters.",
                  "ru": "Слишком длинно: в тексте напоминания не больше {limit} символов."},

@@ -4,11 +4,13 @@ from __future__ import annotations
 import io
 import json
 from datetime import timedelta
+from typing import Protocol
 
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from . import logs, store
+from . import logs, store, updates
+from .updates import command_argument, parse_id
 from .catalogue import t
 from .limits import CAPTION, REMINDER_TEXT, clean, fit
 from .parsing import ParseError, looks_like_reminder, parse
@@ -20,44 +22,38 @@ log = logs.get("bot.commands")
 _PARSE_ERRORS = {"past": "past", "text too long": "too_long", "out of range": "out_of_range"}
 
 
-def command_argument(update: Update) -> str:
-    """Everything after the command word ("/remind@bot in 5 min x" -> "in 5 min x")."""
-    parts = (update.effective_message.text or "").split(None, 1)
-    return parts[1] if len(parts) > 1 else ""
+class EditApplier(Protocol):
+    """What creating a reminder needs of the editing handlers: a message while an edit is pending
+    edits that reminder instead (bot/editing.py)."""
 
-
-def parse_id(arg: str) -> int | None:
-    arg = arg.strip().lstrip("#")
-    if not arg.isascii() or not arg.isdigit() or len(arg) > 18:
-        return None
-    return int(arg)
+    async def apply(self, update: Update, u: UserRow, rid: int, text: str) -> None: ...
 
 
 class ChatHandlers:
     """Creating and looking at reminders."""
 
-    def __init__(self, svc: Services, editing=None):
+    def __init__(self, svc: Services, editing: EditApplier | None = None):
         self.svc = svc
         self.editing = editing
 
     async def start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        log.event("command", cmd="start", user=update.effective_user.id)
+        log.event("command", cmd="start", user=updates.user_id(update))
         u = await self.svc.user(update)
         lang = self.svc.lang(update, u)
         await self.svc.reply(update, t(lang, "start", help=t(lang, "help"), tz=u.tz))
 
     async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        log.event("command", cmd="help", user=update.effective_user.id)
+        log.event("command", cmd="help", user=updates.user_id(update))
         u = await self.svc.user(update)  # cached after the first message: usually no round trip
         await self.svc.reply(update, t(self.svc.lang(update, u), "help"))
 
     async def remind(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        log.event("command", cmd="remind", user=update.effective_user.id)
+        log.event("command", cmd="remind", user=updates.user_id(update))
         await self.create(update, command_argument(update))
 
     async def text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        text = update.effective_message.text or ""
-        log.event("message", user=update.effective_user.id, prefixed=looks_like_reminder(text[:200]))
+        text = updates.text(update)
+        log.event("message", user=updates.user_id(update), prefixed=looks_like_reminder(text[:200]))
         u = await self.svc.user(update)
         if u.editing_id is not None and self.editing is not None:
             await self.editing.apply(update, u, u.editing_id, text)
@@ -73,7 +69,7 @@ class ChatHandlers:
         except ParseError as e:
             await self.explain(update, lang, u.user_id, e)
             return
-        rid = await store.add_reminder(self.svc.pool, u.user_id, update.effective_chat.id, p.text,
+        rid = await store.add_reminder(self.svc.pool, u.user_id, updates.chat(update).id, p.text,
                                        u.tz, p.due_at, p.recurrence, phrase[:500])
         log.event("reminder_created", user=u.user_id, reminder=rid, due_at=p.due_at.isoformat(),
                   recurring=bool(p.recurrence))
@@ -93,14 +89,14 @@ class ChatHandlers:
         await self.svc.reply(update, text)
 
     async def list(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        log.event("command", cmd="list", user=update.effective_user.id)
+        log.event("command", cmd="list", user=updates.user_id(update))
         u = await self.svc.user(update)
         rows, total = await store.list_upcoming(self.svc.pool, u.user_id)
         text, kb = list_view(rows, total, self.svc.lang(update, u))
         await self.svc.reply(update, text, reply_markup=kb)
 
     async def cancel(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        log.event("command", cmd="cancel", user=update.effective_user.id)
+        log.event("command", cmd="cancel", user=updates.user_id(update))
         u = await self.svc.user(update)
         rid = parse_id((context.args or [""])[0])
         if rid is None:
@@ -114,12 +110,12 @@ class ChatHandlers:
         await self.svc.say(update, u, "cancelled", id=row["id"], text=row["text"])
 
     async def export(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        log.event("command", cmd="export", user=update.effective_user.id)
+        log.event("command", cmd="export", user=updates.user_id(update))
         u = await self.svc.user(update)
         data = await store.export(self.svc.pool, u.user_id)
         data["exported_at"] = self.svc.now().isoformat()
         blob = json.dumps(data, ensure_ascii=False, indent=2, default=str).encode("utf-8")
         caption = t(self.svc.lang(update, u), "export_caption", n=len(data["reminders"]))
-        await update.effective_message.reply_document(
+        await updates.message(update).reply_document(
             io.BytesIO(blob), filename=f"reminders-{u.user_id}.json", caption=fit(caption, CAPTION),
             do_quote=False)

@@ -72,7 +72,7 @@ def _absolute_date(t: _Text, now: datetime, tz: ZoneInfo) -> Parsed | None:
     if m is None:
         m = _DATE_NUM.search(s)
         d = _numeric_date(m, today) if m else None
-    if d is None:
+    if d is None or m is None:
         return None
     t.take(m.span())
     tm = _find_time(s)

@@ -2,30 +2,37 @@
 follow-up message."""
 from __future__ import annotations
 
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from telegram import ForceReply, Update
 from telegram.ext import ContextTypes
 
-from . import logs, store
+from . import logs, store, updates
+from .updates import command_argument, parse_id
 from .catalogue import t
-from .commands import command_argument, parse_id
 from .limits import REMINDER_TEXT, clean
 from .parsing import ParseError, parse
 from .recurrence import next_occurrence
-from .services import UserRow
+from .services import Services, UserRow
 from .views import when
 
 log = logs.get("bot.editing")
 
 
+class Explainer(Protocol):
+    """Why a phrase is not a reminder, with examples (ChatHandlers in bot/commands.py)."""
+
+    async def explain(self, update: Update, lang: str, user_id: int, e: ParseError) -> None: ...
+
+
 class EditHandlers:
-    def __init__(self, svc, chat=None):
+    def __init__(self, svc: Services, chat: Explainer):
         self.svc = svc
         self.chat = chat  # ChatHandlers, for explaining a phrase it cannot read
 
     async def edit(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        log.event("command", cmd="edit", user=update.effective_user.id)
+        log.event("command", cmd="edit", user=updates.user_id(update))
         u = await self.svc.user(update)
         arg = command_argument(update)
         head, _, rest = arg.partition(" ")
@@ -45,7 +52,7 @@ class EditHandlers:
             return
         await store.set_user(self.svc.pool, u.user_id, editing_id=rid)
         self.svc.remember(u, editing_id=rid)
-        await update.effective_chat.send_message(
+        await updates.chat(update).send_message(
             t(self.svc.lang(update, u), "edit_prompt", id=rid),
             reply_markup=ForceReply(selective=True))
 
@@ -102,7 +109,7 @@ class EditHandlers:
         await self._pause_command(update, context, False)
 
     async def _pause_command(self, update: Update, context, paused: bool) -> None:
-        log.event("command", cmd="pause" if paused else "resume", user=update.effective_user.id)
+        log.event("command", cmd="pause" if paused else "resume", user=updates.user_id(update))
         u = await self.svc.user(update)
         rid = parse_id((context.args or [""])[0])
         if rid is None:

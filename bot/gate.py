@@ -10,7 +10,7 @@ import asyncio
 import collections
 import time
 
-from telegram import Update
+from telegram import Update, User
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from . import logs
@@ -40,7 +40,8 @@ class Gate:
             m = self.svc.maintenance
             if m is None or not m.enabled:
                 return
-            await self._bounded(self._maintenance(update, context, m.message), "maintenance_reply_failed")
+            if user is not None:  # always so when allowed
+                await self._bounded(self._maintenance(update, context, user, m.message), "maintenance_reply_failed")
             raise ApplicationHandlerStop
         log.event("stranger_refused" if user else "update_without_user", level=20)
         await self._bounded(self._refuse(update, context, user), "refusal_failed")
@@ -81,8 +82,7 @@ class Gate:
         elif update.effective_chat:
             await context.bot.send_message(update.effective_chat.id, text)
 
-    async def _maintenance(self, update: Update, context, custom: str | None) -> None:
-        user = update.effective_user
+    async def _maintenance(self, update: Update, context, user: User, custom: str | None) -> None:
         lang = language(user.language_code)
         cached = self.svc.cached(user.id)
         if cached is not None:

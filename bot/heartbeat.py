@@ -60,6 +60,8 @@ class Heartbeat:
 
     async def _ping(self) -> None:
         try:
+            if self._client is None:  # not started: nothing to ping with
+                return
             r = await self._client.get(self.url)
             if r.status_code >= 400:
                 log.event("heartbeat_ping_failed", level=30, status=r.status_code)

@@ -70,7 +70,7 @@ class TelegramLimiter(BaseRateLimiter[dict]):
         self._max_chats = max_chats
         self._go = asyncio.Event()
         self._go.set()
-        self.stats = collections.Counter()
+        self.stats: collections.Counter[str] = collections.Counter()
 
     async def initialize(self) -> None:
         pass

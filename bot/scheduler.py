@@ -61,7 +61,7 @@ class Scheduler:
         self._task: asyncio.Task | None = None
         self._sending_chats: set[int] = set()               # chats with a claimed reminder
         self._needs_recovery = False
-        self.stats = collections.Counter()
+        self.stats: collections.Counter[str] = collections.Counter()
         self.db_ok = True
         self.last_tick = time.monotonic()                    # the heartbeat's "scheduler alive"
 

@@ -6,14 +6,20 @@ import collections
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from telegram import Update
 
-from . import store
+from . import store, updates
 from .catalogue import language, t
 from .config import Config
 from .limits import fit
+
+if TYPE_CHECKING:  # types only: the scheduler and the maintenance switch import nothing from here
+    from psycopg_pool import AsyncConnectionPool
+
+    from .maintenance import MaintenanceState
+    from .scheduler import Scheduler
 
 
 @dataclass(frozen=True)
@@ -33,8 +39,9 @@ class Services:
     message; the database stays the truth (every setting is written there first, then the cache
     entry dropped)."""
 
-    def __init__(self, cfg: Config, pool, now: Callable[[], datetime], scheduler_ref=None,
-                 maintenance=None):
+    def __init__(self, cfg: Config, pool: AsyncConnectionPool, now: Callable[[], datetime],
+                 scheduler_ref: Callable[[], Scheduler | None] | None = None,
+                 maintenance: MaintenanceState | None = None):
         self.cfg, self.pool, self.now = cfg, pool, now
         self.scheduler_ref = scheduler_ref or (lambda: None)
         self.maintenance = maintenance
@@ -42,12 +49,13 @@ class Services:
         self._users: collections.OrderedDict[int, UserRow] = collections.OrderedDict()
 
     async def user(self, update: Update) -> UserRow:
-        uid, chat = update.effective_user.id, update.effective_chat.id
+        sender, chat = updates.sender(update), updates.chat(update).id
+        uid = sender.id
         hit = self._users.get(uid)
         if hit is not None and hit.chat_id == chat:
             self._users.move_to_end(uid)
             return hit
-        row = await store.ensure_user(self.pool, uid, chat, update.effective_user.language_code)
+        row = await store.ensure_user(self.pool, uid, chat, sender.language_code)
         u = UserRow(user_id=row["user_id"], chat_id=row["chat_id"],
                     tz=row["tz"] or self.cfg.default_timezone, lang=row["lang"],
                     quiet_start=row["quiet_start"], quiet_end=row["quiet_end"],
@@ -63,8 +71,10 @@ class Services:
     def forget(self, user_id: int) -> None:
         self._users.pop(user_id, None)
 
-    def remember(self, u: UserRow, **changes) -> None:
-        self._users[u.user_id] = replace(u, **changes)
+    def remember(self, u: UserRow, **changes) -> UserRow:
+        """Cache `u` with `changes` (already written to the database); the new row."""
+        new = self._users[u.user_id] = replace(u, **changes)
+        return new
 
     @staticmethod
     def lang(update: Update, u: UserRow | None = None) -> str:
@@ -72,7 +82,7 @@ class Services:
         return language(tg, u.lang if u else None)
 
     async def reply(self, update: Update, text: str, **kw):
-        return await update.effective_message.reply_text(fit(text), do_quote=False, **kw)
+        return await updates.message(update).reply_text(fit(text), do_quote=False, **kw)
 
     async def say(self, update: Update, u: UserRow | None, key: str, **fields):
         return await self.reply(update, t(self.lang(update, u), key, **fields))

@@ -20,7 +20,10 @@ async def ensure_user(pool: AsyncConnectionPool, user_id: int, chat_id: int,
                    telegram_lang = EXCLUDED.telegram_lang
                RETURNING user_id, chat_id, tz, lang, quiet_start, quiet_end, snooze_minutes,
                          editing_id""", (user_id, chat_id, (telegram_lang or "")[:10] or None))
-        return await cur.fetchone()
+        row = await cur.fetchone()
+        if row is None:  # an upsert with RETURNING always returns its row
+            raise RuntimeError(f"upsert of user {user_id} returned no row")
+        return row
 
 
 _USER_SETTINGS = frozenset({"tz", "lang", "quiet_start", "quiet_end", "snooze_minutes", "editing_id"})

@@ -83,6 +83,20 @@ async def test_the_edit_button_asks_and_the_next_message_edits(make_bot, api, da
     assert "Reminder #" in m["text"]
 
 
+async def test_the_edit_button_works_right_after_a_restart(make_bot, api, database_url):
+    # the button handler once passed the cached user row (None until the user's first message since
+    # the start) to the prompt: a press on an old /list after a restart crashed with AttributeError
+    b = await make_bot(clock=FakeClock(T0))
+    rid = await _one(b, database_url)
+    (lst,) = await b.say(USER, "/list")
+    await b.stop()
+    await make_bot(clock=FakeClock(T0))
+    api.push_callback(USER, f"e:{rid}", lst["message_id"])
+    (prompt,) = await api.async_wait_for(lambda: api.sent_messages(USER)[len(api.sent_messages(USER)) - 1:]
+                                         if "Send the new time" in api.sent_messages(USER)[-1]["text"] else None)
+    assert f"#{rid}" in prompt["text"]
+
+
 async def test_an_edit_in_progress_survives_a_restart(make_bot, api, database_url):
     b = await make_bot(clock=FakeClock(T0))
     rid = await _one(b, database_url)
