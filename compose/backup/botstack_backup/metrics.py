@@ -20,13 +20,10 @@ import os
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from .alert_receiver import MAX_BODY, AlertReceiver, BadAlerts, read_body
 from .errors import ConfigError
-
-if TYPE_CHECKING:
-    from .schedule import Scheduler
 
 log = logging.getLogger("botstack_backup")
 
@@ -70,7 +67,8 @@ def _ts(when: Optional[dt.datetime]) -> float:
 
 
 class BackupMetrics:
-    def __init__(self, scheduler: "Scheduler"):
+    def __init__(self, scheduler: Any):
+        """`scheduler`: the schedule.Scheduler that owns this (not imported: it imports this module)."""
         self.sched = scheduler
         self._seconds: Dict[str, float] = {}
         self._lock = threading.Lock()
