@@ -3,10 +3,14 @@ bot in-process or as `python -m bot`), a free local port, and a /metrics scraper
 from __future__ import annotations
 
 import socket
+import sys
 import urllib.request
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))  # botstack_cli, as scripts/botstack runs it
 
 from tests.backup.conftest import bucket, botapi, clock, make_tool, s3_server, seeded_db  # noqa: F401 - fixtures
 from tests.bot.conftest import api, make_bot, spawn_bot  # noqa: F401 - fixtures, re-exported
