@@ -85,7 +85,7 @@ def test_the_profile_services_are_pinned_limited_and_locked_down():
     assert prom["deploy"]["resources"]["limits"]["memory"] == str(128 << 20)
     assert node["deploy"]["resources"]["limits"]["memory"] == str(32 << 20)
     # no value of the .env reaches them: nothing secret, nothing to keep in step
-    assert prom["environment"] == {"GOMEMLIMIT": "96MiB"} and not node.get("environment")
+    assert prom["environment"] == {"GOMEMLIMIT": "96MiB"} and node["environment"] == {"GOMEMLIMIT": "24MiB"}
     # retention short and bounded
     assert "--storage.tsdb.retention.time=15d" in prom["command"]
     assert "--storage.tsdb.retention.size=256MB" in prom["command"]
