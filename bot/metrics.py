@@ -183,10 +183,12 @@ class MeasuredLimiter(TelegramLimiter):
 class PoolCollector(Collector):
     """psycopg_pool's statistics (`get_stats()`: totals since the pool opened), read at scrape time."""
 
-    def __init__(self, pool):
-        self.pool = pool
+    def __init__(self, pool=None):
+        self.pool = pool              # the running Application's (`watch` sets it)
 
     def collect(self) -> Iterable[Metric]:
+        if self.pool is None:
+            return []
         try:
             s = self.pool.get_stats()
         except Exception:  # a closed or broken pool: no figures rather than a failed scrape
@@ -215,12 +217,13 @@ class PoolCollector(Collector):
         return out
 
 
+POOL = PoolCollector()
+REGISTRY.register(POOL)
+
+
 def watch(pool, scheduler: Any, release: str) -> None:
     """Called once the scheduler exists: the pool's statistics and its tick age join the registry."""
-    try:
-        REGISTRY.register(PoolCollector(pool))
-    except ValueError:  # already registered (a restart of the Application in one process)
-        pass
+    POOL.pool = pool  # a restarted Application (tests) brings a new pool: the newest counts
     TICK_AGE.set_function(lambda: max(0.0, time.monotonic() - scheduler.last_tick))
     INFO.clear()
     INFO.labels(release).set(1)

@@ -55,6 +55,7 @@ async def test_a_conversation_and_deliveries_show_in_the_metrics(make_bot, datab
     assert delta("botstack_telegram_request_seconds_count", method="sendMessage") >= 5
     assert value(after, "botstack_bot_info", release="test-release") == 1
     assert value(after, "botstack_db_pool_requests_total") > 0
+    assert metrics.POOL.pool is b.pool  # the running Application's pool, also after a restart in-process
     assert value(after, "botstack_db_pool_size") >= 1
     assert 0 <= value(after, "botstack_scheduler_tick_age_seconds") < 5
     await b.stop()
