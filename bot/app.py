@@ -195,7 +195,12 @@ def build(cfg: Config, now=utcnow, pool=None) -> Application:
 
 
 def run(cfg: Config) -> int:
-    metrics.serve(metrics.port_from_env())
+    try:
+        metrics_port = metrics.port_from_env()
+    except ValueError as e:
+        log.event("config_error", level=50, error=str(e))
+        return 2
+    metrics.serve(metrics_port)
     db.migrate_with_retry(cfg.database_url, float(os.environ.get("BOT_DB_STARTUP_TIMEOUT") or 60))
     app = build(cfg, now=clock_from_env())
     app.run_polling(allowed_updates=["message", "callback_query"], poll_interval=0.0,

@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from telegram import Update
@@ -37,6 +37,7 @@ log = logs.get("bot.metrics")
 
 DEFAULT_PORT = 9101
 REGISTRY = CollectorRegistry(auto_describe=True)
+ProcessCollector(registry=REGISTRY)  # process_resident_memory_bytes and friends: the bot's own memory
 
 # lateness of delivered reminders: on time (< 1 s) to a day (the bot was down)
 LATENESS_BUCKETS = (1, 5, 15, 30, 60, 90, 300, 900, 3600, 4 * 3600, 86400)

@@ -123,3 +123,13 @@ def test_an_unreachable_database_reads_pg_up_zero_and_the_rest_still_answers(mak
     assert value(page, "botstack_pg_up") == 0
     assert ("botstack_pg_database_size_bytes", ()) not in page
     assert ("botstack_backup_last_success_timestamp_seconds", ()) in page
+
+
+def test_schedule_refuses_a_malformed_port_in_one_line_before_any_backup(make_tool, monkeypatch, capsys):
+    from botstack_backup import cli
+    tool = make_tool()
+    monkeypatch.setenv("BACKUP_METRICS_PORT", "ninety")
+    assert cli.main(["schedule"], tool=tool) == 2
+    err = capsys.readouterr().err
+    assert err == "botstack-backup schedule: BACKUP_METRICS_PORT must be a port number (0: off)\n"
+    assert tool.local_backups() == []

@@ -114,3 +114,19 @@ def test_a_busy_port_is_logged_not_fatal(port):
         s.bind(("127.0.0.1", port))
         s.listen()
         assert metrics.serve(port, "127.0.0.1") is False
+
+
+def test_the_bot_process_refuses_a_malformed_port_in_one_line(spawn_bot, database_url):
+    bot = spawn_bot(database_url, BOT_METRICS_PORT="ninety")
+    assert bot.proc.wait(timeout=30) == 2
+    out = bot.output()
+    assert "BOT_METRICS_PORT is malformed" in out and "Traceback" not in out
+
+
+def test_the_bot_process_serves_its_metrics_and_its_memory(spawn_bot, database_url, api, port):
+    bot = spawn_bot(database_url, BOT_METRICS_PORT=port)
+    bot.wait_started(api)
+    page = scrape(f"http://127.0.0.1:{port}/metrics")
+    assert value(page, "process_resident_memory_bytes") > 20 * 2 ** 20
+    assert value(page, "botstack_bot_info", release="test-release") == 1
+    assert bot.terminate() == 0

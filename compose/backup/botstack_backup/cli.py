@@ -104,12 +104,14 @@ def _run(args: argparse.Namespace, tool: BackupTool) -> int:
 def _schedule(args: argparse.Namespace, tool: BackupTool) -> int:
     from .schedule import Scheduler
 
+    port = metrics.port_from_env()  # a malformed one is refused before anything starts
+
     def stop(signum, frame):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
     sched = Scheduler(tool)
-    metrics.serve(sched.metrics, metrics.port_from_env())
+    metrics.serve(sched.metrics, port)
     try:
         sched.run_forever()
     except KeyboardInterrupt:

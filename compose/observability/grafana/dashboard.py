@@ -110,9 +110,9 @@ def panels() -> Iterator[Row | Timeseries | Stat]:
                 q(f"-deriv(node_filesystem_avail_bytes{{{DISKS}}}[1h]) * 86400", "{{mountpoint}}"))
     yield graph("CPU busy", "percentunit",
                 q("1 - avg(rate(node_cpu_seconds_total{mode=\"idle\"}[5m]))", "all cores"))
-    yield graph("Prometheus itself", "bytes",
-                q("process_resident_memory_bytes{job=\"prometheus\"}", "resident memory"),
-                q("prometheus_tsdb_head_series * 3000", "about 3 kB per series"))
+    yield graph("Memory of the bot, node_exporter and Prometheus", "bytes",
+                q("process_resident_memory_bytes", "{{job}}"),
+                q("prometheus_tsdb_head_series * 3000", "Prometheus' series at about 3 kB each"))
 
 
 def build() -> dict:
