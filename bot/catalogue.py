@@ -93,6 +93,10 @@ MESSAGES: dict[str, dict[str, str]] = {
                  "ru": "Слишком длинно: в тексте напоминания не больше {limit} символов."},
     "out_of_range": {"en": "That is too far away: at most 10 years ahead.",
                      "ru": "Слишком далеко: не больше чем на 10 лет вперёд."},
+    "cap_reached": {"en": "You already have {limit} upcoming reminders, the most one person can keep. "
+                          "Nothing was saved: cancel some first (/list).",
+                    "ru": "У вас уже {limit} предстоящих напоминаний — больше хранить нельзя. "
+                          "Ничего не сохранено: сначала отмените какие-нибудь (/list)."},
     "saved": {"en": "✅ Reminder #{id}: {text}\n🗓 {when}", "ru": "✅ Напоминание #{id}: {text}\n🗓 {when}"},
     "next": {"en": "{rule} — next: {when}", "ru": "{rule} — следующее: {when}"},
     # -- list, cancel, edit, pause -------------------------------------------------------------

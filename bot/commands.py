@@ -69,8 +69,13 @@ class ChatHandlers:
         except ParseError as e:
             await self.explain(update, lang, u.user_id, e)
             return
-        rid = await store.add_reminder(self.svc.pool, u.user_id, updates.chat(update).id, p.text,
-                                       u.tz, p.due_at, p.recurrence, phrase[:500])
+        try:
+            rid = await store.add_reminder(self.svc.pool, u.user_id, updates.chat(update).id, p.text,
+                                           u.tz, p.due_at, p.recurrence, phrase[:500])
+        except store.ReminderLimitReached as e:
+            log.event("reminder_refused", user=u.user_id, reason="cap", limit=e.limit)
+            await self.svc.reply(update, t(lang, "cap_reached", limit=e.limit))
+            return
         log.event("reminder_created", user=u.user_id, reminder=rid, due_at=p.due_at.isoformat(),
                   recurring=bool(p.recurrence))
         sch = self.svc.scheduler_ref()

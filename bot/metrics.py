@@ -123,9 +123,10 @@ def observe_outcome(o: Outcome) -> None:
 
 
 def observe_poll(rows: Iterable[dict], now: Any, queued: int) -> None:
-    """After a scheduler poll: `rows` are the due candidates found (oldest first, with `due_at`)."""
+    """After a scheduler poll: `rows` are the due candidates found (each with `due_at`, in the
+    scheduler's fair order, not necessarily the oldest first)."""
     rows = list(rows)
-    lag = max((0.0, *((now - r["due_at"]).total_seconds() for r in rows[:1])))
+    lag = max((0.0, *((now - r["due_at"]).total_seconds() for r in rows)))
     SCHEDULER_LAG.set(lag)
     DUE_QUEUE.set(len(rows) + queued)
 
