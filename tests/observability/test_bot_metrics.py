@@ -78,7 +78,6 @@ async def test_retries_failures_lag_and_queue_depth(make_bot, database_url, api,
     # the scheduler saw a reminder ten minutes overdue
     lag = value(after, "botstack_scheduler_lag_seconds")
     assert lag == 0 or 590 <= lag <= 700
-    q(database_url, "UPDATE reminders SET hold_until = NULL WHERE text = 'doomed'")
     b.clock.advance(minutes=2)
     await api.async_wait_for(lambda: metrics.FAILED._value.get() > 0 or None, timeout=20)
     final = scrape(metrics_url)
@@ -130,3 +129,18 @@ def test_the_bot_process_serves_its_metrics_and_its_memory(spawn_bot, database_u
     assert value(page, "process_resident_memory_bytes") > 20 * 2 ** 20
     assert value(page, "botstack_bot_info", release="test-release") == 1
     assert bot.terminate() == 0
+
+
+async def test_a_reminder_refused_by_the_cap_is_not_counted_as_created(make_bot, database_url):
+    from datetime import datetime, timedelta, timezone
+
+    from bot import store
+    b = await make_bot()
+    await b.say(USER, "/start")
+    before = metrics.REMINDERS_CREATED._value.get()
+    due = datetime.now(timezone.utc) + timedelta(days=1)
+    await store.add_reminder(b.pool, USER, USER, "one", "UTC", due, None, "test", limit=1)
+    with pytest.raises(store.ReminderLimitReached):
+        await store.add_reminder(b.pool, USER, USER, "two", "UTC", due, None, "test", limit=1)
+    assert metrics.REMINDERS_CREATED._value.get() - before == 1
+    await b.stop()
