@@ -18,7 +18,7 @@ from telegram.ext import (Application, ApplicationBuilder, CallbackQueryHandler,
 from telegram.request import HTTPXRequest
 
 from . import callbacks as cb
-from . import db, logs
+from . import db, logs, metrics
 from .admin import AdminHandlers
 from .buttons import ButtonHandlers
 from .catalogue import COMMANDS, LANGS, t
@@ -81,6 +81,7 @@ def add_handlers(app: Application, svc: Services) -> AdminHandlers:
     chat.editing = editing
     settings, buttons, admin = SettingsHandlers(svc), ButtonHandlers(svc, editing), AdminHandlers(svc)
     admin.app = app
+    app.add_handler(TypeHandler(Update, metrics.count_update), group=-2)
     app.add_handler(TypeHandler(Update, Gate(svc)), group=-1)
     commands = {"start": chat.start, "help": chat.help, "remind": chat.remind, "list": chat.list,
                 "cancel": chat.cancel, "export": chat.export, "tz": settings.tz, "lang": settings.lang,
@@ -147,6 +148,7 @@ class Runtime:
                                    maintenance=svc.maintenance, send_deadline=cfg.send_deadline)
         scheduler = self.scheduler
         app.bot_data["scheduler"] = scheduler
+        metrics.watch(svc.pool, scheduler, cfg.release)
         await scheduler.start()
         await set_commands(app)
         touch(cfg.heartbeat_file)
@@ -178,7 +180,7 @@ class Runtime:
 
 
 def build(cfg: Config, now=utcnow, pool=None) -> Application:
-    limiter = TelegramLimiter()
+    limiter = metrics.MeasuredLimiter()
     pool = pool or db.make_pool(cfg.database_url)
     rt: Runtime  # made below; the services look its scheduler up only once the bot runs
     svc = Services(cfg, pool, now, scheduler_ref=lambda: rt.scheduler, maintenance=MaintenanceState())
@@ -194,6 +196,12 @@ def build(cfg: Config, now=utcnow, pool=None) -> Application:
 
 
 def run(cfg: Config) -> int:
+    try:
+        metrics_port = metrics.port_from_env()
+    except ValueError as e:
+        log.event("config_error", level=50, error=str(e))
+        return 2
+    metrics.serve(metrics_port)
     db.migrate_with_retry(cfg.database_url, float(os.environ.get("BOT_DB_STARTUP_TIMEOUT") or 60))
     app = build(cfg, now=clock_from_env())
     app.run_polling(allowed_updates=["message", "callback_query"], poll_interval=0.0,

@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from . import delivery_store as ds
-from . import logs
+from . import logs, metrics
 from .db import DB_ERRORS
 from .delivery import Delivered, Failed, Outcome, RetryLater, classify_error, keyboard, lang_of, render
 from .quiet import quiet_until
@@ -155,6 +155,7 @@ class Scheduler:
         now = self.now()
         queued = {chat: len(q) for chat, q in self._queues.items() if q}
         rows = await ds.due_candidates(self.pool, now, room, self._queued, self.per_chat, queued)
+        metrics.observe_poll(rows, now, len(self._queued))
         for r in rows:
             if self._stopping.is_set():
                 return
@@ -245,6 +246,7 @@ class Scheduler:
             self._unrecorded.append(outcome)
 
     def _log(self, o: Outcome) -> None:
+        metrics.observe_outcome(o)
         if isinstance(o, Delivered):
             self.stats["sent"] += 1
             log.event("reminder_sent", reminder=o.reminder_id, delivery=o.delivery_id,

@@ -8,6 +8,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from . import metrics
 from .limits import MAX_REMINDERS_PER_USER
 
 # A reminder "still to come" counts towards the per-user cap; done, cancelled and failed ones do not.
@@ -84,6 +85,7 @@ async def add_reminder(pool, user_id: int, chat_id: int, text: str, tz: str, due
         row = await cur.fetchone()
     if row is None:
         raise ReminderLimitReached(limit)
+    metrics.REMINDERS_CREATED.inc()
     return row[0]
 
 

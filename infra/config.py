@@ -37,6 +37,7 @@ program registers any resource. The keys (all camelCase, as in Pulumi.<stack>.ya
 | database | `container` or `managed`, `container` | PostgreSQL in the compose stack, or DO Managed PostgreSQL |
 | managedDatabaseSize | str, `db-s-1vcpu-1gb` | managed cluster size (managed mode only) |
 | managedDatabaseVersion | str, `17` | managed PostgreSQL major version (managed mode only): one DigitalOcean offers (14..17) |
+| observability | bool, false | the compose profile `observability`: Prometheus + node-exporter on the droplet (container mode only; docs/observability.md); their memory limits count in the rule below |
 
 A stack whose name starts with `prod` is a production stack (the SSH-from-anywhere rule). The stack
 name goes into resource names, so it may hold only lowercase letters, digits and inner hyphens, at
@@ -93,6 +94,7 @@ DEFAULTS: dict[str, Any] = {
     "database": "container",
     "managedDatabaseSize": "db-s-1vcpu-1gb",
     "managedDatabaseVersion": "17",
+    "observability": False,
 }
 # The stack name is part of resource names (infra/*.py: `botstack-<stack>...`); DigitalOcean's rules
 # on them (tests/infra/do_rules.py names each source) leave lowercase letters, digits and inner
@@ -147,6 +149,7 @@ class StackConfig:
     managed_database_size: str
     managed_database_version: str
     compose_memory_mib: int
+    observability: bool = False
 
     @property
     def managed_db(self) -> bool:
@@ -323,7 +326,7 @@ def load(get: Getter, stack: str, compose_file: Optional[Path]) -> StackConfig:
             raise ConfigError("dropletSize", f"unknown size {size!r}; known: {', '.join(prices.DROPLET_SIZES)}")
         need = 0
     else:
-        need = memory_fits(size, compose_file, fields["database"] == "managed")
+        need = memory_fits(size, compose_file, fields["database"] == "managed", fields["observability"])
     return StackConfig(stack=stack, production=production, droplet_size=size, compose_memory_mib=need,
                        protect_data=_bool("protectData", val("protectData")), **fields)
 
@@ -469,7 +472,12 @@ def _database(val: Getter) -> dict[str, Any]:
     if db_version not in MANAGED_PG_VERSIONS:
         raise ConfigError("managedDatabaseVersion", f"DigitalOcean offers PostgreSQL {', '.join(MANAGED_PG_VERSIONS)}, "
                                                     f"not {db_version!r}")
-    return {"database": database, "managed_database_size": db_size, "managed_database_version": db_version}
+    observability = _bool("observability", val("observability"))
+    if observability and database == "managed":
+        raise ConfigError("observability", "needs database: container (the profile watches the stack's own "
+                                           "PostgreSQL and backup job)")
+    return {"database": database, "managed_database_size": db_size, "managed_database_version": db_version,
+            "observability": observability}
 
 
 def keys_set(stack_file: Path, engine_config: dict[str, Any]) -> set[str]:

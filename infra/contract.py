@@ -85,9 +85,10 @@ SETTINGS: tuple[Setting, ...] = (
     _s("BACKUP_DB_PASSWORD", "generated (database-backup-password)", (SETUP,),
        "password of the backup role botstack_backup (db-setup sets it; in BACKUP_DATABASE_URL)",
        "change-me-backup-password", secret=True),
-    _s("COMPOSE_PROFILES", "database", (COMPOSE,),
+    _s("COMPOSE_PROFILES", "database, observability", (COMPOSE,),
        "localdb: PostgreSQL + backup job in containers; empty: managed database (bot only); "
-       "backups: the backup job alone", "localdb"),
+       "backups: the backup job alone; observability (added when the stack turns it on): Prometheus "
+       "+ node-exporter", "localdb"),
     _s("DATA_DIR", "fixed", (COMPOSE,),
        "the block volume: postgres/ (PGDATA) and backups/ (local backup copies)", "/mnt/botstack-data",
        default="/mnt/botstack-data"),
@@ -138,9 +139,11 @@ TUNING: tuple[tuple[str, str, str, str], ...] = (
     ("BOT_CLOCK_OFFSET_SECONDS", BOT, "0", "test hook: shifts the bot's clock"),
     ("BOT_HEALTHCHECK_INTERVAL_SECONDS", BOT, "300", "seconds between heartbeat pings to HEALTHCHECK_BOT_URL"),
     ("BOT_SEND_DEADLINE_SECONDS", BOT, "60", "how long one reminder's send may take before it is retried later"),
+    ("BOT_METRICS_PORT", BOT, "9101", "the bot's Prometheus /metrics port, on the stack's network only (0: off)"),
     ("BACKUP_DIR", BACKUP, "/backups", "local backup copies (compose mounts ${DATA_DIR}/backups there)"),
     ("BACKUP_PREFIX", BACKUP, "backups/", "object key prefix in the bucket"),
     ("BACKUP_NAME", BACKUP, "botstack", "the backups' file name stem"),
+    ("BACKUP_METRICS_PORT", BACKUP, "9102", "the backup job's Prometheus /metrics port, on the stack's network only (0: off)"),
 )
 
 # fixed container settings compose sets itself (not from the .env): (service, key)

@@ -48,6 +48,8 @@ def env_values(cfg: StackConfig, release_id: str, secrets: Mapping[str, str]) ->
         "HEALTHCHECK_BACKUP_URL": ping_url(cfg, "backup"),
     }
     values.update(secrets)
+    if cfg.observability and "COMPOSE_PROFILES" in values:
+        values["COMPOSE_PROFILES"] = ",".join(p for p in (values["COMPOSE_PROFILES"], facts.OBSERVABILITY_PROFILE) if p)
     return values
 
 

@@ -25,6 +25,8 @@ SWAP_MIB = 1024
 
 # the compose profile that runs PostgreSQL and the backup job in containers (`container` mode)
 LOCALDB_PROFILE = "localdb"
+# the opt-in compose profile of Prometheus and node-exporter (stack config `observability`)
+OBSERVABILITY_PROFILE = "observability"
 
 # images compose builds are tagged botstack-<service>:<release-id> (`dev` outside a deploy);
 # activate.sh removes other releases' images by this pattern

@@ -34,9 +34,10 @@ def parse_memory(value: Any) -> int:
     return int(float(m.group(1)) * _MEM_UNIT[m.group(2).lower()])
 
 
-def compose_memory_mib(compose_file: Path, managed_db: bool) -> int:
+def compose_memory_mib(compose_file: Path, managed_db: bool, observability: bool = False) -> int:
     """Sum of `deploy.resources.limits.memory` (MiB) over the services that run in this mode: in
-    managed mode the services of the `localdb` profile (postgres, backup) do not run."""
+    managed mode the services of the `localdb` profile (postgres, backup) do not run; those of the
+    `observability` profile (Prometheus, node-exporter) run only when the stack turns it on."""
     try:
         doc = yaml.safe_load(Path(compose_file).read_text()) or {}
     except FileNotFoundError:
@@ -45,6 +46,8 @@ def compose_memory_mib(compose_file: Path, managed_db: bool) -> int:
     for name, svc in (doc.get("services") or {}).items():
         svc = svc or {}
         if managed_db and facts.LOCALDB_PROFILE in (svc.get("profiles") or []):
+            continue
+        if not observability and facts.OBSERVABILITY_PROFILE in (svc.get("profiles") or []):
             continue
         limit = (((svc.get("deploy") or {}).get("resources") or {}).get("limits") or {}).get("memory")
         if limit is None:
@@ -62,11 +65,11 @@ def usable_mib(size: str) -> int:
     return prices.DROPLET_SIZES[size].memory_mib + SWAP_COUNTED_MIB - OS_RESERVE_MIB
 
 
-def memory_fits(size: str, compose_file: Path, managed_db: bool) -> int:
+def memory_fits(size: str, compose_file: Path, managed_db: bool, observability: bool = False) -> int:
     """The stack's memory limits (MiB) after checking they fit the droplet size (rule above)."""
     if size not in prices.DROPLET_SIZES:
         raise ConfigError("dropletSize", f"unknown size {size!r}; known: {', '.join(prices.DROPLET_SIZES)}")
-    need = compose_memory_mib(compose_file, managed_db)
+    need = compose_memory_mib(compose_file, managed_db, observability)
     ram = prices.DROPLET_SIZES[size].memory_mib
     usable = usable_mib(size)
     if need > usable:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from . import CliError, outputs, report
+from . import CliError, dashboard, outputs, report
 from .remote import Remote
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,6 +35,7 @@ examples:
   botstack prod restore latest
   botstack prod rollback
   botstack prod maintenance on --message "Back at 18:00"
+  botstack prod dashboard            # graphs: SSH tunnel to Prometheus, Grafana on this machine
 
 exit status: 0 ok; 1 failed (or, for status, a service is not healthy); 2 usage or configuration
 (unknown stack, no outputs); 3 host key mismatch; 4 SSH refused or unreachable."""
@@ -111,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("state", choices=("on", "off", "status"), help="on, off or status")
     c.add_argument("--message", metavar="TEXT", help="with on: the message instead of the default")
     c.add_argument("--json", action="store_true", help="with status: JSON")
+
+    dashboard.add_arguments(cmd("dashboard", dashboard.HELP, dashboard.DESCRIPTION))
 
     cmd("up", "local only: boot the stand-in droplet on your Docker and deploy the stack into it")
     cmd("down", "local only: remove the stand-in droplet and everything it created")
@@ -259,6 +262,10 @@ def run_maintenance(args) -> int:
     return rc
 
 
+def run_dashboard(args) -> int:
+    return dashboard.run(args, load_stack(args), identity(args))
+
+
 def run_local(args) -> int:
     from . import local
     return local.main(args)
@@ -268,6 +275,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "status": run_status, "logs": run_logs, "ssh": run_ssh, "backup": run_backup,
     "backups": run_backups, "restore": run_restore, "rollback": run_rollback,
     "maintenance": run_maintenance, "up": run_local, "down": run_local, "chat": run_local,
+    "dashboard": run_dashboard,
 }
 
 

@@ -39,13 +39,17 @@ def config_json(files=(COMPOSE,), **env) -> dict:
     return json.loads(res.stdout)
 
 
-MODES = {"localdb": {"bot", "postgres", "db-setup", "backup"}, "": {"bot"}, "backups": {"bot", "backup"}}
+MODES = {"localdb": {"bot", "postgres", "db-setup", "backup"}, "": {"bot"}, "backups": {"bot", "backup"},
+         "localdb,observability": {"bot", "postgres", "db-setup", "backup", "prometheus", "node-exporter"}}
+# the opt-in profile's services (tests/observability checks them)
+OBSERVABILITY = {"prometheus", "node-exporter"}
 # one-shot services: run to completion at every `up`, never restarted
 ONE_SHOT = {"db-setup"}
 
 
 @pytest.mark.parametrize("files", [(COMPOSE,), (COMPOSE, DEV)], ids=["compose.yml", "with-dev-override"])
-@pytest.mark.parametrize("profiles", list(MODES), ids=["container-mode", "managed-mode", "backups-only"])
+@pytest.mark.parametrize("profiles", list(MODES), ids=["container-mode", "managed-mode", "backups-only",
+                                                       "with-observability"])
 def test_config_q_is_valid(files, profiles):
     res = run_compose("config", "-q", files=files, COMPOSE_PROFILES=profiles)
     assert res.returncode == 0, res.stderr
@@ -58,7 +62,7 @@ def test_compose_file_is_compose_spec_without_version():
         doc = yaml.safe_load(f)
     assert "version" not in doc
     assert doc["name"] == "botstack"
-    assert set(doc["services"]) == {"bot", "postgres", "db-setup", "backup"}
+    assert set(doc["services"]) == {"bot", "postgres", "db-setup", "backup"} | OBSERVABILITY
 
 
 def test_every_service_restarts_is_limited_and_logs_rotated():
@@ -81,8 +85,9 @@ def parse_mem(v: str) -> int:
 def test_limits_fit_a_1gb_droplet_and_match_the_docs():
     with open(COMPOSE) as f:
         doc = yaml.safe_load(f)
-    mem = {n: parse_mem(s["deploy"]["resources"]["limits"]["memory"]) for n, s in doc["services"].items()}
-    cpus = {n: float(s["deploy"]["resources"]["limits"]["cpus"]) for n, s in doc["services"].items()}
+    services = {n: s for n, s in doc["services"].items() if n not in OBSERVABILITY}
+    mem = {n: parse_mem(s["deploy"]["resources"]["limits"]["memory"]) for n, s in services.items()}
+    cpus = {n: float(s["deploy"]["resources"]["limits"]["cpus"]) for n, s in services.items()}
     total = sum(mem.values())
     assert total <= 800 << 20, f"{total >> 20} MiB leaves too little of 1 GB for the OS and Docker"
     # the one-shot setup has exited before the bot and the backup job start

@@ -8,7 +8,7 @@ import signal
 import sys
 from typing import Callable, Dict, List, Optional
 
-from . import __version__, pg
+from . import __version__, metrics, pg
 from .config import Config
 from .errors import EXIT_OK, EXIT_USAGE, BackupError
 from .tool import BackupTool, human_size
@@ -108,12 +108,16 @@ def _run(args: argparse.Namespace, tool: BackupTool) -> int:
 def _schedule(args: argparse.Namespace, tool: BackupTool) -> int:
     from .schedule import Scheduler
 
+    port = metrics.port_from_env()  # a malformed one is refused before anything starts
+
     def stop(signum, frame):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    sched = Scheduler(tool)
+    metrics.serve(sched.metrics, port)
     try:
-        Scheduler(tool).run_forever()
+        sched.run_forever()
     except KeyboardInterrupt:
         log.info("schedule: stopping")
     return EXIT_OK

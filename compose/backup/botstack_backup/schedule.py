@@ -9,6 +9,7 @@ import time
 from typing import Callable, Optional
 
 from .errors import BackupError, BusyError
+from .metrics import BackupMetrics
 from .tool import UTC, BackupTool
 
 log = logging.getLogger("botstack_backup")
@@ -37,6 +38,7 @@ class Scheduler:
         self.retry = min(self.interval, dt.timedelta(hours=1))
         self.drill_interval = dt.timedelta(days=tool.cfg.drill_interval_days)
         self.drill_retry = self.interval
+        self.metrics = BackupMetrics(self)
 
     # -- state (attempt times; the last good backup is read from the backups themselves) ----------
     @property
@@ -90,6 +92,7 @@ class Scheduler:
         if now >= self.next_backup_at(state):
             state["last_backup_attempt"] = now
             self._save(state)
+            t0 = time.monotonic()
             try:
                 self.tool.run()
             except BusyError as exc:
@@ -100,11 +103,13 @@ class Scheduler:
             except Exception as exc:
                 log.exception("backup crashed")
                 self._told("backup", now, exc)
+            self.metrics.ran("backup", t0)
             self._save(state)
         now = self.now()
         if now >= self.next_drill_at(state) and self.tool.newest_good_local() is not None:
             state["last_drill_attempt"] = now
             self._save(state)
+            t0 = time.monotonic()
             try:
                 self.tool.drill()
                 state["last_drill_ok"] = now
@@ -116,6 +121,7 @@ class Scheduler:
             except Exception as exc:
                 log.exception("drill crashed")
                 self._told("drill", now, exc)
+            self.metrics.ran("drill", t0)
             self._save(state)
         now = self.now()
         nxt = min(self.next_backup_at(state), self.next_drill_at(state))
