@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Dict, List, Optional, Set
 
-from . import __version__, integrity, offsite_retention, pg
+from . import __version__, integrity, offsite_retention, pg, store_check
 from .dump import Background, DumpPipeline, DumpResult
 from .errors import EXIT_LOCAL_ONLY, EXIT_OK, BackupError, OffsiteError
 from .offsite import Offsite
@@ -32,6 +32,7 @@ class RunResult:
     backlog_uploaded: List[str] = field(default_factory=list)
     pruned: List[str] = field(default_factory=list)
     pruned_offsite: List[str] = field(default_factory=list)
+    store: str = ""  # what the store cannot guarantee (store_check.py), one line
 
     @property
     def exit_code(self) -> int:
@@ -142,6 +143,8 @@ def run_locked(tool: "BackupTool", started: dt.datetime, final: bool = False) ->
             upload_error = str(exc)
     result = RunResult(target.name, target.key, snap.dump.size_encrypted, upload_error is None, manifest,
                        upload_error)
+    if snap.dump.offsite is not None and result.uploaded:
+        result.store = store_check.at_run(snap.dump.offsite, tool.dir, tool.alerter.send)
     _report(tool, started, result)
     listing = None
     if snap.dump.offsite is not None and result.uploaded:
@@ -169,7 +172,8 @@ def _report(tool: "BackupTool", started: dt.datetime, result: RunResult) -> None
         log.info("backup %s: %s, %d tables, %d rows, uploaded to %s", result.name,
                  human_size(result.size), len(tables), rows, result.key)
         tool.recorder.record("backup", started, True, object_key=result.key, size_bytes=result.size,
-                             uploaded=True, detail=f"{len(tables)} tables, {rows} rows")
+                             uploaded=True, detail=f"{len(tables)} tables, {rows} rows"
+                             + (f"; store: {result.store}" if result.store else ""))
         return
     detail = f"backup {result.name} kept locally only: {result.upload_error}"
     log.error("%s", detail)

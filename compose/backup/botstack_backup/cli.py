@@ -8,9 +8,10 @@ import signal
 import sys
 from typing import Callable, Dict, List, Optional
 
-from . import __version__, pg
+from . import __version__, pg, store_check
 from .config import Config
 from .errors import EXIT_OK, EXIT_USAGE, BackupError
+from .offsite import Offsite
 from .tool import BackupTool, human_size
 
 log = logging.getLogger("botstack_backup")
@@ -171,6 +172,10 @@ def _check(args: argparse.Namespace, tool: BackupTool) -> int:
     with pg.connect(tool.cfg.database_url) as conn:
         dump_text, server_text, _ = tool.check_versions(conn)
     print(f"ok: {dump_text}; server {server_text}")
+    if tool.cfg.spaces_bucket:  # what the store cannot guarantee (store_check.py)
+        offsite = Offsite(tool.cfg)
+        for f in store_check.check(offsite.client, offsite.bucket, offsite.prefix).findings:
+            print(f"store {f.level}: {f.line()}")
     return EXIT_OK
 
 
