@@ -128,14 +128,15 @@ def decrypt_verified(tool: "BackupTool", got: Fetched, workdir: str) -> str:
     return plain
 
 
-def pg_restore(plain: str, target_url: str) -> None:
+def pg_restore(plain: str, target_url: str, clean: bool = True) -> None:
+    """`clean` False: objects that exist already make it fail (and, in one transaction, change nothing)."""
     url_nopw, pgenv = pg.split_url(target_url)
     try:
         role = pg.restore_role(target_url)
     except Exception as exc:
         raise BackupError(f"cannot connect to the target database: {exc}") from None
     proc = subprocess.run(
-        [pg.tool_path("pg_restore"), "--clean", "--if-exists", "--no-owner", "--no-privileges",
+        [pg.tool_path("pg_restore"), *(["--clean", "--if-exists"] if clean else []), "--no-owner", "--no-privileges",
          "--single-transaction", "--exit-on-error", "--no-password", f"--dbname={url_nopw}",
          *([f"--role={role}"] if role else []), plain],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=pg.child_env(pgenv))
