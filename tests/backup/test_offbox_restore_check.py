@@ -167,3 +167,24 @@ def test_an_unreachable_bot_api_still_fails_the_check_and_says_so(made, run_chec
     p = run_check(MAX_AGE_HOURS="0.5", TELEGRAM_API_BASE_URL=closed_port_url())
     assert p.returncode == 1
     assert "told 0 admin(s)" in p.stderr and TOKEN not in p.stderr
+
+
+def test_the_workflows_step_runs_the_check_with_its_own_environment_names(made, s3_server, bucket, botapi,
+                                                                          target, tmp_path):
+    """Every variable the workflow's check step sets is one the script reads (given here the test's
+    values), and nothing else is needed: a misspelt name fails this test."""
+    import yaml
+    doc = yaml.safe_load((REPO / ".github" / "workflows" / "restore-check.yml").read_text())
+    [step] = [s for s in doc["jobs"]["restore-check"]["steps"] if "offbox-restore-check" in s.get("run", "")]
+    assert step["run"] == "python3 scripts/offbox-restore-check"
+    values = {"BACKUP_STORE_ENDPOINT": s3_server, "BACKUP_STORE_REGION": "", "BACKUP_STORE_BUCKET": bucket,
+              "BACKUP_STORE_PREFIX": "", "BACKUP_STORE_ACCESS_KEY_ID": "testing",
+              "BACKUP_STORE_SECRET_ACCESS_KEY": "testing", "BACKUP_PASSPHRASE": PASSPHRASE,
+              "TELEGRAM_BOT_TOKEN": TOKEN, "ADMIN_USER_IDS": ",".join(map(str, ADMINS)),
+              "TARGET_DATABASE_URL": target, "MAX_AGE_HOURS": "48", "RUN_URL": "https://ci.example/runs/8"}
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "TELEGRAM_API_BASE_URL": botapi.base_url,
+           **{k: values[k] for k in step["env"]}}  # KeyError: a name the test does not know
+    p = subprocess.run([sys.executable, *step["run"].split()[1:]], cwd=REPO, env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert "rows match the manifest" in p.stdout
