@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 from tests.droplet import remote  # noqa: E402
 from tests.droplet.session import Session  # noqa: E402
 from tests.rehearsal import images  # noqa: E402
-from tests.rehearsal.engine import Engine, cache_dir, docker  # noqa: E402
+from tests.support.docker_engine import Engine, cache_dir, docker  # noqa: E402
 
 MIB = 1024 * 1024
 CGROUP_MEMORY = Path("/sys/fs/cgroup/memory")
@@ -98,8 +98,11 @@ def measure(s: Session, reminders: int) -> dict:
     fig["first_deploy_s"] = round(time.monotonic() - t0, 1)
     s.ask("/start", "")
     fig["boot_to_first_answer_s"] = round(time.monotonic() - s.boot_started, 1)
-    run2, repo2 = s.program("release-2", lambda r: (r / "bot/__init__.py").write_text(
-        (r / "bot/__init__.py").read_text().replace('__version__ = "', '__version__ = "bench-')))
+    def bump_version(repo: Path) -> None:
+        init = repo / "bot/__init__.py"
+        init.write_text(init.read_text().replace('__version__ = "', '__version__ = "bench-'))
+
+    run2, repo2 = s.program("release-2", bump_version)
     t0 = time.monotonic()
     fig["redeploy_steps_s"] = s.deploy(remote.changed(s.steps1, remote.steps_of(run2, repo2)))
     fig["redeploy_s"] = round(time.monotonic() - t0, 1)

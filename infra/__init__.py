@@ -9,7 +9,7 @@
 - `release`: the release's files, id and archive (pure Python; the dress rehearsal uses it too)
 - `cloudinit`: renders `cloud-init/user-data.yaml`
 - `teardown`: what runs on the droplet when it goes (final backup, stop and flush), through an ssh
-  wrapper that only warns when the droplet is gone; `passphrase`: the backup passphrase
+  wrapper that acts on its own droplet only and skips only one DigitalOcean says is gone; `passphrase`: the backup passphrase
   scripts/deploy stores in the stack's config (both pure Python)
 - one ComponentResource per concern, each with a typed Args: `network`, `server`, `storage`,
   `database`, `deploy`, `monitoring`, `project`

@@ -14,8 +14,8 @@ Steps, each a resource so `pulumi preview` shows which will run:
 7. `stop-stack` and `final-backup` (container mode): nothing on create; on delete (`pulumi destroy`,
    or before the droplet is replaced) first deploy/final-backup.sh (one backup to Spaces, while the
    stack runs), then every container stopped and the volume flushed, before the Server's volume
-   attachment is deleted. They run through the local ssh client and only warn when the droplet
-   does not answer at all (infra/teardown.py).
+   attachment is deleted. They run through the local ssh client, on the droplet they were made
+   for only, and only warn when DigitalOcean says that droplet is gone (infra/teardown.py).
 
 Every remote command also waits for the cloud firewall (its SSH rules admit the dialling host).
 The connection verifies the droplet's host key (`host_key`: the ed25519 key the program generated
@@ -110,7 +110,8 @@ class Deploy(pulumi.ComponentResource):
             name=f"botstack-{args.stack}-pre-{rid}",
             tags=[args.tag_name],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[write_env], replace_on_changes=["name"]))
-        env_hash = pulumi.Output.secret(args.env.apply(lambda s: hashlib.sha256(s.encode()).hexdigest()))
+        env_hash: pulumi.Output[str] = pulumi.Output.secret(
+            args.env.apply(lambda s: hashlib.sha256(s.encode()).hexdigest()))
         activate = self._cmd("activate", f"{ENV_PREFIX} bash {release_dir}/deploy/activate.sh {rid}",
                              triggers + [env_hash, c.droplet_id], [write_env, snapshot],
                              logging=Logging.STDOUT_AND_STDERR)
@@ -127,7 +128,9 @@ class Deploy(pulumi.ComponentResource):
         (infra/teardown.py). The droplet id trigger re-creates it for a new droplet."""
         return command.local.Command(
             f"{self._step_prefix}-{step}", delete=teardown.guarded_ssh(step, remote), interpreter=["/bin/bash", "-c"],
-            environment={teardown.HOST: c.host, teardown.USER: c.user, teardown.HOST_KEY: c.host_key},
+            # the droplet id: the step acts on this droplet only, never on a re-created one
+            environment={teardown.HOST: c.host, teardown.USER: c.user, teardown.HOST_KEY: c.host_key,
+                         teardown.DROPLET_ID: c.droplet_id},
             stdin=c.private_key, triggers=[c.droplet_id], logging=command.local.Logging.STDOUT_AND_STDERR,
             opts=pulumi.ResourceOptions(parent=self, depends_on=after))
 

@@ -121,6 +121,8 @@ class Server(pulumi.ComponentResource):
         ).apply(lambda k: cloudinit.render_user_data(cloudinit.UserDataParams(
             admin_ssh_keys=args.admin_ssh_keys, deploy_public_key=k[2],
             host_private_key=k[0], host_public_key=k[1])))
+        # the host's private key is in here: the whole user-data is a secret
+        secret_user_data: pulumi.Output[str] = pulumi.Output.secret(user_data)
         backups = args.droplet_backups
         policy = None if backups is None else do.DropletBackupPolicyArgs(
             plan=backups.plan, weekday=backups.weekday if backups.plan == "weekly" else None, hour=backups.hour)
@@ -138,8 +140,7 @@ class Server(pulumi.ComponentResource):
             backups=backups is not None,
             backup_policy=policy,
             tags=[args.tag_name],
-            # the host's private key is in here: the whole user-data is a secret
-            user_data=pulumi.Output.secret(user_data),
+            user_data=secret_user_data,
             # the delete shuts the droplet down gracefully and waits for it within this timeout
             # (the provider's default, 60 s, fails the delete of a droplet that takes longer)
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True,

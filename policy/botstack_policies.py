@@ -15,7 +15,7 @@ import ipaddress
 import re
 from pathlib import Path
 from collections.abc import Mapping, Sequence
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional, Protocol
 
 from pulumi_policy import (EnforcementLevel, ReportViolation, ResourceValidationArgs,
                            ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy)
@@ -67,6 +67,16 @@ MIN_SECRET_LENGTH = 8  # shorter values (ports, user names) would match innocent
 _UNKNOWN = object()
 
 
+class Report(Protocol):
+    """The callback pulumi-policy hands a validation: `report_violation(message, urn=None)` in its
+    analyzer (pulumi_policy/policy.py, `_create_report_violation`). Its exported alias
+    `ReportViolation = Callable[[str, Optional[str]], None]` cannot say that the urn may be left
+    out; a resource policy leaves it out (the engine uses the validated resource's urn anyway).
+    Stack policies always name the resource, so they take the SDK's alias."""
+
+    def __call__(self, message: str, urn: Optional[str] = None) -> None: ...
+
+
 def _get(props: Mapping[str, Any], key: str, default: Any = None) -> Any:
     """props[key]; `_UNKNOWN` when the value is not known yet (a first preview)."""
     try:
@@ -101,7 +111,7 @@ def _where(args: ResourceValidationArgs) -> str:
 
 # --- resource policies -------------------------------------------------------------------------
 
-def validate_firewall(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def validate_firewall(args: ResourceValidationArgs, report: Report) -> None:
     if args.resource_type != FIREWALL:
         return
     stack = stack_of(args.urn)
@@ -130,7 +140,7 @@ def validate_firewall(args: ResourceValidationArgs, report: ReportViolation) -> 
                        f"(e.g. 198.51.100.7/32) in Pulumi.{stack}.yaml.")
 
 
-def validate_bucket(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def validate_bucket(args: ResourceValidationArgs, report: Report) -> None:
     if args.resource_type != BUCKET:
         return
     acl = _get(args.props, "acl")
@@ -143,7 +153,7 @@ def validate_bucket(args: ResourceValidationArgs, report: ReportViolation) -> No
                "recovered. Fix: versioning=SpacesBucketVersioningArgs(enabled=True) in infra/storage.py.")
 
 
-def validate_spaces_key(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def validate_spaces_key(args: ResourceValidationArgs, report: Report) -> None:
     if args.resource_type != SPACES_KEY:
         return
     grants = list(_elements(_get(args.props, "grants", [])))
@@ -162,13 +172,13 @@ def validate_spaces_key(args: ResourceValidationArgs, report: ReportViolation) -
                    "Fix: bucket=<the stack's bucket name>.")
 
 
-def validate_droplet_monitoring(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def validate_droplet_monitoring(args: ResourceValidationArgs, report: Report) -> None:
     if args.resource_type == DROPLET and _get(args.props, "monitoring") not in (True, _UNKNOWN):
         report(f"{_where(args)}: monitoring is off, so the CPU/memory/disk alerts never fire. "
                "Fix: monitoring=True in infra/server.py.")
 
 
-def validate_data_protected(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def validate_data_protected(args: ResourceValidationArgs, report: Report) -> None:
     stack = stack_of(args.urn)
     what = DATA_TYPES.get(args.resource_type)
     if args.resource_type == RANDOM_PASSWORD:
@@ -179,7 +189,7 @@ def validate_data_protected(args: ResourceValidationArgs, report: ReportViolatio
            f"replacement would delete it. Fix: botstack:protectData: true in Pulumi.{stack}.yaml.")
 
 
-def validate_droplet_backups(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def validate_droplet_backups(args: ResourceValidationArgs, report: Report) -> None:
     stack = stack_of(args.urn)
     if args.resource_type != DROPLET or not is_production(stack):
         return

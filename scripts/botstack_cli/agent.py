@@ -146,7 +146,7 @@ def in_bot(*argv, timeout=120):
 
 # -- status -------------------------------------------------------------------------------------
 def container_facts(ids):
-    facts = {}
+    facts = {}  # type: dict
     if not ids:
         return facts
     fmt = "{{.Id}}\t{{.State.StartedAt}}\t{{.RestartCount}}"
@@ -192,7 +192,7 @@ def json_of(proc):
 
 def cmd_status(args):
     settings = env_settings()
-    out = {"release": {"current": require_current(), "previous": release_of("previous")},
+    out = {"release": {"current": require_current(), "previous": release_of("previous")},  # type: dict
            "host": {"uptime_s": int(float(open("/proc/uptime").read().split()[0])),
                     "memory": meminfo(),
                     "disks": [d for d in (disk("/"), disk(settings["DATA_DIR"])) if d]}}
@@ -241,7 +241,7 @@ def cmd_logs(args):
         watch_stdin_then(proc.terminate)
     needle = grep.lower() if grep else None
     try:
-        for line in proc.stdout:
+        for line in proc.stdout or ():
             if needle is None or needle in line.lower():
                 sys.stdout.write(line)
                 sys.stdout.flush()

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from . import CliError
 
@@ -36,7 +37,7 @@ PREFIX = os.environ.get("BOTSTACK_LOCAL_PREFIX") or "botstack-local"
 STACK = "dev"  # the stack whose config the local environment runs (Pulumi.dev.yaml)
 
 
-def _harness():
+def _harness() -> Any:
     """The stand-in droplet harness; re-exec under the project's venv when it is not importable."""
     os.environ["BOTSTACK_STANDIN_PREFIX"] = PREFIX
     if str(REPO) not in sys.path:
@@ -66,7 +67,7 @@ def _admin_key() -> str:
 def _overrides(botapi_url: str) -> dict:
     """Config of the local stack: Pulumi.dev.yaml with your local admin key, and either the real
     Telegram (TELEGRAM_BOT_TOKEN + BOTSTACK_LOCAL_USER_ID) or the Bot API double."""
-    over = {"sshPublicKeys": [_admin_key()]}
+    over: dict[str, Any] = {"sshPublicKeys": [_admin_key()]}
     token = os.environ.get("TELEGRAM_BOT_TOKEN")
     if token:
         uid = os.environ.get("BOTSTACK_LOCAL_USER_ID", "")
@@ -98,7 +99,9 @@ def up(args) -> int:
     refs = {"python": images.ensure_python(), "postgres": images.ensure_postgres(),
             "moto": images.ensure_moto(), "droplet": images.ensure_droplet_base()}
 
-    class Local(session_mod.Session):
+    Session: Any = session_mod.Session  # Any: the harness is imported by name at run time
+
+    class Local(Session):
         def program(self, name, edit=None):
             from tests.infra.harness import make_repo, run_program
             repo = make_repo(self.work / name)

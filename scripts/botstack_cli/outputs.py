@@ -63,17 +63,21 @@ def from_pulumi(stack: str, repo: Path, pulumi: str = "pulumi") -> dict[str, Any
 
 def from_file(path: Path) -> dict[str, Any]:
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise CliError(f"cannot read the outputs file {path}: {exc.strerror}", 2) from None
+    except UnicodeDecodeError as exc:
+        raise CliError(f"the outputs file {path} is not UTF-8 text (byte {exc.start})", 2) from None
     return parse(text, str(path))
 
 
 def parse(text: str, origin: str) -> dict[str, Any]:
     try:
         data = json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise CliError(f"{origin}: not JSON ({exc.msg} at line {exc.lineno})", 2) from None
+    except RecursionError:
+        raise CliError(f"{origin}: not JSON outputs (nested too deeply)", 2) from None
     if not isinstance(data, dict):
         raise CliError(f"{origin}: not a JSON object of outputs", 2)
     return data

@@ -9,8 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
 from tests.infra.harness import REPO
 
 
@@ -34,8 +32,11 @@ class Repo:
         return subprocess.run([sys.executable, str(self.root / "scripts" / self.script.name), *args],
                               env={**self.env, **env}, capture_output=True, text=True, timeout=60)
 
+    def pulumi(self, *args: str, **env: str) -> subprocess.CompletedProcess:
+        """The stand-in pulumi itself, as a workflow step would call it."""
+        return subprocess.run(["pulumi", *args], cwd=self.root, env={**self.env, **env}, capture_output=True,
+                              text=True, timeout=60)
+
     def calls(self) -> list[list[str]]:
         return [json.loads(line) for line in self.log.read_text().splitlines()] if self.log.exists() else []
 
-    def cidrs(self, stack: str):
-        return (yaml.safe_load((self.root / f"Pulumi.{stack}.yaml").read_text())["config"]).get("botstack:ciRunnerCidrs")

@@ -20,7 +20,9 @@ ROOT_STACK_PREFIX = "pulumi:pulumi:Stack$"  # the mock monitor keeps it in URNs;
 
 def _load():
     loader = importlib.machinery.SourceFileLoader("import_plan", str(SCRIPT))
-    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
     loader.exec_module(module)
     return module
 

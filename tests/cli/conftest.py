@@ -10,14 +10,14 @@ The tests that need Docker are skipped with BOTSTACK_REHEARSAL=skip, like the dr
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.support.docker_frame import docker_frame, docker_tests_skipped
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "botstack"
@@ -61,7 +61,7 @@ def cli(tmp_path):
 
 
 def _docker_skip():
-    if os.environ.get("BOTSTACK_REHEARSAL", "").lower() == "skip":
+    if docker_tests_skipped():
         pytest.skip("BOTSTACK_REHEARSAL=skip")
 
 
@@ -70,23 +70,16 @@ def _docker_skip():
 @pytest.fixture(scope="package")
 def standin():
     _docker_skip()
-    from tests.rehearsal import images
-    from tests.rehearsal.engine import Engine, cache_dir
     from tests.cli.standin import StandIn
+    from tests.rehearsal import images
 
-    work = Path(tempfile.mkdtemp(prefix="botstack-f-cli-"))
-    engine = Engine(cache_dir() / "engine")
-    s = None
-    try:
-        engine.ensure()
-        s = StandIn(work, images.ensure_all())
+    with docker_frame("botstack-f-cli-", "the CLI tests") as frame:
+        built = images.ensure_all()
+        frame.cleanup_image = built["debian"]
+        s = StandIn(frame.work, built)
+        frame.on_teardown(s.teardown)
         s.start()
         yield s
-    finally:
-        left = s.teardown() if s is not None else []
-        shutil.rmtree(work, ignore_errors=True)
-        engine.stop()
-        assert not left, f"the CLI tests left resources behind: {left}"
 
 
 @pytest.fixture(scope="package")

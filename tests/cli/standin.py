@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from tests.rehearsal import images
-from tests.rehearsal.engine import REPO, compose_binary, docker
+from tests.support.docker_engine import REPO, compose_binary, docker
+from tests.support.docker_frame import OWNER_LABEL, owner, remove_labelled
 from tests.rehearsal.stack import (BUCKET, DB_NAME, DB_USER, EXTRA_COMPOSE, RELEASE_DIRS, USER_ID, Rehearsal,
                                    build_archive, release_id)
 
@@ -82,7 +83,9 @@ class StandIn:
             f"BOTSTACK_TEST_REPO={REPO}\nBOTSTACK_TEST_PYTHON_IMAGE={self.images['python']}\n"
             f"BOTSTACK_TEST_MOTO_IMAGE={self.images['moto']}\n")
         docker_cli = shutil.which("docker")
-        docker("run", "-d", "--name", self.container, "--label", f"{NAME}=1",
+        if docker_cli is None:
+            raise RuntimeError("no docker CLI on PATH (scripts/install-test-deps installs docker.io)")
+        docker("run", "-d", "--name", self.container, *owner(NAME),
                "-v", f"{self.keys}:/botstack-test:ro", "-v", "/var/run/docker.sock:/var/run/docker.sock",
                "-v", f"{os.path.realpath(docker_cli)}:/usr/libexec/botstack-test/docker:ro",
                "-v", f"{compose_binary()}:/usr/libexec/docker/cli-plugins/docker-compose:ro",
@@ -225,21 +228,11 @@ class StandIn:
 
     # -- teardown ---------------------------------------------------------------------------------
     def teardown(self) -> list[str]:
-        label = f"label=com.docker.compose.project={PROJECT}"
-        ids = docker("ps", "-aq", "--filter", label, check=False).stdout.split()
-        if ids:
-            docker("rm", "-f", "-v", *ids, check=False)
-        for kind in ("network", "volume"):
-            ids = docker(kind, "ls", "-q", "--filter", label, check=False).stdout.split()
-            if ids:
-                docker(kind, "rm", *ids, check=False)
-        docker("rm", "-f", "-v", self.container, check=False)
+        """The stack's containers, networks and volumes (its compose project's label), the stand-in
+        itself (labelled as made by NAME), the run's release images; what is left."""
+        left = remove_labelled(f"com.docker.compose.project={PROJECT}") + remove_labelled(f"{OWNER_LABEL}={NAME}")
         refs = docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", check=False).stdout.split()
         mine = [r for r in refs if r.startswith("botstack-") and r.rsplit(":", 1)[1] in self.release_ids]
         if mine:
             docker("image", "rm", *mine, check=False)
-        # files the containers' users wrote under the data dir (postgres, backups)
-        docker("run", "--rm", "-v", f"{self.work}:/w", self.images["debian"], "sh", "-c",
-               "rm -rf /w/data", check=False)
-        left = docker("ps", "-aq", "--filter", label, check=False).stdout.split()
-        return [f"containers: {left}"] if left else []
+        return left

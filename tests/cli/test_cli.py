@@ -100,6 +100,16 @@ def test_an_outputs_file_that_is_not_json_is_refused(cli, tmp_path):
     assert "not JSON" in one_line_error(r)
 
 
+@pytest.mark.parametrize("content", [b"\xff\xfe not utf-8", b"[" * 100_000],
+                         ids=["not-utf-8", "deeply-nested"])
+def test_an_outputs_file_that_cannot_be_decoded_is_one_line(cli, tmp_path, content):
+    path = tmp_path / "outputs.json"
+    path.write_bytes(content)
+    r = cli("--outputs", path, "dev", "status")
+    assert r.returncode == 2
+    assert "outputs" in one_line_error(r)
+
+
 def test_a_missing_outputs_file_is_refused(cli, tmp_path):
     r = cli("--outputs", tmp_path / "nope.json", "dev", "status")
     assert r.returncode == 2

@@ -4,8 +4,9 @@
 under the test mocks (real ed25519 keys, `telegramApiBaseUrl` pointing at the Bot API double), its
 rendered user-data booted in a systemd container from a NoCloud seed, the loop-device volume with the
 program's label, cloud-init waited for and the stand-in images loaded into the inner engine. The
-deploy itself is a test step (test_1_deploy.py). Teardown removes the container, its volumes, the
-doubles, the network and the loop device, also after a failure, and fails when anything is left.
+deploy itself is a test step (test_1_deploy.py). Teardown (tests/support/docker_frame.py) removes the container, its volumes,
+the doubles and the network (all labelled with the prefix) and the loop device, also after a failure,
+and fails when anything is left.
 
 The modules run in their numbered order and share one stand-in; once a deploy or reboot step fails
 the later steps are skipped (they would fail for the same reason). Host checks do not stop the run.
@@ -16,17 +17,13 @@ botstack-standin).
 """
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.droplet.session import Session
-from tests.rehearsal.engine import Engine, cache_dir
+from tests.support.docker_frame import docker_frame, docker_tests_skipped, print_past_capture
 
 FIGURES = Path(__file__).resolve().parents[2] / ".botstack" / "droplet-figures.json"
 _failed: list[str] = []
@@ -34,7 +31,7 @@ CHAIN = ("test_1_deploy.py", "test_3_reboot.py")
 
 
 def pytest_collection_modifyitems(config, items):
-    if os.environ.get("BOTSTACK_REHEARSAL", "").lower() == "skip":
+    if docker_tests_skipped():
         skip = pytest.mark.skip(reason="BOTSTACK_REHEARSAL=skip")
         for item in items:
             if "tests/droplet/" in str(item.fspath):
@@ -56,37 +53,18 @@ def pytest_runtest_setup(item):
 def droplet(request):
     from tests.rehearsal import images
 
-    t0 = time.monotonic()
-    work = Path(tempfile.mkdtemp(prefix="botstack-standin-"))
-    engine = Engine(cache_dir() / "engine")
-    keep = os.environ.get("BOTSTACK_REHEARSAL_KEEP") == "1"
-    s = None
-    problems: list[str] = []
-    try:
-        engine.ensure()
+    with docker_frame("botstack-standin-", "the stand-in droplet", FIGURES) as frame:
         t = time.monotonic()
         refs = {"python": images.ensure_python(), "postgres": images.ensure_postgres(),
                 "moto": images.ensure_moto(), "droplet": images.ensure_droplet_base()}
-        s = Session(work, refs)
+        s = Session(frame.work, refs)
+        frame.on_teardown(s.teardown)
+        frame.figures = s.figures
         s.figures["stand_in_images_s"] = round(time.monotonic() - t, 1)
-        s.boot()
-        yield s
-    finally:
-        if s is not None and _failed:
-            capman = request.config.pluginmanager.getplugin("capturemanager")
-            with capman.global_and_fixture_disabled():
-                print("\n[droplet] a step failed; the stand-in's state:\n" + s.diagnostics())
-        if not keep:
-            try:
-                problems = s.teardown() if s is not None else []
-            except Exception as e:  # noqa: BLE001 - reported below
-                problems = [f"teardown error: {e!r}"]
-            shutil.rmtree(work, ignore_errors=True)
-            engine.stop()
-        if s is not None:
-            s.figures["total_s"] = round(time.monotonic() - t0, 1)
-            FIGURES.parent.mkdir(parents=True, exist_ok=True)
-            FIGURES.write_text(json.dumps(s.figures, indent=2) + "\n")
-            print(f"[droplet] figures: {json.dumps(s.figures)}")
-        if problems:
-            pytest.fail(f"the stand-in droplet left resources behind: {problems}")
+        try:
+            s.boot()
+            yield s
+        finally:
+            if _failed:
+                print_past_capture(request, "\n[droplet] a step failed; the stand-in's state:\n"
+                                   + s.diagnostics())

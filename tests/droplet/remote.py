@@ -21,7 +21,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from tests.infra.harness import Run, unwrap
 
@@ -55,10 +55,11 @@ class Step:
 
 def _dep_names(run: Run, name: str) -> list[str]:
     opts = run.options.get(name)
-    deps = (opts.depends_on if opts is not None else None) or []
+    # the mocks record the options as given: a resource or a list of them, never an Output here
+    deps: Any = (opts.depends_on if opts is not None else None) or []
     if not isinstance(deps, list):
         deps = [deps]
-    return [d._name for d in deps]
+    return [str(d._name) for d in deps]
 
 
 def steps_of(run: Run, repo: Path) -> list[Step]:
@@ -116,6 +117,15 @@ def changed(old: list[Step], new: list[Step]) -> list[Step]:
     return [s for s in new if s.name not in before or before[s.name].inputs() != s.inputs()]
 
 
+@dataclass
+class Outcome:
+    """What one step's run gave, and how long it took."""
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+
 class Ssh:
     def __init__(self, work: Path, address: str, connection: dict, known_hosts_line: str):
         self.work = Path(work)
@@ -160,11 +170,12 @@ class Ssh:
                               capture_output=True, text=True, timeout=timeout)
 
     def execute(self, step: Step, stdin_override: Optional[str] = None, phase: str = "create",
-                env_override: Optional[dict] = None) -> subprocess.CompletedProcess:
+                env_override: Optional[dict] = None) -> Outcome:
         t0 = time.monotonic()
         cmd = step.create if phase == "create" else step.delete
         stdin = stdin_override if stdin_override is not None else step.stdin
         if step.typ == COPY:
+            assert step.source is not None and step.remote_path is not None, step
             proc = self.copy(step.source, step.remote_path)
         elif step.typ == LOCAL:
             # pulumi-command's local Command: interpreter + [command], its environment added to
@@ -173,6 +184,6 @@ class Ssh:
             proc = subprocess.run([*step.interpreter, cmd], input=stdin, env=env, capture_output=True,
                                   text=True, timeout=1200)
         else:
+            assert cmd is not None, f"{step.name} has no {phase} command"
             proc = self.run(cmd, stdin=stdin)
-        proc.seconds = time.monotonic() - t0
-        return proc
+        return Outcome(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - t0)

@@ -14,7 +14,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.rehearsal.engine import REPO, docker, docker_env
+from tests.support.docker_engine import REPO, cache_dir, docker, docker_env
+from tests.support.docker_frame import OWNER_LABEL, owner, remove_labelled
 
 PREFIX = os.environ.get("BOTSTACK_STANDIN_PREFIX", "botstack-standin")
 VOLUME_SIZE = "2G"
@@ -59,18 +60,21 @@ class Droplet:
         self.network = f"{PREFIX}-net"
         self.docker_volume = f"{PREFIX}-docker"
         self.loop: str | None = None
-        self.created: list[tuple[str, str]] = []  # (kind, name) to remove at teardown
+        self.label = owner(PREFIX)  # on everything made here: teardown removes by this label
+        # (kind, name) of what was made, for `botstack local`'s state file (scripts/botstack_cli/local.py)
+        self.created: list[tuple[str, str]] = []
 
     # -- the network and the doubles ---------------------------------------------------------
     def start_doubles(self, token: str) -> None:
-        docker("network", "create", self.network)
+        docker("network", "create", *self.label, self.network)
         self.created.append(("network", self.network))
-        docker("run", "-d", "--name", f"{PREFIX}-botapi", "--network", self.network,
+        docker("run", "-d", "--name", f"{PREFIX}-botapi", *self.label, "--network", self.network,
                "-v", f"{REPO}/tests:/app/tests:ro", "-w", "/app", "-e", "PYTHONDONTWRITEBYTECODE=1",
                self.images["python"], "python", "-m", "tests.support.botapi_double",
                "--host", "0.0.0.0", "--port", "8081", "--token", token)
         self.created.append(("container", f"{PREFIX}-botapi"))
-        docker("run", "-d", "--name", f"{PREFIX}-s3", "--network", self.network, self.images["moto"])
+        docker("run", "-d", "--name", f"{PREFIX}-s3", *self.label, "--network", self.network,
+               self.images["moto"])
         self.created.append(("container", f"{PREFIX}-s3"))
         self.botapi_url = f"http://{self.address_of(f'{PREFIX}-botapi')}:8081"
         self.s3_url = f"http://{self.address_of(f'{PREFIX}-s3')}:5000"
@@ -98,20 +102,20 @@ class Droplet:
 
     # -- boot ----------------------------------------------------------------------------------
     def boot(self, user_data: str, hostname: str) -> None:
+        assert self.loop is not None, "make_volume() comes first"
         seed = self.work / "seed"
         seed.mkdir(parents=True, exist_ok=True)
         (seed / "user-data").write_text(user_data)
         (seed / "user-data").chmod(0o600)
         (seed / "meta-data").write_text(f"instance-id: {self.name}\nlocal-hostname: {hostname}\n")
-        from tests.rehearsal.engine import cache_dir
         archives = cache_dir() / "droplet-apt-archives"
         archives.mkdir(parents=True, exist_ok=True)
-        docker("volume", "create", self.docker_volume)
+        docker("volume", "create", *self.label, self.docker_volume)
         self.created.append(("volume", self.docker_volume))
         # what systemd as PID 1 needs here (machine-facts): every capability but SYS_RESOURCE (not
         # in this machine's bounding set, so --privileged fails), no seccomp/apparmor filter, the
         # host's cgroup tree, tmpfs /run; ip_forward for the inner engine (/proc/sys stays read-only)
-        docker("run", "-d", "--name", self.name, "--hostname", hostname, "--network", self.network,
+        docker("run", "-d", "--name", self.name, *self.label, "--hostname", hostname, "--network", self.network,
                "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
                "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
                "--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
@@ -165,6 +169,7 @@ class Droplet:
         `docker save | docker load` and are tagged with the pinned public names."""
         refs = [self.images["python"], self.images["postgres"]]
         save = subprocess.Popen(["docker", "save", *refs], stdout=subprocess.PIPE, env=docker_env())
+        assert save.stdout is not None  # stdout=PIPE
         load = subprocess.run(["docker", "exec", "-i", self.name, "docker", "load", "-q"],
                               stdin=save.stdout, capture_output=True, timeout=900)
         save.stdout.close()
@@ -176,7 +181,7 @@ class Droplet:
     def attacker(self) -> str:
         """A second machine on the stand-in's network (for fail2ban to ban), with an SSH client."""
         name = f"{PREFIX}-attacker"
-        docker("run", "-d", "--name", name, "--network", self.network, "--entrypoint", "sleep",
+        docker("run", "-d", "--name", name, *self.label, "--network", self.network, "--entrypoint", "sleep",
                self.images["droplet"], "600")
         self.created.append(("container", name))
         return name
@@ -196,22 +201,11 @@ class Droplet:
 
     # -- teardown ------------------------------------------------------------------------------
     def teardown(self) -> list[str]:
-        left = []
-        for kind, name in reversed(self.created):
-            if kind == "container":
-                docker("rm", "-f", "-v", name, check=False, timeout=180)
-            elif kind == "network":
-                docker("network", "rm", name, check=False)
-            elif kind == "volume":
-                docker("volume", "rm", "-f", name, check=False)
-        if self.loop:
-            if _run("losetup", "-d", self.loop, check=False).returncode != 0:
-                left.append(f"loop device {self.loop}")
-        for kind, name in self.created:
-            cmd = {"container": ["container", "inspect"], "network": ["network", "inspect"],
-                   "volume": ["volume", "inspect"]}[kind]
-            if docker(*cmd, name, check=False).returncode == 0:
-                left.append(f"{kind} {name}")
+        """Remove every container, network and volume labelled with PREFIX, detach the loop device;
+        return what is left."""
+        left = remove_labelled(f"{OWNER_LABEL}={PREFIX}")
+        if self.loop and _run("losetup", "-d", self.loop, check=False).returncode != 0:
+            left.append(f"loop device {self.loop}")
         return left
 
 

@@ -3,8 +3,10 @@ is not installed here)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,9 +24,17 @@ CREDS = {
 
 FAKE_PULUMI = """#!/usr/bin/env bash
 { printf 'ARGS'; printf ' %s' "$@"; printf '\\n'; } >> "$FAKE_LOG"
+# the backend this call works on, by the CLI's own precedence (pkg/workspace/creds.go):
+# PULUMI_BACKEND_URL, else Pulumi.yaml's backend.url, else the stored login
+if [ "$1" = login ]; then echo "$2" > "$HOME/.fake-pulumi-login"; exit 0; fi
+backend=${PULUMI_BACKEND_URL:-}
+[ -n "$backend" ] || backend=$(awk '/^backend:/ {b = 1; next} /^[^ ]/ {b = 0}
+  b && /^ +url:/ {sub(/^ +url: */, ""); print; exit}' Pulumi.yaml)
+[ -n "$backend" ] || backend=$(cat "$HOME/.fake-pulumi-login" 2>/dev/null)
 if [ "$1 $2" = "config set" ]; then printf 'STDIN %s\\n' "$(cat)" >> "$FAKE_LOG"; fi
+printf 'BACKEND %s AWS %s\\n' "${backend:-none}" "${AWS_ACCESS_KEY_ID:-none}" >> "$FAKE_LOG"
 # the state's export: FAKE_EXPORT's file, or a stack without resources
-if [ "$1 $2" = "stack export" ]; then cat "${FAKE_EXPORT:-/dev/null}" 2>/dev/null || true; \
+if [ "$1 $2" = "stack export" ]; then cat "${FAKE_EXPORT:-/dev/null}" 2>/dev/null || true; \\
   [ -n "${FAKE_EXPORT:-}" ] || echo '{"version": 3, "deployment": {}}'; fi
 exit 0
 """
@@ -37,16 +47,17 @@ def repo(tmp_path):
     shutil.copy(REPO / "scripts" / "deploy", root / "scripts" / "deploy")
     shutil.copy(REPO / "Pulumi.yaml", root / "Pulumi.yaml")
     shutil.copy(REPO / "requirements.txt", root / "requirements.txt")
-    (root / "infra").mkdir()
-    shutil.copy(REPO / "infra" / "passphrase.py", root / "infra" / "passphrase.py")
+    shutil.copytree(REPO / "infra", root / "infra", ignore=shutil.ignore_patterns("__pycache__"))
     for stack in ("dev", "prod"):
         text = (REPO / f"Pulumi.{stack}.yaml").read_text()
         (root / f"Pulumi.{stack}.yaml").write_text(text.replace(" # REPLACE-ME", ""))
     # a ready virtualenv, so the script installs nothing
     venv = root / ".venv" / "bin"
     venv.mkdir(parents=True)
+    # its python is the project's (the checks import infra.config); pip must not be needed
+    (venv / "python").write_text(f"#!/bin/sh\nexec {sys.executable} \"$@\"\n")
+    (venv / "pip").write_text("#!/bin/sh\necho \"$0 $*\" >> \"$FAKE_LOG\"\n")
     for tool in ("python", "pip"):
-        (venv / tool).write_text("#!/bin/sh\necho \"$0 $*\" >> \"$FAKE_LOG\"\n")
         (venv / tool).chmod(0o755)
     import hashlib
     (root / ".venv" / ".deploy-requirements.sha256").write_text(
@@ -187,3 +198,114 @@ def test_a_stack_with_a_passphrase_in_config_is_left_alone(repo, fake_bin):
     result, calls = deploy(repo, CREDS, "dev", path=system_path(fake_bin))
     assert result.returncode == 0, result.stderr
     assert "backupPassphrase" not in calls and "stack export" not in calls
+
+
+def _backends(calls: str) -> set[str]:
+    return {line.split()[1] for line in calls.splitlines() if line.startswith("BACKEND ")}
+
+
+# --- issue 19 item 11: every check before any side effect; --help -------------------------------
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_help_prints_the_usage_and_does_nothing(repo, fake_bin, flag):
+    result, calls = deploy(repo, {}, flag, path=system_path(fake_bin))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: scripts/deploy <stack> [pulumi up arguments]")
+    for name in ("DIGITALOCEAN_TOKEN", "PULUMI_CONFIG_PASSPHRASE", "TELEGRAM_BOT_TOKEN", "backend"):
+        assert name in result.stdout
+    assert result.stderr == "" and calls == ""
+
+
+def test_an_option_in_place_of_the_stack_is_refused(repo, fake_bin):
+    result, calls = deploy(repo, CREDS, "--yes", path=system_path(fake_bin))
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("deploy: unknown option --yes: the stack comes first "
+                                     "(scripts/deploy <stack> [pulumi up arguments]; --help)")
+    assert calls == ""
+
+
+def test_a_bad_stack_name_is_refused_before_the_stack_is_made(repo, fake_bin):
+    shutil.copy(repo / "Pulumi.dev.yaml", repo / "Pulumi.Dev_2.yaml")
+    result, calls = deploy(repo, CREDS, "Dev_2", path=system_path(fake_bin))
+    assert result.returncode == 2
+    assert result.stderr.startswith("deploy: Pulumi.Dev_2.yaml: stack 'Dev_2': may hold only lowercase letters")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert calls == ""  # no login, no stack, no token stored, no passphrase made
+
+
+def test_the_programs_value_checks_run_before_the_stack_is_made(repo, fake_bin):
+    # the interface scripts/deploy expects from infra/config.py: check_stack_file(stack, path)
+    # raising ConfigError; here one that refuses every file, to see where it runs
+    with (repo / "infra" / "config.py").open("a") as f:
+        f.write("\n\ndef check_stack_file(stack, stack_file):\n"
+                "    raise ConfigError('adminCidrs', f'{stack} {stack_file.name}: refused by the program')\n")
+    result, calls = deploy(repo, CREDS, "dev", path=system_path(fake_bin))
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("deploy: Pulumi.dev.yaml: botstack:adminCidrs: dev Pulumi.dev.yaml: "
+                                     "refused by the program")
+    assert calls == ""
+
+
+# --- issue 19 item 8: one state for CI and every laptop ------------------------------------------
+
+S3 = "s3://botstack-state-1a2b?endpoint=ams3.digitaloceanspaces.com&region=us-east-1&s3ForcePathStyle=true"
+
+
+def _project_backend(repo: Path, url: str) -> None:
+    with (repo / "Pulumi.yaml").open("a") as f:
+        f.write(f"backend:\n  url: {url}\n")
+
+
+def test_the_projects_backend_is_the_one_every_call_uses(repo, fake_bin):
+    _project_backend(repo, S3)
+    # a laptop that deployed locally before the move: its stored login still names the file backend
+    (repo.parent / ".fake-pulumi-login").write_text(f"file://{repo}/.botstack/state\n")
+    result, calls = deploy(repo, CREDS, "dev", path=system_path(fake_bin))
+    assert result.returncode == 0, result.stderr
+    assert _backends(calls) == {S3}
+    assert "ARGS login" not in calls and not (repo / ".botstack").exists()
+    # the Spaces key reaches the S3 backend
+    assert {line.split()[3] for line in calls.splitlines() if line.startswith("BACKEND ")} == {"DO00TESTKEY"}
+
+
+def test_a_backend_named_only_in_the_shell_is_refused(repo, fake_bin):
+    result, calls = deploy(repo, {**CREDS, "PULUMI_BACKEND_URL": S3}, "dev", path=system_path(fake_bin))
+    assert result.returncode == 2
+    assert "PULUMI_BACKEND_URL is set, but Pulumi.yaml names no state backend" in result.stderr
+    assert calls == ""
+
+
+def test_a_shell_backend_other_than_the_projects_is_refused(repo, fake_bin):
+    _project_backend(repo, S3)
+    result, calls = deploy(repo, {**CREDS, "PULUMI_BACKEND_URL": f"file://{repo}/.botstack/state"}, "dev",
+                           path=system_path(fake_bin))
+    assert result.returncode == 2
+    assert f"PULUMI_BACKEND_URL differs from the project's state backend ({S3}" in result.stderr
+    assert calls == ""
+
+
+def test_the_same_backend_in_the_shell_is_fine(repo, fake_bin):
+    _project_backend(repo, S3)
+    result, calls = deploy(repo, {**CREDS, "PULUMI_BACKEND_URL": S3}, "dev", path=system_path(fake_bin))
+    assert result.returncode == 0, result.stderr
+    assert _backends(calls) == {S3}
+
+
+def test_without_a_project_backend_the_state_is_local(repo, fake_bin):
+    result, calls = deploy(repo, CREDS, "dev", path=system_path(fake_bin))
+    assert result.returncode == 0, result.stderr
+    assert _backends(calls) == {f"file://{repo}/.botstack/state"}
+
+
+# --- issue 19 item 11: the README's "Try it first" works as written -----------------------------
+
+def test_the_readmes_try_it_first_installs_what_local_up_asks_for_before_running_it():
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("**Try it first"):readme.index("**Before deploying**")]
+    commands = [line.split("#")[0].strip() for line in re.findall(r"```sh\n(.*?)```", section, re.S)[0].splitlines()]
+    assert commands == ["sudo scripts/install-test-deps", "sudo scripts/botstack local up"]
+    # what `botstack local` refuses without, in its own words
+    local = (REPO / "scripts" / "botstack_cli" / "local.py").read_text()
+    assert "run scripts/install-test-deps first" in local
+    # and what install-test-deps installs is what local up imports: the dev requirements
+    assert "-r requirements-dev.txt" in (REPO / "scripts" / "install-test-deps").read_text()

@@ -266,7 +266,7 @@ def test_the_teardown_steps_reach_the_droplet_like_the_deploy(run):
     for step in ("deploy-stop-stack", "deploy-final-backup"):
         i = by[step].inputs
         assert unwrap(i["environment"]) == {"BOTSTACK_SSH_HOST": conn["host"], "BOTSTACK_SSH_USER": "deploy",
-                                            "BOTSTACK_SSH_HOST_KEY": conn["hostKey"]}
+                                            "BOTSTACK_SSH_HOST_KEY": conn["hostKey"], "BOTSTACK_DROPLET_ID": "424242"}
         assert rpc.is_rpc_secret(i["stdin"]) and unwrap(i["stdin"]) == conn["privateKey"]
         assert i["triggers"] == ["424242"]
 

@@ -69,7 +69,9 @@ def test_every_action_is_pinned_to_a_commit_with_its_version_in_a_comment(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_the_pulumi_cli_is_the_version_of_the_programs_sdk(name):
-    pin = re.search(r"^pulumi==(\S+)", (REPO / "requirements.txt").read_text(), re.M).group(1)
+    m = re.search(r"^pulumi==(\S+)", (REPO / "requirements.txt").read_text(), re.M)
+    assert m, "requirements.txt pins no pulumi"
+    pin = m.group(1)
     doc, _ = _load(name)
     [job] = doc["jobs"].values()
     [step] = _steps(job, "pulumi/actions@")
@@ -80,7 +82,8 @@ def test_the_pulumi_cli_is_the_version_of_the_programs_sdk(name):
 def test_credentials_come_only_from_an_environment(name):
     doc, on = _load(name)
     assert "pull_request_target" not in on
-    assert set(doc["permissions"]) <= {"contents", "pull-requests"} and doc["permissions"]["contents"] == "read"
+    assert set(doc["permissions"]) <= {"contents", "pull-requests", "actions"} and doc["permissions"]["contents"] == "read"
+    assert doc["permissions"].get("actions", "read") == "read"
     for job in doc["jobs"].values():
         used = set(re.findall(r"secrets\.(\w+)", yaml.safe_dump(job))) - {"GITHUB_TOKEN"}
         assert used == set(CREDENTIALS)
@@ -118,11 +121,15 @@ def test_up_on_main_runs_in_the_stacks_environment_one_stack_at_a_time():
 def test_up_admits_the_runner_and_closes_ssh_again_even_when_it_fails():
     doc, _ = _load("pulumi-up.yml")
     job = doc["jobs"]["up"]
-    admit, up, remove = (_step_index(job, f) for f in ("ci-ssh-access admit", "pulumi up", "ci-ssh-access remove"))
-    assert admit < up < remove
-    assert job["steps"][admit]["id"] == "admit"
+    admit, up, remove, unlock = (_step_index(job, f) for f in (
+        "ci-ssh-access admit", "pulumi up", "ci-ssh-access remove", "pulumi cancel"))
+    assert admit < up < remove < unlock
+    assert job["steps"][admit]["id"] == "admit" and job["steps"][up]["id"] == "up"
     assert "--policy-pack policy" in job["steps"][up]["run"] and "--yes" in job["steps"][up]["run"]
-    assert job["steps"][remove]["if"] == "always() && steps.admit.outcome == 'success'"
+    assert job["steps"][remove]["if"] == "always() && steps.admit.outcome != 'skipped'"
+    # pulumi is interrupted (and so unlocks the stack itself) well before the job's timeout
+    m = re.search(r"timeout --signal=INT --kill-after=(\d+)m (\d+)m pulumi up", job["steps"][up]["run"])
+    assert m and int(m[1]) + int(m[2]) < job["timeout-minutes"]
 
 
 def test_drift_runs_nightly_as_a_refresh_preview_that_fails_on_changes():
@@ -130,14 +137,98 @@ def test_drift_runs_nightly_as_a_refresh_preview_that_fails_on_changes():
     assert on["schedule"][0]["cron"] and "workflow_dispatch" in on
     job = doc["jobs"]["drift"]
     assert job["environment"] == "${{ matrix.stack }}-drift"
-    assert job["concurrency"]["group"] == doc_group("pulumi-up.yml")
     run = job["steps"][_step_index(job, "pulumi preview")]["run"]
     assert "--refresh" in run and "--expect-no-changes" in run and "pulumi up" not in run
     notify = job["steps"][_step_index(job, "ci-drift-notify")]
-    assert notify["if"].startswith("failure() && steps.drift.outcome == 'failure'")
+    assert notify["if"].startswith("failure() && (steps.drift.outcome == 'failure' || steps.ssh.outcome == 'failure')")
+    # a CI admission left by a dead deploy job fails the run too (a read-only check)
+    assert _step_index(job, "ci-ssh-access check") < _step_index(job, "pulumi preview")
 
 
-def doc_group(name):
+def test_drift_skips_while_a_deploy_runs_instead_of_reading_it_half_way():
+    doc, _ = _load("drift.yml")
+    job = doc["jobs"]["drift"]
+    first = job["steps"][0]
+    assert first["id"] == "deploying" and "gh run list" in first["run"] and "--workflow pulumi-up.yml" in first["run"]
+    assert doc["permissions"]["actions"] == "read"
+    for fragment in ("pulumi preview", "ci-ssh-access check"):
+        assert job["steps"][_step_index(job, fragment)]["if"] == "steps.deploying.outputs.skip != 'true'"
+
+
+def _group(name: str, stack: str) -> tuple[str, bool]:
     doc, _ = _load(name)
     [job] = doc["jobs"].values()
-    return job["concurrency"]["group"]
+    c = job.get("concurrency") or doc.get("concurrency")
+    return c["group"].replace("${{ matrix.stack }}", stack), c["cancel-in-progress"]
+
+
+class Concurrency:
+    """GitHub's rule for concurrency groups: one run in progress and one pending per group; a newly
+    queued run takes the pending place and the run pending before is cancelled (with
+    cancel-in-progress, the one in progress is cancelled too)."""
+
+    def __init__(self):
+        self.running: dict[str, str] = {}
+        self.pending: dict[str, str] = {}
+        self.cancelled: list[str] = []
+
+    def queue(self, run: str, group: str, cancel_in_progress: bool) -> None:
+        if group not in self.running:
+            self.running[group] = run
+            return
+        if group in self.pending:
+            self.cancelled.append(self.pending.pop(group))
+        if cancel_in_progress:
+            self.cancelled.append(self.running.pop(group))
+            self.running[group] = run
+        else:
+            self.pending[group] = run
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_a_queued_drift_run_never_cancels_a_pending_deploy(stack):
+    gh = Concurrency()
+    gh.queue("deploy 1", *_group("pulumi-up.yml", stack))
+    gh.queue("deploy 2", *_group("pulumi-up.yml", stack))   # the next push, waiting for the first
+    gh.queue("drift", *_group("drift.yml", stack))          # the nightly run
+    gh.queue("drift again", *_group("drift.yml", stack))
+    assert not [r for r in gh.cancelled if r.startswith("deploy")], gh.cancelled
+    assert gh.pending.get(_group("pulumi-up.yml", stack)[0]) == "deploy 2"
+
+
+def test_the_concurrency_model_is_githubs_rule():
+    gh = Concurrency()
+    for run in ("a", "b", "c"):
+        gh.queue(run, "g", False)
+    assert gh.running == {"g": "a"} and gh.pending == {"g": "c"} and gh.cancelled == ["b"]
+
+
+def _backend_step(name: str) -> str:
+    doc, _ = _load(name)
+    [job] = doc["jobs"].values()
+    [step] = [s for s in job["steps"] if "backend.url" in s.get("name", "")]
+    # before the first step that reads or writes the state
+    touches_state = [i for i, s in enumerate(job["steps"]) if re.search(r"\bpulumi (up|preview|cancel)", s.get("run", ""))
+                     or "command" in (s.get("with") or {})]
+    assert touches_state and job["steps"].index(step) < min(touches_state)
+    assert job["env"]["PULUMI_BACKEND_URL"] == "${{ vars.PULUMI_BACKEND_URL }}"
+    return step["run"]
+
+
+S3 = "s3://botstack-state-1a2b?endpoint=ams3.digitaloceanspaces.com&region=us-east-1&s3ForcePathStyle=true"
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("project, variable, ok", [
+    (S3, S3, True), ("", S3, False), (S3, "s3://another-bucket", False)])
+def test_ci_runs_only_against_the_projects_state_backend(tmp_path, name, project, variable, ok):
+    """issue 19 item 8: CI's backend is the one scripts/deploy uses on every machine (Pulumi.yaml)."""
+    import sys
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    (tmp_path / ".venv" / "bin" / "python").symlink_to(sys.executable)
+    (tmp_path / "Pulumi.yaml").write_text("name: botstack\n" + (f"backend:\n  url: {project}\n" if project else ""))
+    p = subprocess.run(["bash", "-e", "-c", _backend_step(name)], cwd=tmp_path, capture_output=True, text=True,
+                       env={"PATH": "/usr/bin:/bin", "PULUMI_BACKEND_URL": variable})
+    assert (p.returncode == 0) is ok, p.stdout + p.stderr
+    if not ok:
+        assert p.stdout.startswith("::error::the repository variable PULUMI_BACKEND_URL is not Pulumi.yaml's")

@@ -2,9 +2,10 @@
 
 `rehearsal` (module scope): a Docker engine (reused when one answers, else started and, at the end,
 stopped), the stand-in images (built or reused from the cache), a temp dir playing the droplet's
-/opt/botstack and /mnt/botstack-data. Its teardown removes every container, network and volume of
-the `botstack` project and the temp dir, stops the engine if we started it, and fails the run when
-anything of the project is left.
+/opt/botstack and /mnt/botstack-data. The frame (tests/support/docker_frame.py) tears down: every
+container, network and volume of the `botstack` project (by compose's label), the run's release
+images, the temp dir, the engine if we started it; it fails the run when anything of the project is
+left.
 
 The steps of a rehearsal module depend on each other: once one fails, the following ones are
 skipped (they would only fail for the same reason).
@@ -17,23 +18,20 @@ Environment:
 """
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.rehearsal.engine import Engine, cache_dir, docker
-from tests.rehearsal.stack import Rehearsal, remove_project_leftovers
+from tests.rehearsal.stack import PROJECT, PROJECT_LABEL, Rehearsal
+from tests.support.docker_frame import (docker_frame, docker_tests_skipped, labelled, print_past_capture,
+                                        remove_labelled)
 
 FIGURES = Path(__file__).resolve().parents[2] / ".botstack" / "rehearsal-figures.json"
 
 
 def pytest_collection_modifyitems(config, items):
-    if os.environ.get("BOTSTACK_REHEARSAL", "").lower() == "skip":
+    if docker_tests_skipped():
         skip = pytest.mark.skip(reason="BOTSTACK_REHEARSAL=skip")
         for item in items:
             if item.get_closest_marker("rehearsal"):
@@ -56,76 +54,40 @@ def pytest_runtest_setup(item):
             pytest.skip(f"an earlier rehearsal step failed ({prev})")
 
 
-def engine_still_running(engine: Engine) -> bool:
-    try:
-        pid = int(engine.pidfile.read_text().strip())
-    except (OSError, ValueError):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 @pytest.fixture(scope="module")
 def rehearsal(request):
     from tests.rehearsal import images
 
-    t0 = time.monotonic()
-    work = Path(tempfile.mkdtemp(prefix="botstack-rehearsal-"))
-    engine = Engine(cache_dir() / "engine")
-    keep = os.environ.get("BOTSTACK_REHEARSAL_KEEP") == "1"
-    r = None
-    try:
-        engine.ensure()
-        leftovers = docker("ps", "-aq", "--filter", "label=com.docker.compose.project=botstack",
-                           check=False).stdout.split()
+    with docker_frame("botstack-rehearsal-", "the rehearsal", FIGURES) as frame:
+        leftovers = labelled(PROJECT_LABEL)
         if leftovers:
-            print(f"[rehearsal] removing {len(leftovers)} container(s) of project botstack left by "
-                  "an earlier run")
-            remove_project_leftovers()
+            print(f"[rehearsal] removing what project {PROJECT} left from an earlier run: {leftovers}")
+            remove_labelled(PROJECT_LABEL)
+        frame.on_teardown(lambda: remove_labelled(PROJECT_LABEL))
         t_img = time.monotonic()
         built = images.ensure_all()
-        r = Rehearsal(work, built)
-        r.engine = engine
-        r.figures["engine"] = "reused" if not engine.started else "started by the rehearsal"
-        r.figures["engine_version"] = engine.server_version
+        frame.cleanup_image = built["debian"]
+        r = Rehearsal(frame.work, built)
+        frame.on_teardown(r.teardown)
+        frame.figures = r.figures
+        r.figures["engine"] = "reused" if not frame.engine.started else "started by the rehearsal"
+        r.figures["engine_version"] = frame.engine.server_version
         r.figures["stand_in_images_s"] = round(time.monotonic() - t_img, 1)
-        yield r
-    finally:
-        problems: list[str] = []
-        if r is not None and _failed:
-            # CI has nothing else to look at: the last deploy-script runs and the services' logs,
-            # printed past pytest's capture (the failed step's report is already out)
-            capman = request.config.pluginmanager.getplugin("capturemanager")
-            with capman.global_and_fixture_disabled():
-                print("\n[rehearsal] a step failed; the last deploy-script runs:")
-                for entry in r.log_lines[-3:]:
-                    print(entry[-6000:])
-                try:
-                    print("[rehearsal] the services' last log lines:")
-                    print(r.compose("logs", "--no-color", "--tail", "40", check=False).stdout[-20000:])
-                except Exception as e:  # noqa: BLE001 - diagnostics only
-                    print(f"[rehearsal] (no logs: {e!r})")
-        if not keep:
-            try:
-                problems = remove_project_leftovers() if r is None else r.teardown()
-            except Exception as e:  # the engine may be gone already
-                problems = [f"teardown error: {e!r}"]
-            shutil.rmtree(work, ignore_errors=True)
-            if work.exists() and r is not None:  # not root: files of the containers' users remain
-                docker("run", "--rm", "-v", f"{work}:/w", r.images["debian"], "sh", "-c",
-                       "rm -rf /w/* /w/.[!.]*", check=False)
-                shutil.rmtree(work, ignore_errors=True)
-            started = engine.started
-            engine.stop()
-            if started and engine_still_running(engine):
-                problems.append("the dockerd the rehearsal started is still running")
-        if r is not None:
-            r.figures["total_s"] = round(time.monotonic() - t0, 1)
-            FIGURES.parent.mkdir(parents=True, exist_ok=True)
-            FIGURES.write_text(json.dumps(r.figures, indent=2) + "\n")
-            print(f"[rehearsal] figures: {json.dumps(r.figures)}")
-        if problems:
-            pytest.fail(f"the rehearsal left project resources behind: {problems}")
+        try:
+            yield r
+        finally:
+            if _failed:
+                # CI has nothing else to look at (the failed step's report is already out)
+                print_past_capture(request, _failure_report(r))
+
+
+def _failure_report(r: Rehearsal) -> str:
+    """The last deploy-script runs and the services' last log lines."""
+    parts = ["\n[rehearsal] a step failed; the last deploy-script runs:"]
+    parts += [entry[-6000:] for entry in r.log_lines[-3:]]
+    try:
+        logs = r.compose("logs", "--no-color", "--tail", "40", check=False).stdout[-20000:]
+        parts += ["[rehearsal] the services' last log lines:", logs]
+    except Exception as e:  # noqa: BLE001 - diagnostics only
+        parts.append(f"[rehearsal] (no logs: {e!r})")
+    return "\n".join(parts)

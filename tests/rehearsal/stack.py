@@ -23,9 +23,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
-from tests.rehearsal.engine import REPO, docker, docker_env
+from tests.support.docker_engine import REPO, docker, docker_env
+from tests.support.docker_frame import remove_labelled
 
 PROJECT = "botstack"
+PROJECT_LABEL = f"com.docker.compose.project={PROJECT}"  # on everything compose makes for it
 EXTRA_COMPOSE = Path(__file__).resolve().parent / "compose.rehearsal.yml"
 RELEASE_DIRS = ("compose", "bot", "deploy")
 
@@ -318,7 +320,7 @@ class Rehearsal:
             args += ["--env-file", str(self.root / "shared" / ".env")]
         subprocess.run(args + ["down", "-v", "--remove-orphans", "--timeout", "10"],
                        capture_output=True, text=True, env=env, timeout=300)
-        left = remove_project_leftovers()
+        left = remove_labelled(PROJECT_LABEL)
         # anonymous volumes the run created and no container uses any more: none are expected (the
         # backup service covers the VOLUME its postgres base image declares with a tmpfs); removed
         # anyway so a failing run leaves nothing, and recorded so the teardown step can fail on them
@@ -334,23 +336,3 @@ class Rehearsal:
         if mine:
             docker("image", "rm", *mine, check=False)
         return left
-
-
-def remove_project_leftovers() -> list[str]:
-    """Force-remove whatever of project `botstack` is left (containers, networks, volumes);
-    return a description of what could not be removed."""
-    label = f"label=com.docker.compose.project={PROJECT}"
-    left = []
-    ids = docker("ps", "-aq", "--filter", label, check=False).stdout.split()
-    if ids:
-        docker("rm", "-f", "-v", *ids, check=False)
-    for kind in ("network", "volume"):
-        ids = docker(kind, "ls", "-q", "--filter", label, check=False).stdout.split()
-        if ids:
-            docker(kind, "rm", *ids, check=False)
-    for kind, cmd in (("container", ["ps", "-aq"]), ("network", ["network", "ls", "-q"]),
-                      ("volume", ["volume", "ls", "-q"])):
-        still = docker(*cmd, "--filter", label, check=False).stdout.split()
-        if still:
-            left.append(f"{kind}s: {still}")
-    return left

@@ -9,6 +9,7 @@ import stat
 import subprocess
 import textwrap
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -52,11 +53,6 @@ def droplet(tmp_path):
     env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "BOTSTACK_ROOT": str(root), "DATA_DIR": str(data),
            "FAKE_LOG": str(log), "HOME": str(tmp_path)}
 
-    class D:
-        pass
-
-    d = D()
-    d.root, d.env, d.log = root, env, log
 
     def release(rid):
         rel = root / "releases" / rid
@@ -77,8 +73,7 @@ def droplet(tmp_path):
         p = root / name
         return os.path.basename(os.readlink(p)) if p.is_symlink() else None
 
-    d.release, d.run, d.calls, d.link = release, run, calls, link
-    return d
+    return SimpleNamespace(root=root, env=env, log=log, release=release, run=run, calls=calls, link=link)
 
 
 def test_the_deploy_scripts_pass_shellcheck():

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from infra import contract
-from tests.rehearsal.engine import REPO, docker
+from tests.support.docker_engine import REPO, docker
 from tests.rehearsal.stack import SUBSTITUTED, USER_ID
 
 pytestmark = pytest.mark.rehearsal
@@ -63,7 +63,7 @@ def _assert_all_up(r, expect: set[str]) -> None:
     assert not bad, f"services not running/healthy: {bad}"
 
 
-def _bot_container_events(since: float, until: float) -> list[tuple[str, str, str]]:
+def _bot_container_events(since: float, until: float) -> list[tuple[str, str, float]]:
     out = docker("events", "--since", f"{since:.3f}", "--until", f"{until:.3f}", "--format",
                  "{{json .}}", "--filter", "type=container", "--filter",
                  f"label=com.docker.compose.service={BOT}", "--filter",

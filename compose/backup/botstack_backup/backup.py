@@ -6,17 +6,15 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Dict, List, Optional, Set
+from typing import Dict, List, Optional, Set
 
 from . import __version__, integrity, offsite_retention, pg, store_check
 from .dump import Background, DumpPipeline, DumpResult
-from .errors import EXIT_LOCAL_ONLY, EXIT_OK, BackupError, OffsiteError
+from .errors import EXIT_LOCAL_ONLY, EXIT_OK, BackupError, ForgedError, OffsiteError
 from .offsite import Offsite
 from .retention import prune_locked
 from .store import DUMP_SUFFIX, MANIFEST_SUFFIX, UTC, human_size
-
-if TYPE_CHECKING:
-    from .tool import BackupTool
+from .context import Context
 
 log = logging.getLogger("botstack_backup")
 
@@ -54,7 +52,7 @@ class Target:
         return self.final + ".partial"
 
 
-def _target(tool: "BackupTool", started: dt.datetime, final: bool) -> Target:
+def _target(tool: Context, started: dt.datetime, final: bool) -> Target:
     stem = tool.cfg.name + (offsite_retention.FINAL_MARK if final else "")
     name, created = tool.store.free_name(stem, started.astimezone(UTC).replace(microsecond=0))
     base = f"{tool.cfg.prefix}{created:%Y/%m/%d}/{name}"
@@ -77,7 +75,7 @@ class Snapshot:
     server_version_num: int
 
 
-def _dump_snapshot(tool: "BackupTool", target: Target) -> Snapshot:
+def _dump_snapshot(tool: Context, target: Target) -> Snapshot:
     try:
         conn = pg.connect(tool.cfg.database_url, autocommit=True)
     except Exception as exc:
@@ -86,7 +84,7 @@ def _dump_snapshot(tool: "BackupTool", target: Target) -> Snapshot:
         dump_text, server_text, server_num = tool.check_versions(conn)
         # One snapshot for both the row counts and pg_dump, so the manifest matches the dump.
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+        snapshot = str(pg.one(conn, "SELECT pg_export_snapshot()"))
         counter = Background(lambda: pg.row_counts(conn), "row-counts")
         result = DumpPipeline(tool.cfg, snapshot, target.partial, target.key).run(alongside=counter)
         counter.join()
@@ -105,7 +103,7 @@ def _dump_snapshot(tool: "BackupTool", target: Target) -> Snapshot:
     return Snapshot(result, counter.result or {}, dump_text, server_text, server_num)
 
 
-def _manifest(tool: "BackupTool", target: Target, snap: Snapshot, seconds: float, final: bool) -> dict:
+def _manifest(tool: Context, target: Target, snap: Snapshot, seconds: float, final: bool) -> dict:
     extra = {"final": True} if final else {}  # under the MAC: only the passphrase holder can mark one
     return {**extra,
         "format": 2,  # 2: authenticated (the "mac" field, see integrity.py)
@@ -129,7 +127,7 @@ def _manifest(tool: "BackupTool", target: Target, snap: Snapshot, seconds: float
     }
 
 
-def run_locked(tool: "BackupTool", started: dt.datetime, final: bool = False) -> RunResult:
+def run_locked(tool: Context, started: dt.datetime, final: bool = False) -> RunResult:
     target = _target(tool, started, final)
     t0 = time.monotonic()
     snap = _dump_snapshot(tool, target)
@@ -147,15 +145,16 @@ def run_locked(tool: "BackupTool", started: dt.datetime, final: bool = False) ->
         result.store = store_check.at_run(snap.dump.offsite, tool.dir, tool.alerter.send)
     _report(tool, started, result)
     listing = None
-    if snap.dump.offsite is not None and result.uploaded:
-        listing = _backlog_after_run(tool, snap.dump.offsite, result)
+    offsite = snap.dump.offsite
+    if offsite is not None and result.uploaded:
+        listing = _backlog_after_run(tool, offsite, result)
     result.pruned = prune_locked(tool, listing)
-    if listing is not None:
-        result.pruned_offsite = _prune_offsite(tool, snap.dump.offsite, started)
+    if offsite is not None and listing is not None:
+        result.pruned_offsite = _prune_offsite(tool, offsite, started)
     return result
 
 
-def _prune_offsite(tool: "BackupTool", offsite: Offsite, started: dt.datetime) -> List[str]:
+def _prune_offsite(tool: Context, offsite: Offsite, started: dt.datetime) -> List[str]:
     """Offsite retention after a backup that reached the bucket; its failure is alerted, but the
     backup itself stands."""
     try:
@@ -165,7 +164,7 @@ def _prune_offsite(tool: "BackupTool", offsite: Offsite, started: dt.datetime) -
         return []
 
 
-def _report(tool: "BackupTool", started: dt.datetime, result: RunResult) -> None:
+def _report(tool: Context, started: dt.datetime, result: RunResult) -> None:
     tables = result.manifest["tables"]
     rows = sum(tables.values())
     if result.uploaded:
@@ -183,7 +182,7 @@ def _report(tool: "BackupTool", started: dt.datetime, result: RunResult) -> None
                       "The local copy is kept; the next run uploads it.")
 
 
-def _backlog_after_run(tool: "BackupTool", offsite: Offsite, result: RunResult) -> Optional[Set[str]]:
+def _backlog_after_run(tool: Context, offsite: Offsite, result: RunResult) -> Optional[Set[str]]:
     """Upload whatever earlier runs could not; the bucket's keys for the retention (None: unknown)."""
     try:
         listing = set(offsite.list())
@@ -196,22 +195,30 @@ def _backlog_after_run(tool: "BackupTool", offsite: Offsite, result: RunResult) 
     return listing
 
 
-def upload_backlog(tool: "BackupTool", offsite: Offsite, listing: Set[str], skip: str = "") -> List[str]:
-    """Upload every complete local backup whose manifest is not in the bucket yet."""
+def upload_backlog(tool: Context, offsite: Offsite, listing: Set[str], skip: str = "") -> List[str]:
+    """Upload every complete local backup whose manifest is not in the bucket yet. Its manifest is
+    verified first (the backup directory is no more trusted than the bucket): a refused one is
+    reported and left where it is."""
     done = []
     for b in tool.store.backups():
         if b.name == skip or not b.good or not b.manifest_key or b.manifest_key in listing:
             continue
         started = tool.now()
         try:
-            offsite.upload_file(b.dump_path, b.key)
-            offsite.put_json(b.manifest_key, b.manifest)
+            manifest = integrity.verify(b.manifest, tool.cfg.passphrase, b.manifest_path or b.name)
+        except ForgedError as exc:
+            tool.fail("upload", started, exc, uploaded=False)
+            continue
+        key, dump_path = manifest["key"], b.dump_path or ""
+        try:
+            offsite.upload_file(dump_path, key)
+            offsite.put_json(manifest["manifest_key"], manifest)
         except OffsiteError as exc:
-            tool.fail("upload", started, exc, object_key=b.key, uploaded=False)
+            tool.fail("upload", started, exc, object_key=key, uploaded=False)
             raise
         log.info("uploaded the backlog backup %s", b.name)
-        tool.recorder.record("upload", started, True, object_key=b.key,
-                             size_bytes=b.manifest.get("size_encrypted"), uploaded=True,
+        tool.recorder.record("upload", started, True, object_key=key,
+                             size_bytes=manifest.get("size_encrypted"), uploaded=True,
                              detail=f"backlog: {b.name} uploaded after an earlier failure")
         done.append(b.name)
     return done

@@ -49,6 +49,16 @@ def parse_ids(raw: str) -> list[int]:
     return ids
 
 
+@dataclass(frozen=True)
+class Policy:
+    """The offsite retention rule's numbers (offsite_retention.py applies it)."""
+    retention_days: int
+    keep_last: int
+    keep_daily: int
+    keep_weekly: int
+    keep_monthly: int
+
+
 @dataclass
 class Config:
     database_url: str = ""
@@ -107,8 +117,7 @@ class Config:
             healthcheck_url=(env.get("HEALTHCHECK_BACKUP_URL") or "").strip(),
         )
 
-    def offsite_policy(self):
-        from .offsite_retention import Policy
+    def offsite_policy(self) -> Policy:
         return Policy(self.offsite_retention_days, self.offsite_keep_last, self.offsite_keep_daily,
                       self.offsite_keep_weekly, self.offsite_keep_monthly)
 

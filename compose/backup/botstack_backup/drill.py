@@ -5,15 +5,13 @@ import datetime as dt
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Dict
+from typing import Dict
 
 from . import pg
 from .errors import BackupError, BusyError, DrillMismatch
 from .restore import Attempt, decrypt_verified, fetch, pg_restore, workdir
 from .store import fmt_ts, human_size
-
-if TYPE_CHECKING:
-    from .tool import BackupTool
+from .context import Context
 
 log = logging.getLogger("botstack_backup")
 
@@ -25,7 +23,7 @@ class DrillResult:
     seconds: float
 
 
-def _restore_and_count(tool: "BackupTool", plain: str) -> Dict[str, int]:
+def _restore_and_count(tool: Context, plain: str) -> Dict[str, int]:
     """Restore into a fresh scratch database, count its rows, drop it whatever happens."""
     scratch = f"botstack_drill_{fmt_ts(tool.now()).lower()}"
     try:
@@ -52,7 +50,7 @@ def _compare(manifest: dict, counts: Dict[str, int]) -> None:
         raise DrillMismatch(f"drill of {manifest['name']}: row counts differ: " + "; ".join(diffs[:10]))
 
 
-def _drill_locked(tool: "BackupTool", attempt: Attempt) -> DrillResult:
+def _drill_locked(tool: Context, attempt: Attempt) -> DrillResult:
     t0 = time.monotonic()
     with workdir(tool.store) as work:
         got = fetch(tool, "latest", work, from_local=False)
@@ -63,7 +61,7 @@ def _drill_locked(tool: "BackupTool", attempt: Attempt) -> DrillResult:
     return DrillResult(got.manifest, counts, time.monotonic() - t0)
 
 
-def drill(tool: "BackupTool") -> DrillResult:
+def drill(tool: Context) -> DrillResult:
     started = tool.now()
     attempt = Attempt()
     try:

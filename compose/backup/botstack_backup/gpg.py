@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import tempfile
 from contextlib import contextmanager
-from typing import Iterator, List, Optional
+from typing import IO, Iterator, List, Optional
 
 from .errors import BackupError, ForgedError
 
@@ -47,6 +47,12 @@ class GpgProcess:
         with os.fdopen(wfd, "w") as w:
             w.write(passphrase)
 
+    def stdout(self) -> IO[bytes]:
+        """gpg's output (started with stdout=subprocess.PIPE)."""
+        if self.proc.stdout is None:
+            raise BackupError("gpg was started without an output pipe")
+        return self.proc.stdout
+
     def finish(self) -> None:
         """Wait for gpg; raise with its message if it failed (or, when it reported its status, if
         what it decrypted was not passphrase-encrypted and integrity-protected)."""
@@ -61,6 +67,8 @@ class GpgProcess:
             raise BackupError("gpg failed: " + (msg[-1] if msg else f"exit {rc}"))
 
     def _status(self) -> List[List[str]]:
+        if not self.status_path:
+            return []
         try:
             with open(self.status_path, encoding="utf-8", errors="replace") as f:
                 lines = f.read().splitlines()

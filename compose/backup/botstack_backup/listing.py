@@ -1,14 +1,12 @@
 """`list`: every backup, local and offsite, and where each one is complete."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Dict, Optional
+from typing import Dict, Optional
 
 from .errors import ConfigError, OffsiteError
 from .offsite import Offsite
 from .store import DUMP_SUFFIX, backup_file
-
-if TYPE_CHECKING:
-    from .tool import BackupTool
+from .context import Context
 
 
 def _row(name: str, created_at: str) -> dict:
@@ -30,7 +28,7 @@ def _add_offsite(rows: Dict[str, dict], listing: Dict[str, dict]) -> None:
             row["offsite_complete"] = True
 
 
-def list_backups(tool: "BackupTool", offsite: bool = True) -> dict:
+def list_backups(tool: Context, offsite: bool = True) -> dict:
     """{"backups": [{"name", "created_at", "size", "local", "offsite", "complete"}...], "offsite_error"}"""
     rows: Dict[str, dict] = {}
     for b in tool.store.backups():

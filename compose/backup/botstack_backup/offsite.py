@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import threading
 from contextlib import contextmanager
-from typing import IO, Dict, Iterator
+from typing import IO, Any, Dict, Iterator, Protocol, cast
 
 import boto3
 from boto3.s3.transfer import TransferConfig
@@ -25,9 +25,16 @@ TRANSFER = TransferConfig(multipart_threshold=8 * MiB, multipart_chunksize=8 * M
 TRANSFER.max_in_memory_upload_chunks = 3  # s3transfer's own knob (default 10), in every version
 
 
+class Readable(Protocol):
+    """What a streaming upload reads from: a file, or a FollowReader."""
+
+    def read(self, n: int = -1) -> bytes: ...
+
+
 def _boto_config() -> BotoConfig:
-    base = dict(connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"},
-                s3={"addressing_style": "path"})
+    # Any: the stubs know every keyword, but not that older botocore lacks the checksum ones
+    base: Dict[str, Any] = dict(connect_timeout=5, read_timeout=60,
+                                retries={"max_attempts": 3, "mode": "standard"}, s3={"addressing_style": "path"})
     try:  # botocore >= 1.36 adds CRC checksums by default, which S3-compatible stores may refuse
         return BotoConfig(request_checksum_calculation="when_required",
                           response_checksum_validation="when_required", **base)
@@ -55,9 +62,10 @@ class Offsite:
     def _wrap(self, what: str, exc: BaseException) -> OffsiteError:
         return OffsiteError(f"Spaces: {what} failed ({describe(exc)})")
 
-    def upload_stream(self, fileobj: IO[bytes], key: str) -> None:
+    def upload_stream(self, fileobj: Readable, key: str) -> None:
         try:
-            self.client.upload_fileobj(fileobj, self.bucket, key, Config=TRANSFER,
+            # cast: boto3 only calls read() on it (a FollowReader is no full file object)
+            self.client.upload_fileobj(cast(IO[bytes], fileobj), self.bucket, key, Config=TRANSFER,
                                        ExtraArgs={"ContentType": "application/pgp-encrypted"})
         except (BotoCoreError, ClientError, OSError) as exc:
             raise self._wrap(f"upload of {key}", exc) from exc

@@ -19,28 +19,18 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Set, Tuple
+from typing import Callable, Dict, List, Optional, Set, Tuple
 
 from . import integrity
 from .errors import BackupError, NotFound, OffsiteError
 from .offsite import Offsite
 from .store import DUMP_SUFFIX, backup_file
-
-if TYPE_CHECKING:
-    from .tool import BackupTool
+from .config import Policy
+from .context import Context
 
 log = logging.getLogger("botstack_backup")
 
 FINAL_MARK = "-final"  # `<BACKUP_NAME>-final-<time>`: the name says which manifests to check for "final"
-
-
-@dataclass(frozen=True)
-class Policy:
-    retention_days: int
-    keep_last: int
-    keep_daily: int
-    keep_weekly: int
-    keep_monthly: int
 
 
 @dataclass
@@ -156,7 +146,7 @@ class Verifier:
         return manifest
 
 
-def prune_offsite_locked(tool: "BackupTool", offsite: Offsite) -> List[str]:
+def prune_offsite_locked(tool: Context, offsite: Offsite) -> List[str]:
     """Delete the bucket's backups the rule does not keep; returns their names."""
     now = tool.now()
     policy = tool.cfg.offsite_policy()

@@ -5,7 +5,7 @@ import os
 import re
 import shutil
 import subprocess
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import psycopg
@@ -85,10 +85,18 @@ def tool_version(name: str) -> Tuple[int, str]:
     return int(m.group(1)), text
 
 
+def one(conn: psycopg.Connection, query: Any, params: Optional[tuple] = None) -> Any:
+    """The first column of the one row `query` returns (a query that returns none is a failure)."""
+    row = conn.execute(query, params).fetchone()
+    if row is None:
+        raise BackupError(f"the database returned no row for {str(query)[:60]!r}")
+    return row[0]
+
+
 def server_version(conn: psycopg.Connection) -> Tuple[int, int, str]:
     """-> (major, server_version_num, server_version)."""
-    num = int(conn.execute("SHOW server_version_num").fetchone()[0])
-    full = conn.execute("SHOW server_version").fetchone()[0]
+    num = int(one(conn, "SHOW server_version_num"))
+    full = str(one(conn, "SHOW server_version"))
     return num // 10000 if num >= 100000 else num // 100, num, full
 
 
@@ -96,13 +104,13 @@ def row_counts(conn: psycopg.Connection) -> Dict[str, int]:
     counts: Dict[str, int] = {}
     for schema, table in conn.execute(_TABLES_SQL).fetchall():
         q = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, table))
-        counts[f"{schema}.{table}"] = int(conn.execute(q).fetchone()[0])
+        counts[f"{schema}.{table}"] = int(one(conn, q))
     return counts
 
 
 def user_object_count(url: str) -> int:
     with connect(url) as conn:
-        return int(conn.execute(_USER_OBJECTS_SQL).fetchone()[0])
+        return int(one(conn, _USER_OBJECTS_SQL))
 
 
 # The owner of the target's public schema, when the connecting role may act as it (and it is neither

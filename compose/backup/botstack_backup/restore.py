@@ -9,15 +9,13 @@ import subprocess
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator, Optional
+from typing import Iterator, Optional
 
 from . import gpg, integrity, pg
 from .errors import BackupError, BusyError, ChecksumError, ConfigError, NotFound, OffsiteError, RefusedError
 from .offsite import Offsite
 from .store import CHUNK, DUMP_SUFFIX, MANIFEST_SUFFIX, NAME_RE, LocalBackup, LocalStore, strip_suffix
-
-if TYPE_CHECKING:
-    from .tool import BackupTool
+from .context import Context
 
 log = logging.getLogger("botstack_backup")
 
@@ -82,10 +80,12 @@ def _local(store: LocalStore, which: Optional[str], passphrase: str) -> Fetched:
         b = match[0]
         if not b.good:
             raise _damaged(b)
+    if b.dump_path is None or b.manifest_path is None:  # b.good says both are there
+        raise _damaged(b)
     return Fetched(b.dump_path, integrity.verify(b.manifest, passphrase, b.manifest_path))
 
 
-def _download(tool: "BackupTool", which: Optional[str], workdir: str) -> Fetched:
+def _download(tool: Context, which: Optional[str], workdir: str) -> Fetched:
     offsite = Offsite(tool.cfg)
     manifest = _resolve_offsite(offsite, which, tool.cfg.passphrase)
     path = os.path.join(workdir, manifest["name"] + DUMP_SUFFIX)
@@ -94,7 +94,7 @@ def _download(tool: "BackupTool", which: Optional[str], workdir: str) -> Fetched
     return Fetched(path, manifest)
 
 
-def fetch(tool: "BackupTool", which: Optional[str], workdir: str, from_local: bool) -> Fetched:
+def fetch(tool: Context, which: Optional[str], workdir: str, from_local: bool) -> Fetched:
     """Get the encrypted dump into workdir (or point at the local copy); verify its checksum."""
     if from_local:
         got = _local(tool.store, which, tool.cfg.passphrase)
@@ -112,14 +112,15 @@ def fetch(tool: "BackupTool", which: Optional[str], workdir: str, from_local: bo
     return got
 
 
-def decrypt_verified(tool: "BackupTool", got: Fetched, workdir: str) -> str:
+def decrypt_verified(tool: Context, got: Fetched, workdir: str) -> str:
     """Decrypt into workdir; the plaintext's sha256 must match the manifest."""
     plain = os.path.join(workdir, got.manifest["name"] + ".dump")
     digest = hashlib.sha256()
     fd = os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as out, open(got.path, "rb") as src:
         with gpg.decryptor(tool.cfg.passphrase, src, subprocess.PIPE) as dec:
-            for chunk in iter(lambda: dec.proc.stdout.read(CHUNK), b""):
+            stdout = dec.stdout()
+            for chunk in iter(lambda: stdout.read(CHUNK), b""):
                 digest.update(chunk)
                 out.write(chunk)
             dec.finish()
@@ -168,7 +169,7 @@ def _refuse_non_empty(target: str, force: bool) -> None:
             "or sequences); pass --force to replace its contents with the backup")
 
 
-def _restore_locked(tool: "BackupTool", which: str, target: str, force: bool, from_local: bool,
+def _restore_locked(tool: Context, which: str, target: str, force: bool, from_local: bool,
                     attempt: Attempt) -> dict:
     _refuse_non_empty(target, force)
     with workdir(tool.store) as work:
@@ -179,7 +180,7 @@ def _restore_locked(tool: "BackupTool", which: str, target: str, force: bool, fr
     return got.manifest
 
 
-def restore(tool: "BackupTool", which: str = "latest", target_url: Optional[str] = None,
+def restore(tool: Context, which: str = "latest", target_url: Optional[str] = None,
             force: bool = False, from_local: bool = False) -> dict:
     started = tool.now()
     target = target_url or tool.cfg.database_url

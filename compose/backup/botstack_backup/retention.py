@@ -4,12 +4,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from typing import TYPE_CHECKING, List, Optional, Set
+from typing import List, Optional, Set
 
 from .store import LocalBackup
-
-if TYPE_CHECKING:
-    from .tool import BackupTool
+from .context import Context
 
 log = logging.getLogger("botstack_backup")
 
@@ -27,7 +25,7 @@ def _keep(b: LocalBackup, newest_good: Optional[LocalBackup], now: dt.datetime, 
     return False
 
 
-def prune_locked(tool: "BackupTool", offsite_keys: Optional[Set[str]]) -> List[str]:
+def prune_locked(tool: Context, offsite_keys: Optional[Set[str]]) -> List[str]:
     """Delete local copies older than the retention; NEVER the newest good backup.
 
     A complete backup that is known not to be offsite yet is kept up to twice the retention."""

@@ -106,13 +106,18 @@ class LocalBackup:
             return "its manifest records no size"
         return f"its dump is {actual} bytes, the manifest records {expected} (truncated or altered)"
 
+    def _text(self, field: str) -> Optional[str]:
+        value = self.manifest.get(field) if self.manifest else None
+        return value if isinstance(value, str) else None
+
     @property
     def key(self) -> Optional[str]:
-        return self.manifest.get("key") if self.manifest else None
+        """The object key its (unverified) manifest records, when that is a string."""
+        return self._text("key")
 
     @property
     def manifest_key(self) -> Optional[str]:
-        return self.manifest.get("manifest_key") if self.manifest else None
+        return self._text("manifest_key")
 
     def paths(self) -> List[str]:
         return [p for p in (self.dump_path, self.manifest_path) if p]
