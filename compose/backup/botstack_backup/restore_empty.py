@@ -12,15 +12,13 @@ import dataclasses
 import logging
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping, Optional
+from typing import Mapping, Optional
 
 from . import pg
 from .config import Config
+from .context import Context
 from .errors import BackupError, BusyError, ConfigError, NotFound, RefusedError
 from .restore import Attempt, decrypt_verified, fetch, pg_restore, workdir
-
-if TYPE_CHECKING:
-    from .tool import BackupTool
 
 log = logging.getLogger("botstack_backup")
 
@@ -86,7 +84,7 @@ def _objects(url: str) -> int:
         raise BackupError(f"cannot connect to the database: {first}") from None
 
 
-def restore_into_empty(tool: "BackupTool", source_cfg: Config, skip_if_data: bool = False) -> Outcome:
+def restore_into_empty(tool: Context, source_cfg: Config, skip_if_data: bool = False) -> Outcome:
     """Restore the newest authenticated backup of `source_cfg`'s store into tool.cfg's (empty)
     database. A database with data is refused (RefusedError), or with `skip_if_data` left alone
     (Outcome.restored False: what the deploy runs at every start after the first)."""
