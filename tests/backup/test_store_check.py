@@ -51,7 +51,22 @@ def expire_rule(prefix: str, days: int = 30, **extra) -> dict:
 
 # --- moto ---------------------------------------------------------------------------------------------
 
-def test_a_plain_bucket_has_versioning_off_no_rule_and_no_lock(s3_server, bucket):
+@pytest.fixture
+def plain_bucket(s3_server):
+    """A bucket as S3 makes it: versioning never turned on (the `bucket` fixture's is on)."""
+    name = f"pl-{uuid.uuid4().hex[:10]}"
+    s3_client(s3_server).create_bucket(Bucket=name)
+    return name
+
+
+def test_a_versioned_bucket_without_rules_has_no_problem(s3_server, bucket):
+    report = check(client_for(s3_server, bucket).client, bucket, "backups/")
+    assert levels(report) == {"versioning": OK, "lifecycle": OK, "object lock": INFO}
+    assert report.problems == []
+
+
+def test_a_plain_bucket_has_versioning_off_no_rule_and_no_lock(s3_server, plain_bucket):
+    bucket = plain_bucket
     off = client_for(s3_server, bucket)
     report = check(off.client, bucket, "backups/")
     assert levels(report) == {"versioning": RISK, "lifecycle": OK, "object lock": INFO}
@@ -70,12 +85,16 @@ def test_the_programs_own_spaces_bucket_passes(tmp_path, s3_server, bucket):
         assert set(r) <= {"id", "enabled", "prefix", "abortIncompleteMultipartUploadDays", "expiration",
                           "noncurrentVersionExpiration"}, r
         rule = {"ID": r["id"], "Status": "Enabled" if r["enabled"] else "Disabled",
-                "Filter": {"Prefix": r.get("prefix") or ""},
-                "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": int(r["abortIncompleteMultipartUploadDays"])},
-                "NoncurrentVersionExpiration": {"NoncurrentDays": int(r["noncurrentVersionExpiration"]["days"])}}
-        exp = r["expiration"]
-        rule["Expiration"] = ({"ExpiredObjectDeleteMarker": True} if exp.get("expiredObjectDeleteMarker")
-                              else {"Days": int(exp["days"])})
+                "Filter": {"Prefix": r.get("prefix") or ""}}
+        if "abortIncompleteMultipartUploadDays" in r:
+            rule["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": int(r["abortIncompleteMultipartUploadDays"])}
+        if "noncurrentVersionExpiration" in r:
+            rule["NoncurrentVersionExpiration"] = {"NoncurrentDays": int(r["noncurrentVersionExpiration"]["days"])}
+        if "expiration" in r:
+            exp = r["expiration"]
+            assert set(exp) <= {"days", "date", "expiredObjectDeleteMarker"}, exp
+            rule["Expiration"] = ({"ExpiredObjectDeleteMarker": True} if exp.get("expiredObjectDeleteMarker")
+                                  else {"Days": int(exp["days"])} if "days" in exp else {"Date": exp["date"]})
         rules.append(rule)
     s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": rules})
     report = check(client_for(s3_server, bucket).client, bucket, "backups/")
@@ -209,8 +228,9 @@ def store_alerts(botapi) -> list[str]:
 
 
 def test_every_run_checks_the_store_records_the_problems_and_tells_the_admins_when_they_change(
-        make_tool, s3_server, bucket, botapi, seeded_db, clock):
-    tool = make_tool()
+        make_tool, s3_server, plain_bucket, botapi, seeded_db, clock):
+    bucket = plain_bucket
+    tool = make_tool(SPACES_BUCKET=bucket)
     tool.run()
     [alert] = store_alerts(botapi)
     assert "versioning: off" in alert and bucket in alert
@@ -248,8 +268,8 @@ def test_a_run_whose_upload_failed_asks_nothing_of_the_store(make_tool, botapi):
     assert store_alerts(botapi) == []
 
 
-def test_check_prints_the_findings(make_tool, capsys):
-    assert main(["check"], tool=make_tool()) == 0
+def test_check_prints_the_findings(make_tool, plain_bucket, capsys):
+    assert main(["check"], tool=make_tool(SPACES_BUCKET=plain_bucket)) == 0
     out = capsys.readouterr().out
     assert "store risk: versioning: off" in out and "store ok: lifecycle: no rule" in out
 
