@@ -5,7 +5,7 @@ program registers any resource. The keys (all camelCase, as in Pulumi.<stack>.ya
 
 | key | type, default | meaning |
 | --- | --- | --- |
-| region | str, required | DO region slug; must offer Spaces (the backup bucket sits beside the droplet) |
+| region | str, required | DO region slug; must offer Spaces (the backup bucket sits beside the droplet), unless the backups go to your own store (backupStore*) |
 | dropletSize | str, `s-1vcpu-1gb` | droplet size slug; must hold the compose stack's memory limits (rule below) |
 | image | str, `ubuntu-24-04-x64` | droplet image slug; one the cloud-init is written for |
 | sshPublicKeys | list[str], required | your SSH public keys (OpenSSH one-line format), for the `botadmin` user |
@@ -37,6 +37,14 @@ program registers any resource. The keys (all camelCase, as in Pulumi.<stack>.ya
 | database | `container` or `managed`, `container` | PostgreSQL in the compose stack, or DO Managed PostgreSQL |
 | managedDatabaseSize | str, `db-s-1vcpu-1gb` | managed cluster size (managed mode only) |
 | managedDatabaseVersion | str, `17` | managed PostgreSQL major version (managed mode only): one DigitalOcean offers (14..17) |
+| backupStoreEndpoint | str, unset | your own S3-compatible store for the backups, its `https://` endpoint; with the bucket and both keys set, no Spaces bucket or key is made and the region need not offer Spaces (infra/backup_store.py) |
+| backupStoreRegion | str, `us-east-1` | that store's region |
+| backupStoreBucket | str, unset | that store's bucket |
+| backupStoreAccessKeyId | secret str, unset | that store's key id (read and write on the bucket) |
+| backupStoreSecretAccessKey | secret str, unset | that store's key secret |
+| restoreFrom | str, unset | `s3://BUCKET[/PREFIX]`: the first deploy restores the newest authenticated backup there into the empty database before the bot starts (container mode only) |
+| restoreFromEndpoint | str, unset | the endpoint of restoreFrom's store when it is not the stack's |
+| restoreFromPassphrase | secret str, unset | the passphrase restoreFrom's backups were made with, when not backupPassphrase |
 
 A stack whose name starts with `prod` is a production stack (the SSH-from-anywhere rule). The stack
 name goes into resource names, so it may hold only lowercase letters, digits and inner hyphens, at
@@ -60,7 +68,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from infra import prices
+from infra import backup_store, prices
+from infra.backup_store import OwnStore, RestoreFrom
 from infra.errors import NAMESPACE, ConfigError, StackNameError
 from infra.memory import compose_memory_mib, memory_fits, parse_memory  # noqa: F401 - this module's API
 
@@ -93,6 +102,7 @@ DEFAULTS: dict[str, Any] = {
     "database": "container",
     "managedDatabaseSize": "db-s-1vcpu-1gb",
     "managedDatabaseVersion": "17",
+    **backup_store.DEFAULTS,  # the own store and restoreFrom (infra/backup_store.py)
 }
 # The stack name is part of resource names (infra/*.py: `botstack-<stack>...`); DigitalOcean's rules
 # on them (tests/infra/do_rules.py names each source) leave lowercase letters, digits and inner
@@ -108,7 +118,7 @@ STACK_NAME_MAX = min(63 - len("botstack--backups-") - 8, 64 - len("botstack--pre
 MANAGED_PG_VERSIONS = ("14", "15", "16", "17")
 
 KNOWN_KEYS = set(DEFAULTS) | {"region", "sshPublicKeys", "adminCidrs", "telegramBotToken", "adminUserIds"}
-SECRET_KEYS = {"telegramBotToken", "healthcheckPingUrl", "backupPassphrase"}
+SECRET_KEYS = {"telegramBotToken", "healthcheckPingUrl", "backupPassphrase"} | backup_store.SECRET_KEYS
 
 
 @dataclass(frozen=True)
@@ -147,6 +157,8 @@ class StackConfig:
     managed_database_size: str
     managed_database_version: str
     compose_memory_mib: int
+    backup_store: Optional[OwnStore] = None   # None: the program's Spaces bucket
+    restore_from: Optional[RestoreFrom] = None
 
     @property
     def managed_db(self) -> bool:
@@ -267,7 +279,8 @@ def load(get: Getter, stack: str, compose_file: Path) -> StackConfig:
     check_stack_name(stack)
     production = stack.startswith("prod")
     fields: dict[str, Any] = {}
-    fields.update(_where(val))
+    store = backup_store.own_store(get)
+    fields.update(_where(val, spaces=store is None))
     fields.update(_access(val, production))
     fields.update(_telegram(val, get))
     fields.update(_backups(val, get))
@@ -276,17 +289,18 @@ def load(get: Getter, stack: str, compose_file: Path) -> StackConfig:
     size = str(val("dropletSize")).strip()
     need = memory_fits(size, compose_file, fields["database"] == "managed")
     return StackConfig(stack=stack, production=production, droplet_size=size, compose_memory_mib=need,
-                       protect_data=_bool("protectData", val("protectData")), **fields)
+                       protect_data=_bool("protectData", val("protectData")), backup_store=store,
+                       restore_from=backup_store.restore_from(get, fields["database"] == "managed"), **fields)
 
 
-def _where(val: Getter) -> dict[str, Any]:
+def _where(val: Getter, spaces: bool = True) -> dict[str, Any]:
     region = val("region")
     if not region:
         raise ConfigError("region", "is required (a DigitalOcean region with Spaces, e.g. ams3)")
     region = str(region).strip()
     if region not in prices.REGIONS:
         raise ConfigError("region", f"unknown region {region!r}; known: {', '.join(sorted(prices.REGIONS))}")
-    if not prices.REGIONS[region]:
+    if spaces and not prices.REGIONS[region]:  # the own store (backupStore*) needs no Spaces here
         with_spaces = ", ".join(sorted(r for r, s in prices.REGIONS.items() if s))
         raise ConfigError("region", f"{region} has no Spaces (the backup bucket needs it); use one of {with_spaces}")
     image = str(val("image")).strip()

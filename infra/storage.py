@@ -14,6 +14,8 @@ import pulumi
 import pulumi_digitalocean as do
 import pulumi_random as random
 
+from infra.backup_store import OwnStore
+
 NONCURRENT_VERSION_DAYS = 7
 
 
@@ -98,3 +100,13 @@ class Storage(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect_data))
         return generated.result
 
+
+
+def own_store_credentials(store: OwnStore, passphrase: str) -> BackupCredentials:
+    """The user's own store (botstack:backupStore*, infra/backup_store.py): no bucket or key is
+    made; the backup job gets the store's settings and key as they are configured."""
+    return BackupCredentials(
+        bucket=pulumi.Output.from_input(store.bucket), endpoint=store.endpoint, region=store.region,
+        access_key_id=pulumi.Output.secret(store.access_key_id),
+        secret_access_key=pulumi.Output.secret(store.secret_access_key),
+        passphrase=pulumi.Output.secret(passphrase))
