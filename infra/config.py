@@ -16,7 +16,7 @@ program registers any resource. The keys (all camelCase, as in Pulumi.<stack>.ya
 | adminUserIds | list[int], required | Telegram user ids of the admins (alerts, /status) |
 | defaultTimezone | str, `UTC` | IANA time zone for reminders without an explicit zone |
 | telegramApiBaseUrl | str, `https://api.telegram.org` | Bot API root |
-| volumeSizeGib | int, 10 | size of the block volume holding all persistent data (1..16384) |
+| volumeSizeGib | int, 2 | size of the block volume holding all persistent data (1..16384): a personal bot's database is megabytes; it grows in place, online |
 | backupIntervalHours | int, 24 | hours between database backups (>= 1) |
 | backupLocalRetentionDays | int, 7 | days local backup copies are kept on the volume (>= 1) |
 | backupOffsiteRetentionDays | int, 30 | days offsite backups are kept unless a kept generation below (>= 1; the backup tool prunes) |
@@ -81,7 +81,7 @@ DEFAULTS: dict[str, Any] = {
     "allowedUserIds": [],
     "defaultTimezone": "UTC",
     "telegramApiBaseUrl": "https://api.telegram.org",
-    "volumeSizeGib": 10,
+    "volumeSizeGib": 2,  # the database is megabytes; a volume grows in place (docs/infra.md)
     "backupIntervalHours": 24,
     "backupLocalRetentionDays": 7,
     "backupOffsiteRetentionDays": 30,

@@ -131,3 +131,27 @@ def test_restore_from_reaches_the_backup_job_and_the_deploy(repo):
 def test_a_bad_restore_from_is_refused_in_one_line(repo, over, culprit):
     run = run_program("dev", repo, over)
     assert culprit in str(run.error), run.error
+
+
+# --- the bill (issue 21 item 3) -------------------------------------------------------------------------
+
+def test_with_the_own_store_dev_and_prod_stay_within_the_goal(repo):
+    """Goal: dev at most $7.00, prod at most $7.60 a month with offsite, encrypted, drilled backups on
+    the user's store (prod keeps DigitalOcean's weekly droplet backups)."""
+    dev, prod = (run_program(s, repo, B2) for s in ("dev", "prod"))
+    assert dev.error is None and prod.error is None
+    assert dev.outputs["monthlyCostUsd"] == 6.32 <= 7.00
+    assert prod.outputs["monthlyCostUsd"] == 7.52 <= 7.60
+    assert prod.outputs["monthlyCostBreakdownUsd"]["dropletBackups"] == 1.20
+    assert (dev.outputs["monthlyCostByStoreUsd"], prod.outputs["monthlyCostByStoreUsd"]) == (
+        {"spaces": 11.32, "ownStore": 6.32}, {"spaces": 12.52, "ownStore": 7.52})
+
+
+def test_growing_the_volume_is_an_in_place_change_not_a_replacement(repo):
+    from tests.infra import do_rules
+    before = run_program("prod", repo)
+    grown = run_program("prod", repo, {"volumeSizeGib": 20})
+    assert before.error is None and grown.error is None
+    [volume] = grown.of_type("volume:Volume")
+    assert unwrap(volume.inputs)["size"] == 20
+    assert do_rules.replaced(before.mocks.resources, grown.mocks.resources) == {}
