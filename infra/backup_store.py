@@ -6,9 +6,11 @@
 backup job writes there (the `.env`'s SPACES_* keys carry the store); unset, Spaces as before.
 All four but the region go together: a partial store is refused, naming what is missing.
 
-`botstack:restoreFrom` (`s3://BUCKET[/PREFIX]`, read with the stack's store key unless
-`restoreFromEndpoint` names another endpoint; `restoreFromPassphrase` when the backups were made
-with another passphrase): the first deploy restores the newest authenticated backup there into the
+`botstack:restoreFrom` (`s3://BUCKET[/PREFIX]`, read with the stack's store key and endpoint unless
+`restoreFromAccessKeyId`/`restoreFromSecretAccessKey` (a read-only key for it: another stack's
+Spaces bucket needs one, the stack's own Spaces key reaches its own bucket only) and
+`restoreFromEndpoint` say otherwise; `restoreFromPassphrase` when the backups were made with another
+passphrase): the first deploy restores the newest authenticated backup there into the
 empty database before the bot starts (deploy/activate.sh runs the backup tool's
 `restore-into-empty --skip-if-data`); never over existing data.
 
@@ -33,8 +35,11 @@ DEFAULTS: dict[str, Any] = {
     "restoreFrom": "",
     "restoreFromEndpoint": "",
     "restoreFromPassphrase": "",
+    "restoreFromAccessKeyId": "",
+    "restoreFromSecretAccessKey": "",
 }
-SECRET_KEYS = {"backupStoreAccessKeyId", "backupStoreSecretAccessKey", "restoreFromPassphrase"}
+SECRET_KEYS = {"backupStoreAccessKeyId", "backupStoreSecretAccessKey", "restoreFromPassphrase",
+               "restoreFromAccessKeyId", "restoreFromSecretAccessKey"}
 DEFAULT_REGION = "us-east-1"  # what S3 clients sign with when a store has no regions (R2: "auto" works too)
 
 # S3's bucket names (B2's, R2's, Scaleway's too): 3-63 of lowercase letters, digits, '.', '-'
@@ -61,6 +66,8 @@ class RestoreFrom:
     prefix: str
     endpoint: str        # empty: the stack's store's
     passphrase: str = field(repr=False)  # empty: the stack's backupPassphrase
+    access_key_id: str = field(default="", repr=False)      # empty: the stack's store key
+    secret_access_key: str = field(default="", repr=False)
 
     @property
     def uri(self) -> str:
@@ -105,8 +112,10 @@ def restore_from(get: Getter, managed_db: bool) -> Optional[RestoreFrom]:
     uri = _text(get, "restoreFrom")
     endpoint = _text(get, "restoreFromEndpoint")
     passphrase = str(get("restoreFromPassphrase") or "")
+    key_id, secret = _text(get, "restoreFromAccessKeyId"), _text(get, "restoreFromSecretAccessKey")
     if not uri:
-        for key, value in (("restoreFromEndpoint", endpoint), ("restoreFromPassphrase", passphrase)):
+        for key, value in (("restoreFromEndpoint", endpoint), ("restoreFromPassphrase", passphrase),
+                           ("restoreFromAccessKeyId", key_id), ("restoreFromSecretAccessKey", secret)):
             if value:
                 raise ConfigError(key, "is set without botstack:restoreFrom")
         return None
@@ -123,5 +132,11 @@ def restore_from(get: Getter, managed_db: bool) -> Optional[RestoreFrom]:
         raise ConfigError("restoreFrom", f"{prefix[:80]!r} is not a key prefix (letters, digits, '.', '_', '-', '/')")
     if passphrase and not re.fullmatch(r"[A-Za-z0-9._~+/=-]{12,256}", passphrase):
         raise ConfigError("restoreFromPassphrase", "must be 12-256 characters of letters, digits and ._~+/=-")
+    if bool(key_id) != bool(secret):
+        raise ConfigError("restoreFromAccessKeyId" if not key_id else "restoreFromSecretAccessKey",
+                          "is not set, but the other half of restoreFrom's key is: both or neither")
+    for key, value in (("restoreFromAccessKeyId", key_id), ("restoreFromSecretAccessKey", secret)):
+        if value and not _CREDENTIAL.fullmatch(value):
+            raise ConfigError(key, "must be 8-256 printable characters without spaces")
     return RestoreFrom(bucket, (prefix + "/") if prefix else "backups/",
-                       _endpoint("restoreFromEndpoint", endpoint) if endpoint else "", passphrase)
+                       _endpoint("restoreFromEndpoint", endpoint) if endpoint else "", passphrase, key_id, secret)

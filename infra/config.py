@@ -45,6 +45,8 @@ program registers any resource. The keys (all camelCase, as in Pulumi.<stack>.ya
 | restoreFrom | str, unset | `s3://BUCKET[/PREFIX]`: the first deploy restores the newest authenticated backup there into the empty database before the bot starts (container mode only) |
 | restoreFromEndpoint | str, unset | the endpoint of restoreFrom's store when it is not the stack's |
 | restoreFromPassphrase | secret str, unset | the passphrase restoreFrom's backups were made with, when not backupPassphrase |
+| restoreFromAccessKeyId | secret str, unset | a key that can read restoreFrom's bucket, when the store's key cannot (another stack's Spaces bucket) |
+| restoreFromSecretAccessKey | secret str, unset | that key's secret |
 
 A stack whose name starts with `prod` is a production stack (the SSH-from-anywhere rule). The stack
 name goes into resource names, so it may hold only lowercase letters, digits and inner hyphens, at

@@ -130,6 +130,10 @@ SETTINGS: tuple[Setting, ...] = (
     _s("RESTORE_FROM_PASSPHRASE", "restoreFromPassphrase", (BACKUP,),
        "the passphrase RESTORE_FROM's backups were made with; empty: BACKUP_PASSPHRASE", "", secret=True,
        default=""),
+    _s("RESTORE_FROM_ACCESS_KEY_ID", "restoreFromAccessKeyId", (BACKUP,),
+       "a key that can read RESTORE_FROM's bucket; empty: SPACES_ACCESS_KEY_ID", "", default=""),
+    _s("RESTORE_FROM_SECRET_ACCESS_KEY", "restoreFromSecretAccessKey", (BACKUP,),
+       "its secret; empty: SPACES_SECRET_ACCESS_KEY", "", secret=True, default=""),
     _s("HEALTHCHECK_BACKUP_URL", "healthcheckPingUrl", (BACKUP,),
        "dead-man's switch: <base>/botstack-<stack>-backup?create=1, pinged on start, success and "
        "failure of every run; empty: no pings", "", secret=True, default=""),

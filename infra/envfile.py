@@ -48,6 +48,8 @@ def env_values(cfg: StackConfig, release_id: str, secrets: Mapping[str, str]) ->
         "RESTORE_FROM": cfg.restore_from.uri if cfg.restore_from else "",
         "RESTORE_FROM_ENDPOINT": cfg.restore_from.endpoint if cfg.restore_from else "",
         "RESTORE_FROM_PASSPHRASE": cfg.restore_from.passphrase if cfg.restore_from else "",
+        "RESTORE_FROM_ACCESS_KEY_ID": cfg.restore_from.access_key_id if cfg.restore_from else "",
+        "RESTORE_FROM_SECRET_ACCESS_KEY": cfg.restore_from.secret_access_key if cfg.restore_from else "",
     }
     values.update(secrets)
     return values

@@ -116,7 +116,12 @@ def test_restore_from_reaches_the_backup_job_and_the_deploy(repo):
     env = env_of(run)
     assert env["RESTORE_FROM"] == "s3://botstack-dev-backups-1a2b3c4d/backups/"
     assert env["RESTORE_FROM_ENDPOINT"] == "https://fra1.digitaloceanspaces.com"
-    assert env["RESTORE_FROM_PASSPHRASE"] == ""
+    assert env["RESTORE_FROM_PASSPHRASE"] == env["RESTORE_FROM_ACCESS_KEY_ID"] == env["RESTORE_FROM_SECRET_ACCESS_KEY"] == ""
+    keyed = env_of(run_program("dev", repo, {"restoreFrom": "s3://botstack-dev-backups-1a2b3c4d",
+                                             "restoreFromAccessKeyId": "DO00READONLYKEY0001",
+                                             "restoreFromSecretAccessKey": "read-only-secret-of-the-old-bucket"}))
+    assert (keyed["RESTORE_FROM"], keyed["RESTORE_FROM_ACCESS_KEY_ID"], keyed["RESTORE_FROM_SECRET_ACCESS_KEY"]) == (
+        "s3://botstack-dev-backups-1a2b3c4d/backups/", "DO00READONLYKEY0001", "read-only-secret-of-the-old-bucket")
     plain = env_of(run_program("dev", repo))
     assert (plain["RESTORE_FROM"], plain["RESTORE_FROM_ENDPOINT"]) == ("", "")
 
@@ -127,6 +132,8 @@ def test_restore_from_reaches_the_backup_job_and_the_deploy(repo):
     ({"restoreFrom": "s3://b/backups"}, "is not a bucket name"),
     ({"restoreFromEndpoint": "https://fra1.digitaloceanspaces.com"}, "botstack:restoreFromEndpoint: is set without"),
     ({"restoreFrom": "s3://bucket/backups", "database": "managed"}, "botstack:restoreFrom: restores into the stack's own"),
+    ({"restoreFrom": "s3://bucket/backups", "restoreFromAccessKeyId": "DO00READONLYKEY0001"},
+     "botstack:restoreFromSecretAccessKey: is not set, but the other half"),
 ])
 def test_a_bad_restore_from_is_refused_in_one_line(repo, over, culprit):
     run = run_program("dev", repo, over)
@@ -155,3 +162,24 @@ def test_growing_the_volume_is_an_in_place_change_not_a_replacement(repo):
     [volume] = grown.of_type("volume:Volume")
     assert unwrap(volume.inputs)["size"] == 20
     assert do_rules.replaced(before.mocks.resources, grown.mocks.resources) == {}
+
+
+def test_the_backup_tool_reads_restore_from_as_the_program_renders_it(repo):
+    run = run_program("dev", repo, {**B2, "restoreFrom": "s3://old-stack-backups/old/backups",
+                                    "restoreFromEndpoint": "https://fra1.digitaloceanspaces.com",
+                                    "restoreFromAccessKeyId": "DO00READONLYKEY0001",
+                                    "restoreFromSecretAccessKey": "read-only-secret-of-the-old-bucket"})
+    assert run.error is None, run.error
+    sys.path.insert(0, str(REPO / "compose" / "backup"))
+    try:
+        from botstack_backup import restore_empty
+        from botstack_backup.config import Config
+    finally:
+        sys.path.pop(0)
+    env = env_of(run)
+    inside = {name: env[key] for name, key in contract.read_by(contract.BACKUP).items()}
+    source = restore_empty.source_config(Config.from_env(inside), inside)
+    assert (source.spaces_bucket, source.prefix, source.spaces_endpoint, source.spaces_access_key_id,
+            source.spaces_secret_access_key, source.spaces_region) == (
+        "old-stack-backups", "old/backups/", "https://fra1.digitaloceanspaces.com", "DO00READONLYKEY0001",
+        "read-only-secret-of-the-old-bucket", B2["backupStoreRegion"])
