@@ -325,3 +325,16 @@ def test_a_backup_to_s3rver_is_uploaded_restored_and_its_store_reported(make_too
     manifest = tool.restore("latest", target_url=target)
     assert manifest["name"] == result.name
     assert os.path.exists(tool.dir)
+
+
+def test_problems_the_admins_did_not_get_are_told_again_next_run(make_tool, plain_bucket, botapi, clock,
+                                                                  monkeypatch):
+    from .conftest import closed_port_url
+    tool = make_tool(SPACES_BUCKET=plain_bucket, TELEGRAM_API_BASE_URL=closed_port_url())
+    tool.run()  # the Bot API unreachable: nobody heard of it
+    assert not os.path.exists(os.path.join(tool.dir, store_check.STATE_FILE))
+    tool.alerter.base = botapi.base_url
+    clock.advance(hours=24)
+    tool.run()
+    [alert] = store_alerts(botapi)
+    assert "versioning: off" in alert

@@ -248,9 +248,10 @@ def _remember(path: str, fingerprint: str) -> None:
         log.error("store check: cannot save what was told: %s", exc.strerror)
 
 
-def tell(report: StoreReport, backup_dir: str, send: Callable[[str], Any], bucket: str) -> None:
+def tell(report: StoreReport, backup_dir: str, send: Callable[[str], int], bucket: str) -> None:
     """Log every finding; alert the admins when the problems differ from the ones last told (a store
-    without versioning should not page every day, and a new problem must not wait)."""
+    without versioning should not page every day, and a new problem must not wait). Remembered as
+    told only once an admin got it: an unreachable Bot API means trying again next run."""
     for f in report.findings:
         (log.warning if f.problem else log.info)("store %s: %s", bucket, f.line())
     path = os.path.join(backup_dir, STATE_FILE)
@@ -260,14 +261,15 @@ def tell(report: StoreReport, backup_dir: str, send: Callable[[str], Any], bucke
         return
     if report.problems:
         lines = "\n".join(f"- {f.line()}" for f in report.problems)
-        send(f"\u26a0\ufe0f botstack backup store {bucket}: what it cannot guarantee\n{lines}\n"
-             "(told again only when this changes; docs/backups.md, \"The store\")")
+        sent = send(f"\u26a0\ufe0f botstack backup store {bucket}: what it cannot guarantee\n{lines}\n"
+                    "(told again only when this changes; docs/backups.md, \"The store\")")
     else:
-        send(f"\u2705 botstack backup store {bucket}: the earlier store warnings are resolved")
-    _remember(path, now)
+        sent = send(f"\u2705 botstack backup store {bucket}: the earlier store warnings are resolved")
+    if sent:
+        _remember(path, now)
 
 
-def at_run(offsite: Offsite, backup_dir: str, send: Callable[[str], Any]) -> str:
+def at_run(offsite: Offsite, backup_dir: str, send: Callable[[str], int]) -> str:
     """The check a backup run makes once its upload is done: told as above; the problems in one line
     for the run's record ("" when there are none)."""
     report = check(offsite.client, offsite.bucket, offsite.prefix)
