@@ -15,9 +15,11 @@ whole run as the container sees it: every run of ours starts in a memory cgroup 
 backup service's limit (192M; bench/memory_cgroup.py), which holds python, pg_dump, gpg and the
 gpg-agent gpg starts; the peak of its anonymous memory (sampled every 20 ms), the kernel's peak
 usage with the page cache, and OOM kills. (Without root or cgroups: the old /proc sample of the
-process tree only.) Then restore time:
-`BackupTool.restore()` (download, verify sha256, decrypt, verify, pg_restore) into an empty
-database, against a plain `pg_restore` of the baseline file. Prints the figures and writes them to
+process tree only.) Then restore time, alternating for --rounds rounds: `BackupTool.restore()`
+(download, verify sha256, decrypt streamed into pg_restore, verify) into an empty database, against
+a plain `pg_restore` of the baseline file with the same options (--single-transaction ...): the
+ratio ours / plain (goal <= 1.3); and separately the safety dump `restore --force` takes of a
+non-empty database. Prints the figures and writes them to
 bench/results/backup_throughput-<date>.json.
 """
 from __future__ import annotations
@@ -170,18 +172,35 @@ def bench_size(gb: float, rounds: int, url: str, work: str, tool: BackupTool, ch
     return res
 
 
-def restore_times(server, tool: BackupTool, work: str, rows: int) -> dict:
-    target = server.create_database("restore")
-    secs, _ = timed(lambda: tool.restore("latest", target_url=target))
-    log(f"botstack-backup restore latest: {secs:.1f} s")
+def restore_times(server, tool: BackupTool, work: str, rows: int, rounds: int) -> dict:
+    """Ours (`restore latest` into an empty database: download + sha256 + gpg streamed into
+    pg_restore) against a plain `pg_restore` of the same dump with the options ours uses, alternating;
+    then, separately, `restore --force` over the now non-empty database (it takes a safety dump first)."""
+    plain_file = os.path.join(work, "plain.dump")
+    ours, plain = [], []
+    for r in range(rounds):
+        target = server.create_database(f"plainrestore{r}")
+        psecs, _ = timed(lambda t=target: subprocess.run(
+            ["pg_restore", "--no-owner", "--no-privileges", "--single-transaction", "--exit-on-error",
+             "-d", t, plain_file], check=True))
+        plain.append(psecs)
+        log(f"round {r + 1}: plain pg_restore of the same dump: {psecs:.1f} s")
+        target = server.create_database(f"restore{r}")
+        secs, _ = timed(lambda t=target: tool.restore("latest", target_url=t))
+        ours.append(secs)
+        log(f"round {r + 1}: botstack-backup restore latest: {secs:.1f} s")
     with psycopg.connect(target) as conn:
         restored = conn.execute("SELECT count(*) FROM events").fetchone()[0] + 5000
     assert restored == rows, (restored, rows)
-    target2 = server.create_database("plainrestore")
-    plain_file = os.path.join(work, "plain.dump")
-    psecs, _ = timed(lambda: subprocess.run(["pg_restore", "--no-owner", "-d", target2, plain_file], check=True))
-    log(f"plain pg_restore of the baseline file: {psecs:.1f} s")
-    return {"restore_seconds": round(secs, 1), "plain_pg_restore_seconds": round(psecs, 1)}
+    from botstack_backup import safety
+    ssecs, path = timed(lambda: safety.safety_dump(tool, target))
+    os.unlink(path)
+    fsecs, _ = timed(lambda: tool.restore("latest", target_url=target, force=True))
+    log(f"safety dump of the non-empty database: {ssecs:.1f} s; restore --force over it: {fsecs:.1f} s")
+    return {"restore_seconds": [round(x, 1) for x in ours], "plain_pg_restore_seconds": [round(x, 1) for x in plain],
+            "restore_ratio_best": round(min(ours) / min(plain), 3),
+            "restore_ratio_mean": round(sum(ours) / sum(plain), 3),
+            "safety_dump_seconds": round(ssecs, 1), "restore_force_with_safety_dump_seconds": round(fsecs, 1)}
 
 
 def report(results: dict) -> None:
@@ -199,8 +218,12 @@ def report(results: dict) -> None:
                   f"peak anonymous {r['cgroup_anon_peak_mib']} MiB; peak usage with page cache "
                   f"{r['cgroup_usage_peak_mib']} MiB; OOM kills {r['oom_kills']}")
         print(f"    process tree RSS  {r['tree_rss_peak_mib']} MiB (python + pg_dump + gpg, /proc sampled every 0.1 s)")
-    print(f"  restore           {results['restore_seconds']} s (download + verify + decrypt + pg_restore) of the "
-          f"largest; plain pg_restore {results['plain_pg_restore_seconds']} s")
+    print(f"  restore           {results['restore_seconds']} s (download + verify + decrypt streamed into "
+          f"pg_restore) of the largest; plain pg_restore {results['plain_pg_restore_seconds']} s")
+    print(f"  restore ratio     {results['restore_ratio_best']} (best vs best), {results['restore_ratio_mean']} "
+          "(mean vs mean); goal <= 1.3")
+    print(f"  safety dump       {results['safety_dump_seconds']} s of the non-empty database (restore --force "
+          f"over it: {results['restore_force_with_safety_dump_seconds']} s, not in the ratio)")
 
 
 def main() -> int:
@@ -234,7 +257,7 @@ def main() -> int:
         child_env = {**os.environ, **env, "PYTHONPATH": os.path.join(ROOT, "compose", "backup")}
         for gb in sizes:
             results["sizes"].append(bench_size(gb, args.rounds, url, work, tool, child_env))
-        results.update(restore_times(server, tool, work, results["sizes"][-1]["rows"]))
+        results.update(restore_times(server, tool, work, results["sizes"][-1]["rows"], args.rounds))
     finally:
         moto.stop()
         server.destroy()

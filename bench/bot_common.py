@@ -12,6 +12,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from tests.support.botapi_double import BotApiDouble  # noqa: E402
+from tests.support.postgres import PostgresServer  # noqa: E402
+
+__all__ = ["BotApiDouble", "PostgresServer", "REPO", "TOKEN", "machine", "rss_mb", "start_bot", "stop"]
 
 TOKEN = "123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 
@@ -29,7 +32,9 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def start_bot(api: BotApiDouble, database_url: str, allowed: str, log_path: str, **extra):
+def start_bot(api: BotApiDouble, database_url: str, allowed: str, log_path: str,
+              argv: list[str] | None = None, **extra):
+    """The real bot as a subprocess (`python -m bot`, or `argv` after the interpreter)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "BOT_"))}
     env.update({"TELEGRAM_BOT_TOKEN": TOKEN, "DATABASE_URL": database_url,
                 "ALLOWED_USER_IDS": allowed, "ADMIN_USER_IDS": "1", "DEFAULT_TIMEZONE": "UTC",
@@ -37,7 +42,7 @@ def start_bot(api: BotApiDouble, database_url: str, allowed: str, log_path: str,
                 "BOT_HEARTBEAT_FILE": log_path + ".hb"})
     env.update({k: str(v) for k, v in extra.items()})
     log = open(log_path, "wb")
-    return subprocess.Popen([sys.executable, "-m", "bot"], cwd=REPO, env=env, stdout=log,
+    return subprocess.Popen([sys.executable, *(argv or ["-m", "bot"])], cwd=REPO, env=env, stdout=log,
                             stderr=subprocess.STDOUT)
 
 

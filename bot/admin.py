@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from datetime import timedelta
 
 from telegram import Update
 from telegram.error import TelegramError
@@ -62,6 +63,14 @@ class AdminHandlers:
                  age=age((now - b["finished_at"]).total_seconds(), lang), state=state)
         if not b["ok"] and st["last_ok_backup_at"]:
             line += t(lang, "backup_last_good", age=age((now - st["last_ok_backup_at"]).total_seconds(), lang))
+        # a drill is due every BACKUP_DRILL_INTERVAL_DAYS: none good in twice that is a backup nobody proves
+        stale_after = timedelta(days=2 * self.svc.cfg.drill_interval_days)
+        drill = st.get("last_ok_drill_at")
+        first = st.get("first_backup_at")
+        if drill is None and first is not None and now - first > stale_after:
+            line += t(lang, "drill_none")
+        elif drill is not None and now - drill > stale_after:
+            line += t(lang, "drill_stale", age=age((now - drill).total_seconds(), lang))
         return line
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

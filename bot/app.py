@@ -90,7 +90,8 @@ def add_handlers(app: Application, svc: Services) -> AdminHandlers:
         app.add_handler(CommandHandler(name, fn))
     for action, fn in ((cb.Done, buttons.done), (cb.Snooze, buttons.snooze), (cb.Tomorrow9, buttons.tomorrow),
                        (cb.Cancel, buttons.cancel), (cb.Edit, buttons.edit), (cb.Pause, buttons.pause),
-                       (cb.Resume, buttons.resume)):
+                       (cb.Resume, buttons.resume), (cb.Undo, chat.asking.undo),
+                       (cb.Dismiss, chat.asking.dismiss), (cb.Pick, chat.asking.pick)):
         app.add_handler(CallbackQueryHandler(fn, pattern=action.PATTERN))
     app.add_handler(CallbackQueryHandler(buttons.unknown))
     app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, chat.text))
@@ -109,7 +110,7 @@ async def set_commands(app: Application) -> None:
 
 
 async def warm_up_parser(now) -> None:
-    """dateparser loads its language data on first use (~1 s): do it now, not in a user's reply."""
+    """The parser builds its caches on first use: do it now, not in a user's reply."""
     from .parsing import ParseError, parse
     try:
         await asyncio.to_thread(lambda: parse("on 1 December 18:00 x", now(), "UTC"))

@@ -13,7 +13,7 @@ from . import callbacks as cb, updates
 from . import logs, store
 from .catalogue import t
 from .editing import EditHandlers
-from .limits import CALLBACK_ANSWER, fit
+from .limits import CALLBACK_ANSWER, MAX_REMINDERS_PER_USER, fit
 from .recurrence import local_to_utc
 from .services import Services
 from .catalogue import weekday_name
@@ -129,7 +129,10 @@ class ButtonHandlers:
         new_due, label, name = self._plan(action, d["tz"], lang)
         res = await store.apply_action(self.svc.pool, d["id"], uid, name, new_due)
         if res != "ok":
-            await self._answer(update, "ans_already" if res == "already" else "ans_gone")
+            if res == "full":
+                await self._answer(update, "cap_reached", limit=MAX_REMINDERS_PER_USER)
+            else:
+                await self._answer(update, "ans_already" if res == "already" else "ans_gone")
             return
         log.event("reminder_action", user=uid, delivery=d["id"], action=name)
         await updates.query(update).answer(fit(label, CALLBACK_ANSWER))

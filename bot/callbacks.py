@@ -86,8 +86,36 @@ class Snooze(_Button):
         return f"s{self.minutes}:{self.delivery_id}"
 
 
-ACTIONS = (Done, Snooze, Tomorrow9, Cancel, Edit, Pause, Resume)
-Action = Done | Snooze | Tomorrow9 | Cancel | Edit | Pause | Resume
+@dataclass(frozen=True)
+class Undo(_Action, prefix="u"):
+    """↩ on a confirmation: remove the reminder just saved."""
+    reminder_id: int
+
+
+@dataclass(frozen=True)
+class Dismiss(_Action, prefix="n"):
+    """✖ on a question the bot asked: save none of its readings."""
+    question_id: int
+
+
+@dataclass(frozen=True)
+class Pick(_Button):
+    """``k<index>:<question id>``: save reading `index` (0-2) of a question the bot asked."""
+    question_id: int
+    index: int
+    PATTERN: ClassVar[re.Pattern] = re.compile(rf"^k([0-2]):{_ID}$")
+
+    @classmethod
+    def from_match(cls, m: re.Match) -> Self:
+        index, question_id = (int(g) for g in m.groups())
+        return cls(question_id=question_id, index=index)
+
+    def encode(self) -> str:
+        return f"k{self.index}:{self.question_id}"
+
+
+ACTIONS = (Done, Snooze, Tomorrow9, Cancel, Edit, Pause, Resume, Undo, Dismiss, Pick)
+Action = Done | Snooze | Tomorrow9 | Cancel | Edit | Pause | Resume | Undo | Dismiss | Pick
 
 
 A = TypeVar("A", bound=_Button)

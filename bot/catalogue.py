@@ -16,12 +16,16 @@ _EXAMPLES = {
         "remind me tomorrow at 9 to call mom\n"
         "at 18:30 gym · on 1 December 18:00 pay rent · next monday 10:00 standup\n"
         "every day at 9 pills · every weekday 8:30 standup · every monday 10:00 review · "
-        "every month on the 1st rent"),
+        "every month on the 1st rent\n"
+        "in 1.5 hours laundry · tonight at 11 bed · every 2 weeks on friday sync · "
+        "every year on March 8 flowers"),
     "ru": (
         "через 10 минут чай · напомни завтра в 9 позвонить маме · в 18:30 спорт · "
         "1 декабря в 18:00 оплатить · в следующий понедельник в 10 встреча\n"
         "каждый день в 9 таблетки · по будням в 8:30 зарядка · каждый понедельник в 10:00 планёрка · "
-        "каждый месяц 1 числа квартплата"),
+        "каждый месяц 1 числа квартплата\n"
+        "через полтора часа стирка · сегодня в 11 вечера спать · каждые 2 недели в пятницу отчёт · "
+        "каждый год 8 марта цветы"),
 }
 _COMMANDS = {
     "en": (
@@ -93,8 +97,39 @@ MESSAGES: dict[str, dict[str, str]] = {
                  "ru": "Слишком длинно: в тексте напоминания не больше {limit} символов."},
     "out_of_range": {"en": "That is too far away: at most 10 years ahead.",
                      "ru": "Слишком далеко: не больше чем на 10 лет вперёд."},
+    "cap_reached": {"en": "You already have {limit} upcoming reminders, the most one person can keep. "
+                          "Nothing was saved: cancel some first (/list).",
+                    "ru": "У вас уже {limit} предстоящих напоминаний — больше хранить нельзя. "
+                          "Ничего не сохранено: сначала отмените какие-нибудь (/list)."},
     "saved": {"en": "✅ Reminder #{id}: {text}\n🗓 {when}", "ru": "✅ Напоминание #{id}: {text}\n🗓 {when}"},
     "next": {"en": "{rule} — next: {when}", "ru": "{rule} — следующее: {when}"},
+    "due_in": {"en": "⏳ in {delay}", "ru": "⏳ через {delay}"},
+    "btn_undo": {"en": "↩ Undo", "ru": "↩ Отменить"},
+    "ans_undone": {"en": "Undone: #{id} removed", "ru": "Отменено: #{id} удалено"},
+    "label_undone": {"en": "↩ Undone: #{id} {text} is not kept.", "ru": "↩ Отменено: #{id} {text} не сохранено."},
+    "note_month_day_today": {"en": "ℹ️ No day of the month given: I took today's, the {day}.",
+                             "ru": "ℹ️ День месяца не указан: взял сегодняшний, {day}-е."},
+    "note_year_day_today": {"en": "ℹ️ No date given: I took today's, {date}.",
+                            "ru": "ℹ️ Дата не указана: взял сегодняшнюю, {date}."},
+    "note_weekday_today": {"en": "ℹ️ No day of the week given: I took today's, {weekday}.",
+                           "ru": "ℹ️ День недели не указан: взял сегодняшний, {weekday}."},
+    # -- asking instead of guessing ------------------------------------------------------------
+    "ask": {"en": "🤔 I am not sure when you mean: “{phrase}”. Which one?",
+            "ru": "🤔 Не уверен, когда именно: «{phrase}». Что вы имели в виду?"},
+    "ask_words": {"en": "(I did not use these words: {words})", "ru": "(эти слова я не понял как время: {words})"},
+    "ask_today": {"en": "Today", "ru": "Сегодня"},
+    "ask_tomorrow": {"en": "Tomorrow", "ru": "Завтра"},
+    "btn_dismiss": {"en": "✖ Cancel", "ru": "✖ Отмена"},
+    "ans_picked": {"en": "Saved #{id}", "ru": "Сохранено #{id}"},
+    "ans_dismissed": {"en": "Nothing saved", "ru": "Ничего не сохранено"},
+    "ans_question_gone": {"en": "This question has expired: please send the reminder again.",
+                          "ru": "Этот вопрос устарел: пришлите напоминание ещё раз."},
+    "label_dismissed": {"en": "✖ Not saved.", "ru": "✖ Не сохранено."},
+    "ambiguous": {"en": "I am not sure when you mean: {readings}. Please say it another way, e.g. "
+                        "“tomorrow at 17:00”.",
+                  "ru": "Не уверен, когда именно: {readings}. Скажите иначе, например «завтра в 17:00»."},
+    "too_frequent": {"en": "That is too often: a repeating reminder may come at most every hour.",
+                     "ru": "Слишком часто: повторяющееся напоминание — не чаще раза в час."},
     # -- list, cancel, edit, pause -------------------------------------------------------------
     "list_empty": {"en": "No upcoming reminders.", "ru": "Нет предстоящих напоминаний."},
     "list_header": {"en": "Upcoming reminders:", "ru": "Предстоящие напоминания:"},
@@ -143,6 +178,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "backup_failed": {"en": "FAILED", "ru": "ОШИБКА"},
     "backup_local": {"en": ", local only", "ru": ", только локально"},
     "backup_last_good": {"en": " (last good {age} ago)", "ru": " (последний удачный {age} назад)"},
+    "drill_stale": {"en": "; DRILL STALE: last good restore drill {age} ago",
+                    "ru": "; ПРОВЕРКА УСТАРЕЛА: последняя удачная проверка восстановления {age} назад"},
+    "drill_none": {"en": "; DRILL STALE: no good restore drill recorded",
+                   "ru": "; ПРОВЕРКА УСТАРЕЛА: удачных проверок восстановления нет"},
     # -- buttons -------------------------------------------------------------------------------
     "btn_done": {"en": "✅ Done", "ru": "✅ Готово"},
     "btn_snooze_min": {"en": "💤 {n} min", "ru": "💤 {n} мин"},
@@ -180,6 +219,26 @@ MESSAGES: dict[str, dict[str, str]] = {
     "rule_weekly": {"en": "every {weekday} at {time}", "ru": "каждый {weekday} в {time}"},
     "rule_monthly": {"en": "every month on day {day} at {time}", "ru": "каждый месяц {day}-го в {time}"},
     "weekday_names": {"en": "Mon Tue Wed Thu Fri Sat Sun", "ru": "пн вт ср чт пт сб вс"},
+    "month_names": {"en": "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec",
+                    "ru": "января февраля марта апреля мая июня июля августа сентября октября ноября декабря"},
+    "rule_weekends": {"en": "every weekend at {time}", "ru": "по выходным в {time}"},
+    "rule_weekly_days": {"en": "every {weekdays} at {time}", "ru": "по {weekdays} в {time}"},
+    "rule_every_n_days": {"en": "every {n} {unit} at {time}", "ru": "каждые {n} {unit} в {time}"},
+    "rule_every_n_weeks": {"en": "every {n} {unit} on {weekdays} at {time}",
+                           "ru": "каждые {n} {unit}: {weekdays} в {time}"},
+    "rule_every_n_months": {"en": "every {n} {unit} on day {day} at {time}",
+                            "ru": "каждые {n} {unit} {day}-го в {time}"},
+    "rule_yearly": {"en": "every year on {date} at {time}", "ru": "каждый год {date} в {time}"},
+    "rule_every_n_years": {"en": "every {n} {unit} on {date} at {time}", "ru": "каждые {n} {unit} {date} в {time}"},
+    "rule_hourly_1": {"en": "every hour (from {time})", "ru": "каждый час (с {time})"},
+    "rule_hourly": {"en": "every {n} {unit} (from {time})", "ru": "каждые {n} {unit} (с {time})"},
+    "rule_unknown": {"en": "a rule this version cannot read", "ru": "правило, которое эта версия не понимает"},
+    # unit words for "every N …": one|other (en), one|few|many (ru)
+    "unit_hours": {"en": "hour|hours", "ru": "час|часа|часов"},
+    "unit_days": {"en": "day|days", "ru": "день|дня|дней"},
+    "unit_weeks": {"en": "week|weeks", "ru": "неделю|недели|недель"},
+    "unit_months": {"en": "month|months", "ru": "месяц|месяца|месяцев"},
+    "unit_years": {"en": "year|years", "ru": "год|года|лет"},
     # -- errors, strangers, maintenance, admins -------------------------------------------------
     "unavailable": {"en": "⚠️ Temporarily unavailable (database), please try again in a minute.",
                     "ru": "⚠️ Временно недоступно (база данных), попробуйте через минуту."},

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import timedelta
 from typing import Protocol
 
 from telegram import Update
@@ -13,13 +12,15 @@ from . import logs, store, updates
 from .updates import command_argument, parse_id
 from .catalogue import t
 from .limits import CAPTION, REMINDER_TEXT, clean, fit
-from .parsing import ParseError, looks_like_reminder, parse
+from .asking import AskHandlers
+from .parsing import Ambiguous, ParseError, looks_like_reminder, parse
 from .services import Services, UserRow
-from .views import list_view, when
+from .views import describe, list_view, when
 
 log = logs.get("bot.commands")
 
-_PARSE_ERRORS = {"past": "past", "text too long": "too_long", "out of range": "out_of_range"}
+_PARSE_ERRORS = {"past": "past", "text too long": "too_long", "out of range": "out_of_range",
+                 "too frequent": "too_frequent"}
 
 
 class EditApplier(Protocol):
@@ -35,6 +36,7 @@ class ChatHandlers:
     def __init__(self, svc: Services, editing: EditApplier | None = None):
         self.svc = svc
         self.editing = editing
+        self.asking = AskHandlers(svc)
 
     async def start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.event("command", cmd="start", user=updates.user_id(update))
@@ -66,21 +68,23 @@ class ChatHandlers:
         phrase = clean(phrase)
         try:
             p = parse(phrase, self.svc.now(), u.tz)
+        except Ambiguous as e:
+            await self.asking.ask(update, u, lang, e, phrase)  # never guess: ask with buttons
+            return
         except ParseError as e:
             await self.explain(update, lang, u.user_id, e)
             return
-        rid = await store.add_reminder(self.svc.pool, u.user_id, updates.chat(update).id, p.text,
-                                       u.tz, p.due_at, p.recurrence, phrase[:500])
-        log.event("reminder_created", user=u.user_id, reminder=rid, due_at=p.due_at.isoformat(),
-                  recurring=bool(p.recurrence))
-        sch = self.svc.scheduler_ref()
-        if sch is not None and p.due_at <= self.svc.now() + timedelta(seconds=2):
-            sch.wake()
-        await self.svc.reply(update, t(lang, "saved", id=rid, text=p.text,
-                                       when=when(p.due_at, u.tz, p.recurrence, lang)))
+        await self.asking.confirm(update, u, lang, p, phrase)
 
     async def explain(self, update: Update, lang: str, user_id: int, e: ParseError) -> None:
         """The reply to a phrase that is not a reminder: why, and examples."""
+        if isinstance(e, Ambiguous):  # /edit: no buttons there, so the readings in words
+            log.event("unparsed", user=user_id, reason="ambiguous")
+            cached = self.svc.cached(user_id)
+            tz = cached.tz if cached else self.svc.cfg.default_timezone
+            readings = " / ".join(when(c.due_at, tz, c.recurrence, lang) for c in e.candidates[:3])
+            await self.svc.reply(update, t(lang, "ambiguous", readings=readings))
+            return
         key = _PARSE_ERRORS.get(str(e), "unparsed")
         log.event("unparsed", user=user_id, reason=str(e)[:40])
         text = t(lang, key, limit=REMINDER_TEXT) if key == "too_long" else t(lang, key)
@@ -114,6 +118,9 @@ class ChatHandlers:
         u = await self.svc.user(update)
         data = await store.export(self.svc.pool, u.user_id)
         data["exported_at"] = self.svc.now().isoformat()
+        lang = self.svc.lang(update, u)
+        for r in data["reminders"]:  # the rule as stored (docs/bot.md) and in the user's words
+            r["repeats"] = describe(r["recurrence"], lang) if r.get("recurrence") else None
         blob = json.dumps(data, ensure_ascii=False, indent=2, default=str).encode("utf-8")
         caption = t(self.svc.lang(update, u), "export_caption", n=len(data["reminders"]))
         await updates.message(update).reply_document(

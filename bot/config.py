@@ -30,6 +30,7 @@ class Config:
     healthcheck_url: str = ""          # empty: no heartbeat pings
     healthcheck_interval: float = 300.0
     send_deadline: float = 60.0
+    drill_interval_days: int = 7       # the backup job's BACKUP_DRILL_INTERVAL_DAYS: /status flags a stale drill
     extra: dict = field(default_factory=dict)
 
     def is_allowed(self, user_id: int | None) -> bool:
@@ -124,4 +125,5 @@ def load(env=None) -> Config:
         healthcheck_url=hc_url,
         healthcheck_interval=num("BOT_HEALTHCHECK_INTERVAL_SECONDS", 300.0, float, 0.05),
         send_deadline=num("BOT_SEND_DEADLINE_SECONDS", 60.0, float, 0.1),
+        drill_interval_days=num("BACKUP_DRILL_INTERVAL_DAYS", 7, int, 1),
     )

@@ -1,181 +1,87 @@
-"""Date families: today/tomorrow, weekdays, absolute dates (with dateparser for month names), a
-bare time of day, and dateparser's reading of a date-like prefix as the last resort."""
+"""Calendar helpers of the grammar: the hours of the parts of the day, hours with am/pm or a part
+of the day, numeric and named dates, and calendar arithmetic (months, years) in local time."""
 from __future__ import annotations
 
-import re
-from datetime import date, datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
+import calendar
+from datetime import date, datetime, timedelta
 
-from .phrases import (I, MONTHS, WEEKDAYS, _DATE_NUM, _DATE_WORD, _DAYOFFSET, _DAYWORD, _NEXT_WD,
-                      ParseError, Parsed, _find_time, _Text, _Time)
-from .recurrence import local_to_utc
-
-
-def _at(d: date, tm: _Time | None, tz: ZoneInfo, default=(9, 0)) -> datetime:
-    h, mi = (tm.hour, tm.minute) if tm else default
-    return local_to_utc(d, h, mi, tz)
+# The documented hours of the parts of the day (README, docs/bot.md): "tomorrow morning" is 09:00.
+PART_HOURS = {"morning": 9, "afternoon": 14, "evening": 19, "night": 22, "noon": 12, "midnight": 0,
+              "tonight": 20, "lunch": 13}
 
 
-def _dates(t: _Text, now: datetime, tz_name: str) -> Parsed | None:
-    tz = ZoneInfo(tz_name)
-    for family in (_day_word, _weekday, _absolute_date, _bare_time):
-        res = family(t, now, tz)
-        if res is not None:
-            return res
-    return None
-
-
-def _day_word(t: _Text, now: datetime, tz: ZoneInfo) -> Parsed | None:
-    """today / tonight / tomorrow / day after tomorrow, with an optional time."""
-    s, today = t.s, now.astimezone(tz).date()
-    m = _DAYWORD.search(s)
-    if not m:
-        return None
-    word = re.sub(r"\s+", " ", (m.group("en") or m.group("ru")).lower())
-    off = 2 if word == "day after tomorrow" else _DAYOFFSET[word]
-    t.take(m.span())
-    tm = _find_time(s)
-    if tm:
-        t.take(tm.span)
-    default = (20, 0) if word == "tonight" else (9, 0)
-    due = _at(today + timedelta(days=off), tm, tz, default)
-    if due <= now:
-        if tm is not None or off != 0:
-            raise ParseError("past")
-        due = now + timedelta(hours=1)
-    return Parsed(due, None, t.rest())
-
-
-def _weekday(t: _Text, now: datetime, tz: ZoneInfo) -> Parsed | None:
-    """(next) monday / в (следующий) понедельник: the next such day whose time is still ahead."""
-    s, today = t.s, now.astimezone(tz).date()
-    m = _NEXT_WD.search(s)
-    if not m:
-        return None
-    wd = WEEKDAYS[(m.group("wd") or m.group("wd2")).lower()]
-    t.take(m.span())
-    tm = _find_time(s)
-    if tm:
-        t.take(tm.span)
-    d = today + timedelta(days=(wd - today.weekday()) % 7)
-    due = _at(d, tm, tz)
-    if due <= now:
-        due = _at(d + timedelta(days=7), tm, tz)
-    return Parsed(due, None, t.rest())
-
-
-def _absolute_date(t: _Text, now: datetime, tz: ZoneInfo) -> Parsed | None:
-    """"1 December", "1 декабря", "Dec 1", "01.12", "2026-12-01", with an optional time."""
-    s, today = t.s, now.astimezone(tz).date()
-    m = _DATE_WORD.search(s)
-    d = _word_date(m, today) if m else None
-    if m is None:
-        m = _DATE_NUM.search(s)
-        d = _numeric_date(m, today) if m else None
-    if d is None or m is None:
-        return None
-    t.take(m.span())
-    tm = _find_time(s)
-    if tm and not (m.start() <= tm.span[0] < m.end()):
-        t.take(tm.span)
-    else:
-        tm = None
-    due = _at(d, tm, tz)
-    if due <= now:
-        raise ParseError("past")
-    return Parsed(due, None, t.rest())
-
-
-def _word_date(m: re.Match, today: date) -> date:
-    d = _absolute_date_with_dateparser(m.group(0), today)
-    if d is not None:
-        return d
-    try:
-        mon = MONTHS[(m.group("mon") or m.group("mon2")).lower().rstrip(".")]
-        day = int(m.group("d") or m.group("d2"))
-        y = m.group("y") or m.group("y2")
-        d = date(int(y) if y else today.year, mon, day)
-        return date(today.year + 1, mon, day) if not y and d < today else d
-    except (ValueError, KeyError):
-        raise ParseError("bad date") from None
-
-
-def _numeric_date(m: re.Match, today: date) -> date:
-    try:
-        if m.group("iy"):
-            return date(int(m.group("iy")), int(m.group("im")), int(m.group("id")))
-        y = m.group("y")
-        yy = (int(y) + 2000 if len(y) == 2 else int(y)) if y else today.year
-        d = date(yy, int(m.group("mo")), int(m.group("d")))
-        return date(yy + 1, d.month, d.day) if not y and d < today else d
-    except ValueError:
-        raise ParseError("bad date") from None
-
-
-def _bare_time(t: _Text, now: datetime, tz: ZoneInfo) -> Parsed | None:
-    """"at 18:30" -> today, or tomorrow when it has passed."""
-    tm = _find_time(t.s)
-    if not tm:
-        return None
-    today = now.astimezone(tz).date()
-    t.take(tm.span)
-    due = _at(today, tm, tz)
-    if due <= now:
-        due = _at(today + timedelta(days=1), tm, tz)
-    return Parsed(due, None, t.rest())
-
-
-def _absolute_date_with_dateparser(fragment: str, today: date) -> date | None:
-    """Month names in en/ru and their many spellings: dateparser knows them all."""
-    try:
-        import dateparser
-    except ImportError:  # pragma: no cover
-        return None
-    frag = re.sub(r"^\s*on\s+", "", fragment, flags=I)
-    frag = re.sub(r"(\d)-?(?:го|е)\b", r"\1", frag)
-    try:
-        res = dateparser.parse(frag, languages=["en", "ru"],
-                               settings={"PREFER_DATES_FROM": "future", "PREFER_DAY_OF_MONTH": "first",
-                                         "RELATIVE_BASE": datetime.combine(today, datetime.min.time()),
-                                         "REQUIRE_PARTS": ["day", "month"]})
-    except Exception:  # dateparser on hostile text: treat as "not a date"
-        return None
-    if res is None:
-        return None
-    d = res.date()
-    if d < today and not re.search(r"\d{4}", frag):
-        try:
-            d = d.replace(year=d.year + 1)
-        except ValueError:
+def hour_with_part(hour: int, part: str) -> int | None:
+    """The 24-hour hour of "7 in the evening", "7pm", "в 2 ночи"; None when they contradict."""
+    if part in ("am", "pm"):
+        if not 1 <= hour <= 12:
             return None
-    return d
+        return hour % 12 + (12 if part == "pm" else 0)
+    if hour > 12:
+        return hour if part in ("afternoon", "evening", "night", "tonight") else None
+    if part == "morning":
+        return 0 if hour == 12 else hour
+    if part in ("afternoon", "lunch"):
+        return hour if hour == 12 else hour + 12
+    if part == "evening":
+        return None if hour == 12 else hour + 12
+    if part in ("night", "tonight"):
+        if hour == 12:
+            return 0
+        return hour if hour < 5 else hour + 12
+    return hour
 
 
-def _dateparser_prefix(s: str, now: datetime, tz_name: str) -> Parsed | None:
-    """Last resort: the longest leading run of words dateparser reads as a future time."""
+# the hours a part of the day covers: an explicit time outside them contradicts it
+PART_SPANS = {"morning": range(3, 12), "afternoon": range(11, 19), "lunch": range(11, 16),
+              "evening": range(16, 24), "night": (*range(20, 24), *range(0, 6)),
+              "tonight": (*range(16, 24), *range(0, 6)), "noon": (12,), "midnight": (0,)}
+
+
+def in_part(hour: int, part: str) -> bool:
+    return hour in PART_SPANS.get(part, range(24))
+
+
+def add_months(d: date, months: int) -> date:
+    y, m = divmod(d.month - 1 + months, 12)
+    y += d.year
+    if not 1 <= y <= 9999:
+        raise OverflowError("date out of range")
+    return date(y, m + 1, min(d.day, calendar.monthrange(y, m + 1)[1]))
+
+
+def add_months_dt(t: datetime, months: int) -> datetime:
+    d = add_months(t.date(), months)
+    return t.replace(year=d.year, month=d.month, day=d.day)
+
+
+def valid_date(y: int, m: int, d: int) -> date | None:
     try:
-        import dateparser
-    except ImportError:  # pragma: no cover
+        return date(y, m, d)
+    except ValueError:
         return None
-    words = s.split()
-    tz = ZoneInfo(tz_name)
-    base = now.astimezone(tz).replace(tzinfo=None)
-    for n in range(min(len(words), 6), 0, -1):
-        cand = " ".join(words[:n])
-        if not re.search(r"\d", cand) and n == 1 and len(cand) < 4:
-            continue
-        try:
-            res = dateparser.parse(cand, languages=["en", "ru"],
-                                   settings={"PREFER_DATES_FROM": "future", "RELATIVE_BASE": base,
-                                             "RETURN_AS_TIMEZONE_AWARE": False})
-        except Exception:
-            res = None
-        if res is None:
-            continue
-        due = res.replace(tzinfo=tz).astimezone(timezone.utc)
-        if due <= now:
-            continue
-        text = _Text(" ".join(words[n:])).rest()
-        return Parsed(due, None, text)
+
+
+def next_date(today: date, month: int, day: int) -> date | None:
+    """The next `day` `month` from today on (this year or the next); None if there is none."""
+    for y in (today.year, today.year + 1, today.year + 2, today.year + 3, today.year + 4):
+        d = valid_date(y, month, day)
+        if d is not None and d >= today:
+            return d
     return None
 
+
+def next_month_day(today: date, day: int) -> date | None:
+    """The next date with this day of the month (today counts), skipping months without it."""
+    for k in range(0, 13):
+        first = add_months(today.replace(day=1), k)
+        d = valid_date(first.year, first.month, day)
+        if d is not None and d >= today:
+            return d
+    return None
+
+
+def weekday_from(today: date, weekday: int, skip_today: bool = False) -> date:
+    ahead = (weekday - today.weekday()) % 7
+    if ahead == 0 and skip_today:
+        ahead = 7
+    return today + timedelta(days=ahead)

@@ -17,17 +17,37 @@ async def recover_in_flight(pool) -> int:
             return cur.rowcount
 
 
-async def due_candidates(pool, now: datetime, limit: int, exclude: set[int] | None = None) -> list[dict]:
-    """Due reminders, oldest first, with what the quiet-hours check needs."""
+async def due_candidates(pool, now: datetime, limit: int, exclude: set[int] | None = None,
+                         per_chat: int = 3, queued: dict[int, int] | None = None) -> list[dict]:
+    """Due reminders, fair across chats, with what the quiet-hours check needs: each chat's oldest,
+    topping its queue up to `per_chat` (`queued`: how many each chat has queued already; `exclude`:
+    their ids), the chats with the fewest queued first, then oldest first.
+
+    Each chat gets one message a second, so a chat's backlog beyond a few cannot be sent sooner by
+    being read sooner; taking them all, oldest first, let one user's thousands of due reminders
+    fill every batch while everyone else's waited behind them."""
+    chats = list(queued or {})
     async with pool.connection() as conn:
         cur = conn.cursor(row_factory=dict_row)
         await cur.execute(
-            """SELECT r.id, r.chat_id, r.due_at, COALESCE(u.tz, r.tz) AS user_tz,
+            """WITH due AS (
+                   SELECT id, user_id, chat_id, due_at, tz,
+                          row_number() OVER (PARTITION BY chat_id ORDER BY due_at, id) AS turn
+                   FROM reminders
+                   WHERE status = 'pending' AND due_at <= %(now)s
+                     AND (hold_until IS NULL OR hold_until <= %(now)s)
+                     AND NOT (id = ANY(%(exclude)s))),
+               ranked AS (
+                   SELECT due.*, due.turn + COALESCE(q.n, 0) AS place
+                   FROM due LEFT JOIN unnest(%(chats)s::bigint[], %(counts)s::int[]) AS q (chat_id, n)
+                        ON q.chat_id = due.chat_id)
+               SELECT d.id, d.chat_id, d.due_at, d.place, COALESCE(u.tz, d.tz) AS user_tz,
                       u.quiet_start, u.quiet_end
-               FROM reminders r LEFT JOIN users u ON u.user_id = r.user_id
-               WHERE r.status = 'pending' AND r.due_at <= %s
-                 AND (r.hold_until IS NULL OR r.hold_until <= %s) AND NOT (r.id = ANY(%s))
-               ORDER BY r.due_at, r.id LIMIT %s""", (now, now, list(exclude or ()), limit))
+               FROM ranked d LEFT JOIN users u ON u.user_id = d.user_id
+               WHERE d.place <= %(per_chat)s
+               ORDER BY d.place, d.due_at, d.id LIMIT %(limit)s""",
+            {"now": now, "exclude": list(exclude or ()), "chats": chats,
+             "counts": [queued[c] for c in chats] if queued else [], "per_chat": per_chat, "limit": limit})
         return await cur.fetchall()
 
 

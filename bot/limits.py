@@ -1,4 +1,5 @@
-"""Telegram's size limits on what the bot sends, and the one place outgoing text is made to fit.
+"""Telegram's size limits on what the bot sends, and the one place outgoing text is made to fit;
+and the bot's own limits on what a user may store.
 
 The Bot API counts message and caption lengths "after entities parsing"; Telegram measures them in
 UTF-16 code units (as it does entity offsets), so a text is measured that way here: an emoji
@@ -16,6 +17,10 @@ BUTTON_TEXT = 64             # kept short: clients cut long button labels anyway
 COMMAND_DESCRIPTION = 256    # BotCommand.description
 REMINDER_TEXT = 1000         # a reminder's own text (ours, not Telegram's)
 MAX_INPUT = 1100             # a phrase longer than this cannot hold a 1,000-character text
+# Reminders still to come (pending, being sent, paused) one user may keep: a new one beyond it is
+# refused, nothing saved. Far above personal use, and it bounds what one user (or a leaked
+# account) can pile into the database and the delivery queue. Enforced in bot/store.py.
+MAX_REMINDERS_PER_USER = 1000
 
 ELLIPSIS = "…"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

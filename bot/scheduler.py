@@ -2,9 +2,12 @@
 
 Loop (one asyncio task, started from the Application's post_init):
 1. every tick, refresh the maintenance switch; unless it is on, read due reminders
-   (`status='pending' AND due_at <= now()`), oldest first, and queue each to its chat's worker (one
-   worker per chat with due work, so chats progress in parallel and one chat waits only for its own
-   1 msg/s);
+   (`status='pending' AND due_at <= now()`) fairly across chats — at most `per_chat` queued per chat
+   (its oldest), the chats with the fewest queued first — and queue each to its chat's worker
+   (one worker per chat with due work, so chats progress in parallel and one chat waits only for
+   its own 1 msg/s). A chat sends one message a second whatever its backlog, so one user's
+   thousands of due reminders occupy a few places in the queue, not the whole batch: another
+   user's due reminder is queued at the next tick and sent at the rate limiter's next turn;
 2. a chat worker first checks the user's quiet hours (a reminder due in them is held until they
    end), then waits for its rate-limit tokens, *then* claims the reminder (`SELECT ... FOR UPDATE
    SKIP LOCKED`, status -> 'sending', a `deliveries` row for this occurrence in state 'sending'; one
@@ -36,6 +39,10 @@ from .recurrence import next_occurrence
 
 log = logs.get("bot.scheduler")
 
+# Reminders queued per chat at a time: the chat sends 1 msg/s, so a few keep its worker busy from
+# one tick (1 s) to the next; the rest of its backlog waits in the database, not in the batch.
+PER_CHAT_QUEUE = 3
+
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
@@ -46,12 +53,13 @@ class Scheduler:
                  tick: float = 1.0, batch: int = 2000, max_chat_workers: int = 2000,
                  on_error: Callable[[str, BaseException], None] | None = None,
                  on_failed: Callable[[Failed], None] | None = None, maintenance=None,
-                 send_deadline: float = 60.0):
+                 send_deadline: float = 60.0, per_chat: int = PER_CHAT_QUEUE):
         self.bot, self.pool, self.limiter, self.now = bot, pool, limiter, now
         self.tick, self.batch, self.max_chat_workers = tick, batch, max_chat_workers
         self.on_error, self.on_failed = on_error, on_failed
         self.maintenance = maintenance
         self.send_deadline = send_deadline
+        self.per_chat = per_chat
         self._queued: set[int] = set()                       # reminder ids queued or in flight
         self._queues: dict[int, collections.deque] = {}      # chat_id -> reminder ids
         self._workers: dict[int, asyncio.Task] = {}
@@ -145,18 +153,21 @@ class Scheduler:
         if room <= 0:
             return
         now = self.now()
-        rows = await ds.due_candidates(self.pool, now, room, self._queued)
+        queued = {chat: len(q) for chat, q in self._queues.items() if q}
+        rows = await ds.due_candidates(self.pool, now, room, self._queued, self.per_chat, queued)
         for r in rows:
             if self._stopping.is_set():
                 return
             if r["id"] in self._queued:
                 continue
+            chat = r["chat_id"]
+            if len(self._queues.get(chat, ())) >= self.per_chat:
+                continue  # still 'pending': read again once the chat's queue has room
             until = quiet_until(now, r["user_tz"], r["quiet_start"], r["quiet_end"])
             if until is not None:
                 await ds.hold_for_quiet_hours(self.pool, r["id"], until)
                 log.event("reminder_held_quiet_hours", reminder=r["id"], until=until.isoformat())
                 continue
-            chat = r["chat_id"]
             if chat not in self._workers and len(self._workers) >= self.max_chat_workers:
                 break
             self._queued.add(r["id"])

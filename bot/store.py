@@ -3,9 +3,30 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from psycopg import AsyncClientCursor
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
+
+from .limits import MAX_REMINDERS_PER_USER
+
+# A reminder "still to come" counts towards the per-user cap; done, cancelled and failed ones do not.
+_TO_COME = "('pending', 'sending', 'paused')"
+
+
+class ReminderLimitReached(Exception):
+    """The user already has `limit` reminders still to come; nothing was saved."""
+
+    def __init__(self, limit: int):
+        super().__init__(f"at most {limit} reminders still to come per user")
+        self.limit = limit
+
+
+async def _lock_user(conn, user_id: int) -> None:
+    """Serialise the cap check of one user's new reminders (as add_reminder's first statement does):
+    two at the same moment both wait here, and the second counts after the first's insert has
+    committed (READ COMMITTED takes a fresh snapshot per statement)."""
+    await conn.execute("SELECT 1 FROM users WHERE user_id = %s FOR UPDATE", (user_id,))
 
 
 async def ensure_user(pool: AsyncConnectionPool, user_id: int, chat_id: int,
@@ -42,13 +63,28 @@ async def set_tz(pool, user_id: int, tz: str) -> None:
 
 
 async def add_reminder(pool, user_id: int, chat_id: int, text: str, tz: str, due_at: datetime,
-                       recurrence: dict | None, source: str) -> int:
+                       recurrence: dict | None, source: str, limit: int = MAX_REMINDERS_PER_USER) -> int:
+    """Store a new reminder; its id. Raises ReminderLimitReached (and stores nothing) when the user
+    already has `limit` still to come.
+
+    The user's row lock, then the count and the insert: two statements in one simple query (bound
+    client-side by psycopg), which PostgreSQL runs as one transaction, each statement with a fresh
+    snapshot, in one round trip; a pipelined BEGIN … COMMIT took twice as long."""
     async with pool.connection() as conn:
-        cur = await conn.execute(
-            """INSERT INTO reminders (user_id, chat_id, text, tz, recurrence, due_at, source)
-               VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id""",
-            (user_id, chat_id, text, tz, Jsonb(recurrence) if recurrence else None, due_at, source))
-        return (await cur.fetchone())[0]
+        cur = AsyncClientCursor(conn)
+        await cur.execute(
+            f"""SELECT 1 FROM users WHERE user_id = %s FOR UPDATE;
+                INSERT INTO reminders (user_id, chat_id, text, tz, recurrence, due_at, source)
+                SELECT %s, %s, %s, %s, %s, %s, %s
+                WHERE (SELECT count(*) FROM reminders WHERE user_id = %s AND status IN {_TO_COME}) < %s
+                RETURNING id""",
+            (user_id, user_id, chat_id, text, tz, Jsonb(recurrence) if recurrence else None, due_at, source,
+             user_id, limit))
+        cur.nextset()
+        row = await cur.fetchone()
+    if row is None:
+        raise ReminderLimitReached(limit)
+    return row[0]
 
 
 async def list_upcoming(pool, user_id: int, limit: int = 20) -> tuple[list[dict], int]:
@@ -106,40 +142,54 @@ async def delivery_for_action(pool, delivery_id: int) -> dict | None:
         return await cur.fetchone()
 
 
+class _Full(Exception):
+    """Rolls back a button press that would go over the cap."""
+
+
 async def apply_action(pool, delivery_id: int, user_id: int, action: str,
-                       new_due: datetime | None) -> str:
+                       new_due: datetime | None, limit: int = MAX_REMINDERS_PER_USER) -> str:
     """Record the first button press on a delivery and carry it out, atomically.
 
-    Returns "ok", "already" (a button of this delivery was pressed before), or "missing"."""
+    Returns "ok", "already" (a button of this delivery was pressed before), "missing", or "full":
+    a snooze would make one more reminder to come than the user's `limit`; then nothing changes
+    (the press is not recorded either, so it may be pressed again after a /cancel)."""
     async with pool.connection() as conn:
-        async with conn.transaction():
-            cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(
-                """UPDATE deliveries SET action = %s, action_at = now()
-                   WHERE id = %s AND user_id = %s AND action IS NULL
-                   RETURNING reminder_id""", (action, delivery_id, user_id))
-            row = await cur.fetchone()
-            if row is None:
-                await cur.execute("SELECT 1 FROM deliveries WHERE id = %s AND user_id = %s",
-                                  (delivery_id, user_id))
-                return "already" if await cur.fetchone() else "missing"
-            if new_due is None:
+        try:
+            async with conn.transaction():
+                cur = conn.cursor(row_factory=dict_row)
+                await cur.execute(
+                    """UPDATE deliveries SET action = %s, action_at = now()
+                       WHERE id = %s AND user_id = %s AND action IS NULL
+                       RETURNING reminder_id""", (action, delivery_id, user_id))
+                row = await cur.fetchone()
+                if row is None:
+                    await cur.execute("SELECT 1 FROM deliveries WHERE id = %s AND user_id = %s",
+                                      (delivery_id, user_id))
+                    return "already" if await cur.fetchone() else "missing"
+                if new_due is None:
+                    return "ok"
+                await _lock_user(conn, user_id)
+                await cur.execute(f"SELECT count(*) AS n FROM reminders WHERE user_id = %s AND status IN {_TO_COME}",
+                                  (user_id,))
+                if (await cur.fetchone())["n"] >= limit:
+                    raise _Full()
+                await cur.execute("SELECT id, user_id, chat_id, text, tz, recurrence, status FROM reminders "
+                                  "WHERE id = %s FOR UPDATE", (row["reminder_id"],))
+                r = await cur.fetchone()
+                if r["recurrence"] is None and r["status"] in ("done", "failed"):
+                    # a one-shot reminder: move it
+                    await cur.execute(
+                        """UPDATE reminders SET due_at = %s, status = 'pending', hold_until = NULL,
+                                  attempts = 0, updated_at = now() WHERE id = %s""", (new_due, r["id"]))
+                else:
+                    # a recurring (or still pending) reminder keeps its schedule: snooze makes a copy
+                    await cur.execute(
+                        """INSERT INTO reminders (user_id, chat_id, text, tz, due_at, source)
+                           VALUES (%s, %s, %s, %s, %s, 'snooze')""",
+                        (r["user_id"], r["chat_id"], r["text"], r["tz"], new_due))
                 return "ok"
-            await cur.execute("SELECT id, user_id, chat_id, text, tz, recurrence, status FROM reminders "
-                              "WHERE id = %s FOR UPDATE", (row["reminder_id"],))
-            r = await cur.fetchone()
-            if r["recurrence"] is None and r["status"] in ("done", "failed"):
-                # a one-shot reminder: move it
-                await cur.execute(
-                    """UPDATE reminders SET due_at = %s, status = 'pending', hold_until = NULL,
-                              attempts = 0, updated_at = now() WHERE id = %s""", (new_due, r["id"]))
-            else:
-                # a recurring (or still pending) reminder keeps its schedule: snooze makes a copy
-                await cur.execute(
-                    """INSERT INTO reminders (user_id, chat_id, text, tz, due_at, source)
-                       VALUES (%s, %s, %s, %s, %s, 'snooze')""",
-                    (r["user_id"], r["chat_id"], r["text"], r["tz"], new_due))
-            return "ok"
+        except _Full:
+            return "full"
 
 
 async def reminder(pool, user_id: int, reminder_id: int) -> dict | None:
@@ -211,4 +261,8 @@ async def status(pool) -> dict:
                ORDER BY finished_at DESC LIMIT 1""")
         ok = await cur.fetchone()
         out["last_ok_backup_at"] = ok["finished_at"] if ok else None
+        await cur.execute(
+            """SELECT (SELECT max(finished_at) FROM backup_runs WHERE kind = 'drill' AND ok) AS last_ok_drill_at,
+                      (SELECT min(finished_at) FROM backup_runs WHERE kind = 'backup') AS first_backup_at""")
+        out.update(await cur.fetchone() or {})
         return out

@@ -8,19 +8,64 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from . import callbacks as cb
 from .catalogue import fmt_delay, t, weekday_name
-from .limits import MESSAGE_TEXT, fit
+from .limits import BUTTON_TEXT, MESSAGE_TEXT, fit
+from .recurrence import normalize
+
+
+def plural(lang: str, n: int, key: str) -> str:
+    """The unit word for n ("days", "дня"): the catalogue holds the forms, one|other (en) or
+    one|few|many (ru)."""
+    forms = t(lang, key).split("|")
+    if lang == "ru" and len(forms) == 3:
+        if n % 10 == 1 and n % 100 != 11:
+            return forms[0]
+        return forms[1] if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14 else forms[2]
+    return forms[0] if n == 1 else forms[-1]
+
+
+def day_month(lang: str, month: int, day: int) -> str:
+    return f"{day} {t(lang, 'month_names').split()[month - 1]}"
 
 
 def describe(rule: dict | None, lang: str) -> str:
+    """A stored rule in words ("every 2 weeks on Fri at 09:00", "каждый год 8 марта в 09:00")."""
     if not rule:
         return ""
-    hm = f"{rule['hour']:02d}:{rule['minute']:02d}"
-    kind = rule["kind"]
+    try:
+        r = normalize(rule)
+    except ValueError:
+        return t(lang, "rule_unknown")
+    hm, n, kind = f"{r['hour']:02d}:{r['minute']:02d}", r["interval"], r["kind"]
+    if kind == "hourly":
+        if n == 1:
+            return t(lang, "rule_hourly_1", time=hm)
+        return t(lang, "rule_hourly", n=n, unit=plural(lang, n, "unit_hours"), time=hm)
+    if kind == "daily":
+        if n == 1:
+            return t(lang, "rule_daily", time=hm)
+        return t(lang, "rule_every_n_days", n=n, unit=plural(lang, n, "unit_days"), time=hm)
     if kind == "weekly":
-        return t(lang, "rule_weekly", weekday=weekday_name(lang, rule["weekday"]), time=hm)
+        days = r["weekdays"]
+        names = ", ".join(weekday_name(lang, d) for d in days)
+        if n > 1:
+            return t(lang, "rule_every_n_weeks", n=n, unit=plural(lang, n, "unit_weeks"),
+                     weekdays=names, time=hm)
+        if days == [0, 1, 2, 3, 4]:
+            return t(lang, "rule_weekdays", time=hm)
+        if days == [5, 6]:
+            return t(lang, "rule_weekends", time=hm)
+        if len(days) == 1:
+            return t(lang, "rule_weekly", weekday=names, time=hm)
+        return t(lang, "rule_weekly_days", weekdays=names, time=hm)
     if kind == "monthly":
-        return t(lang, "rule_monthly", day=rule["day"], time=hm)
-    return t(lang, "rule_" + kind, time=hm)
+        if n == 1:
+            return t(lang, "rule_monthly", day=r["day"], time=hm)
+        return t(lang, "rule_every_n_months", n=n, unit=plural(lang, n, "unit_months"), day=r["day"],
+                 time=hm)
+    date = day_month(lang, r["month"], r["day"])
+    if n == 1:
+        return t(lang, "rule_yearly", date=date, time=hm)
+    return t(lang, "rule_every_n_years", n=n, unit=plural(lang, n, "unit_years"), date=date, time=hm)
 
 
 def local_time(at: datetime, tz: str, lang: str) -> str:
@@ -77,3 +122,50 @@ def age(seconds: float, lang: str = "en") -> str:
     if s < 86400:
         return f"{t(lang, 'delay_h', n=s // 3600)} {t(lang, 'delay_m', n=s % 3600 // 60)}"
     return f"{t(lang, 'delay_d', n=s // 86400)} {t(lang, 'delay_h', n=s % 86400 // 3600)}"
+
+
+def relative(due_at: datetime, now: datetime, lang: str) -> str:
+    """How far ahead ("in 1 h 30 min", "через 1 ч 30 мин")."""
+    secs = max(0, int((due_at - now).total_seconds() + 0.5))
+    # to the nearest minute: a reply sent a second after "in 6 hours" still says "in 6 h"
+    delay = t(lang, "delay_s", n=secs) if secs < 60 else fmt_delay(round(secs / 60) * 60, lang)
+    return t(lang, "due_in", delay=delay)
+
+
+def confirmation(rid: int, text: str, due_at: datetime, tz: str, rule: dict | None, lang: str,
+                 now: datetime, notes: list[str] | None = None,
+                 ) -> tuple[str, InlineKeyboardMarkup]:
+    """The reply to a saved reminder: the absolute time, the relative one, notes, and ↩ Undo."""
+    lines = [t(lang, "saved", id=rid, text=text, when=when(due_at, tz, rule, lang)),
+             relative(due_at, now, lang)]
+    local = due_at.astimezone(ZoneInfo(tz))
+    lines += [t(lang, key, day=local.day, date=day_month(lang, local.month, local.day),
+                weekday=weekday_name(lang, local.weekday())) for key in (notes or [])]
+    kb = InlineKeyboardMarkup([[InlineKeyboardButton(t(lang, "btn_undo"), callback_data=cb.Undo(rid).encode())]])
+    return fit("\n".join(lines), MESSAGE_TEXT), kb
+
+
+def reading_label(due_at: datetime, rule: dict | None, tz: str, lang: str, now: datetime) -> str:
+    """A button for one reading: "Tomorrow 09:00", "Today 21:00", "Fri 04.12 09:00", or the rule."""
+    if rule:
+        return fit(describe(rule, lang), BUTTON_TEXT)
+    zone = ZoneInfo(tz)
+    local, today = due_at.astimezone(zone), now.astimezone(zone).date()
+    days = (local.date() - today).days
+    day = (t(lang, "ask_today") if days == 0 else t(lang, "ask_tomorrow") if days == 1
+           else f"{weekday_name(lang, local.weekday())} {local:%d.%m}" if days < 300
+           else f"{local:%d.%m.%Y}")
+    return fit(f"{day} {local:%H:%M}", BUTTON_TEXT)
+
+
+def question_view(qid: int, phrase: str, readings: list[tuple[datetime, dict | None]], words: list[str],
+                  tz: str, lang: str,
+                  now: datetime) -> tuple[str, InlineKeyboardMarkup]:
+    """The question: the phrase, the words that made the bot unsure, a button per reading."""
+    text = t(lang, "ask", phrase=fit(phrase, 300))
+    if words:
+        text += "\n" + t(lang, "ask_words", words=fit(", ".join(words), 200))
+    rows = [[InlineKeyboardButton(reading_label(due, rule, tz, lang, now), callback_data=cb.Pick(qid, i).encode())]
+            for i, (due, rule) in enumerate(readings)]
+    rows.append([InlineKeyboardButton(t(lang, "btn_dismiss"), callback_data=cb.Dismiss(qid).encode())])
+    return fit(text, MESSAGE_TEXT), InlineKeyboardMarkup(rows)

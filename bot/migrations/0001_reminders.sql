@@ -1,13 +1,15 @@
 -- The bot's own schema: users (allowed users only: strangers are never stored), reminders, and one
 -- delivery record per reminder occurrence (the idempotency record of the scheduler).
-CREATE TABLE users (
+-- Idempotent (IF NOT EXISTS), as every migration: a restore of an older backup leaves the tables the
+-- backup lacks, and the migrations then run again over them (docs/backups.md, "Schema versions").
+CREATE TABLE IF NOT EXISTS users (
     user_id     bigint PRIMARY KEY,
     chat_id     bigint NOT NULL,
     tz          text,                          -- NULL: DEFAULT_TIMEZONE applies
     created_at  timestamptz NOT NULL DEFAULT now()
 );
 
-CREATE TABLE reminders (
+CREATE TABLE IF NOT EXISTS reminders (
     id            bigserial PRIMARY KEY,
     user_id       bigint NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
     chat_id       bigint NOT NULL,
@@ -23,10 +25,10 @@ CREATE TABLE reminders (
     created_at    timestamptz NOT NULL DEFAULT now(),
     updated_at    timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX reminders_due ON reminders (due_at) WHERE status = 'pending';
-CREATE INDEX reminders_user ON reminders (user_id, status, due_at);
+CREATE INDEX IF NOT EXISTS reminders_due ON reminders (due_at) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS reminders_user ON reminders (user_id, status, due_at);
 
-CREATE TABLE deliveries (
+CREATE TABLE IF NOT EXISTS deliveries (
     id            bigserial PRIMARY KEY,
     reminder_id   bigint NOT NULL REFERENCES reminders (id) ON DELETE CASCADE,
     user_id       bigint NOT NULL,
@@ -43,4 +45,4 @@ CREATE TABLE deliveries (
     sent_at       timestamptz,
     UNIQUE (reminder_id, occurrence)
 );
-CREATE INDEX deliveries_sending ON deliveries (state) WHERE state = 'sending';
+CREATE INDEX IF NOT EXISTS deliveries_sending ON deliveries (state) WHERE state = 'sending';

@@ -1,6 +1,6 @@
 -- Results of the backup job (compose/backup): every run, drill, prune and restore, and every failure.
 -- Written by the backup tool, read by the bot's admin /status. Defined here, once.
-CREATE TABLE backup_runs (
+CREATE TABLE IF NOT EXISTS backup_runs (
     id            bigserial PRIMARY KEY,
     kind          text        NOT NULL CHECK (kind IN ('backup', 'drill', 'prune', 'restore', 'upload')),
     started_at    timestamptz NOT NULL,
@@ -11,4 +11,4 @@ CREATE TABLE backup_runs (
     uploaded      boolean,              -- false while only the local copy exists (Spaces unreachable)
     detail        text                  -- one line: what happened, or the error
 );
-CREATE INDEX backup_runs_kind_finished ON backup_runs (kind, finished_at DESC);
+CREATE INDEX IF NOT EXISTS backup_runs_kind_finished ON backup_runs (kind, finished_at DESC);

@@ -45,6 +45,10 @@ with psycopg.connect(os.environ["DATABASE_URL"], connect_timeout=10) as conn:
                   "ORDER BY finished_at DESC LIMIT 1" % kind)
         out["last_" + kind] = None if not row else {
             "finished_at": row[0].isoformat(), "ok": row[1], "object": row[2], "detail": row[3]}
+    row = one("SELECT (SELECT max(finished_at) FROM backup_runs WHERE kind = 'drill' AND ok), "
+              "(SELECT min(finished_at) FROM backup_runs WHERE kind = 'backup')")
+    out["last_ok_drill_at"] = row[0].isoformat() if row and row[0] else None
+    out["first_backup_at"] = row[1].isoformat() if row and row[1] else None
 print(json.dumps(out))
 """
 
@@ -81,8 +85,9 @@ def release_of(name):
 
 
 def env_settings():
-    """DATA_DIR and COMPOSE_PROFILES from the stack's .env (nothing else is read)."""
-    wanted = {"DATA_DIR": DEFAULT_DATA_DIR, "COMPOSE_PROFILES": ""}
+    """DATA_DIR, COMPOSE_PROFILES and BACKUP_DRILL_INTERVAL_DAYS from the stack's .env (nothing else is
+    read)."""
+    wanted = {"DATA_DIR": DEFAULT_DATA_DIR, "COMPOSE_PROFILES": "", "BACKUP_DRILL_INTERVAL_DAYS": "7"}
     try:
         with open(os.path.join(ROOT, "shared", ".env"), encoding="utf-8") as f:
             for line in f:
@@ -204,6 +209,8 @@ def cmd_status(args):
     bot_up = any(r["service"] == BOT and r["state"] == "running" for r in rows)
     out["database"] = json_of(in_bot("python3", "-c", DB_FACTS)) if bot_up else None
     out["maintenance"] = json_of(in_bot("python3", "-m", "bot.maintenance", "status", "--json")) if bot_up else None
+    interval = settings["BACKUP_DRILL_INTERVAL_DAYS"].strip()
+    out["drill_interval_days"] = int(interval) if interval.isdigit() and int(interval) > 0 else 7
     print(json.dumps(out))
     return 0
 

@@ -84,6 +84,18 @@ def _run_line(label: str, run: Optional[dict], at: Optional[dt.datetime]) -> str
     return f"{label:<13}{ago(run.get('finished_at'), at)} {verdict}" + (f": {detail}" if detail else "")
 
 
+def drill_stale(db: dict, interval_days: int, at: dt.datetime) -> Optional[str]:
+    """A warning when no restore drill passed in twice its interval (a drill nobody runs proves nothing)."""
+    limit = dt.timedelta(days=2 * interval_days)
+    drill, first = parse_time(db.get("last_ok_drill_at")), parse_time(db.get("first_backup_at"))
+    if drill is not None and at - drill > limit:
+        return (f"DRILL STALE: the last good restore drill was {duration((at - drill).total_seconds())} ago "
+                f"(one is due every {interval_days} days)")
+    if drill is None and first is not None and at - first > limit:
+        return f"DRILL STALE: no good restore drill recorded (one is due every {interval_days} days)"
+    return None
+
+
 def status_text(data: dict[str, Any], at: Optional[dt.datetime] = None) -> str:
     at = at or now()
     st, rel, host = data.get("stack", {}), data["release"], data["host"]
@@ -125,6 +137,9 @@ def status_text(data: dict[str, Any], at: Optional[dt.datetime] = None) -> str:
     else:
         lines.append(_run_line("last backup", db.get("last_backup"), at))
         lines.append(_run_line("last drill", db.get("last_drill"), at))
+        stale = drill_stale(db, data.get("drill_interval_days") or 7, at)
+        if stale:
+            lines.append(f"{'':<13}{stale}")
         r = db.get("reminders")
         if r is not None:
             lines.append(f"reminders    {r['pending']} pending ({r['overdue']} overdue); database "

@@ -122,14 +122,35 @@ def refuse_planted(real_backup, planted_dump, gpg_home, tmp_path, s3_server, buc
     assert_refused_and_untouched(tool, target, before, botapi)
 
 
+def skip_planted(real_backup, planted_dump, gpg_home, tmp_path, s3_server, bucket, target, botapi,
+                 make_payload, sign, match, **over):
+    """Plant a newer backup that fails verification, restore `latest`: the planted one is skipped and
+    reported, never chosen; the real backup is what is restored."""
+    tool, real = real_backup
+    payload = make_payload(gpg_home, planted_dump, tmp_path)
+    plant(s3_server, bucket, real, payload, planted_dump.read_bytes(), sign=sign, **over)
+    assert tool.restore("latest", target_url=target, force=True)["name"] == real["name"]
+    assert "public.planted" not in table_counts(target)
+    assert table_counts(target)["public.users"] == real["tables"]["public.users"]
+    assert any("planted or damaged objects" in t and PLANTED in t and match in t for t in alerts(botapi))
+    rec = backup_runs(tool.cfg.database_url)[-1]
+    assert (rec["kind"], rec["ok"]) == ("restore", True) and "failed verification" in rec["detail"]
+
+
 @pytest.fixture
 def planting(real_backup, planted_dump, gpg_home, tmp_path, s3_server, bucket, target, botapi):
     return lambda **kw: refuse_planted(real_backup, planted_dump, gpg_home, tmp_path, s3_server, bucket,
                                        target, botapi, **kw)
 
 
-def test_a_stored_literal_packet_with_recomputed_sums_is_refused(planting):
-    planting(make_payload=stored, sign=False, match="MAC")
+@pytest.fixture
+def skipping(real_backup, planted_dump, gpg_home, tmp_path, s3_server, bucket, target, botapi):
+    return lambda **kw: skip_planted(real_backup, planted_dump, gpg_home, tmp_path, s3_server, bucket,
+                                     target, botapi, **kw)
+
+
+def test_a_stored_literal_packet_with_recomputed_sums_is_skipped_for_the_real_backup(skipping):
+    skipping(make_payload=stored, sign=False, match="MAC")
 
 
 def test_a_stored_literal_packet_is_refused_even_under_a_valid_manifest(planting):
@@ -140,9 +161,9 @@ def test_data_without_integrity_protection_is_refused_even_under_a_valid_manifes
     planting(make_payload=without_mdc, sign=True, match="no MDC")
 
 
-def test_a_manifest_with_recomputed_sums_but_no_valid_mac_is_refused(planting, real_backup):
+def test_a_manifest_with_recomputed_sums_but_no_valid_mac_is_skipped(skipping, real_backup):
     forged_mac = dict(real_backup[1]["mac"], value="0" * 64)
-    planting(make_payload=stored, sign=False, match="does not carry a valid MAC", mac=forged_mac)
+    skipping(make_payload=stored, sign=False, match="does not carry a valid MAC", mac=forged_mac)
 
 
 def test_an_altered_field_of_a_real_manifest_breaks_its_mac(real_backup, s3_server, bucket, pg_server, botapi):
@@ -153,8 +174,8 @@ def test_an_altered_field_of_a_real_manifest_breaks_its_mac(real_backup, s3_serv
         tool.restore("latest", target_url=pg_server.create_database())
 
 
-def test_a_manifest_naming_a_path_outside_the_work_directory_is_refused(planting):
-    planting(make_payload=stored, sign=True, match="not a backup name",
+def test_a_manifest_naming_a_path_outside_the_work_directory_is_skipped(skipping):
+    skipping(make_payload=stored, sign=True, match="not a backup name",
              name="../../../tmp/botstack-20261102T030000Z")
     assert not os.path.exists("/tmp/botstack-20261102T030000Z.dump.gpg")
 
@@ -216,6 +237,7 @@ def test_a_tampered_local_manifest_is_refused(real_backup, pg_server, botapi):
 def test_the_cli_exits_10_on_a_forged_backup(real_backup, planted_dump, gpg_home, tmp_path, s3_server, bucket,
                                               target, capsys):
     tool, real = real_backup
+    s3_client(s3_server).delete_object(Bucket=bucket, Key=real["manifest_key"])  # the forged one is all there is
     plant(s3_server, bucket, real, stored(gpg_home, planted_dump, tmp_path), planted_dump.read_bytes(),
           sign=False)
     assert main(["restore", "latest", "--force", "--target-url", target], tool=tool) == EXIT_FORGED == 10

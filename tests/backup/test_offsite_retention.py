@@ -4,6 +4,7 @@ empties it, whatever happens to the droplet. Simulated clocks throughout: no sle
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 
@@ -166,7 +167,8 @@ def plant(s3, bucket, created: dt.datetime, kind: str = "good") -> str:
     body = os.urandom(32)
     s3.put_object(Bucket=bucket, Key=base + ".dump.gpg", Body=body[:16] if kind == "truncated" else body)
     manifest = {"format": 2, "name": name, "key": base + ".dump.gpg", "manifest_key": base + ".manifest.json",
-                "created_at": created.isoformat(), "size_encrypted": len(body), "tables": {}}
+                "created_at": created.isoformat(), "size_encrypted": len(body), "tables": {},
+                "sha256_encrypted": hashlib.sha256(body).hexdigest(), "sha256_plain": "0" * 64, "size_plain": 0}
     if kind == "final":
         manifest["final"] = True
     if kind != "failed":
@@ -283,7 +285,7 @@ def test_pruning_is_recorded_and_a_listing_failure_deletes_nothing(make_tool, s3
 def test_latest_is_the_newest_by_time_even_after_a_final_backup_the_same_day(tmp_path, s3_server, bucket,
                                                                              botapi, fast_macs):
     from botstack_backup.offsite import Offsite
-    from botstack_backup.restore import _resolve_offsite
+    from botstack_backup.resolve import Reader, resolve
 
     s3 = s3_client(s3_server)
     day = dt.datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -292,4 +294,6 @@ def test_latest_is_the_newest_by_time_even_after_a_final_backup_the_same_day(tmp
     cfg = Config.from_env({"BACKUP_DIR": str(tmp_path / "b"), "BACKUP_PASSPHRASE": PASSPHRASE,
                            "SPACES_ENDPOINT": s3_server, "SPACES_BUCKET": bucket,
                            "SPACES_ACCESS_KEY_ID": "testing", "SPACES_SECRET_ACCESS_KEY": "testing"})
-    assert _resolve_offsite(Offsite(cfg), "latest", PASSPHRASE)["name"] == later
+    offsite = Offsite(cfg)
+    tool = BackupTool(cfg)
+    assert resolve(Reader(tool, offsite), offsite.list(), "latest").manifest["name"] == later

@@ -53,7 +53,7 @@ async def test_a_new_time_keeps_a_recurring_reminders_rule(make_bot, database_ur
     rid = await _one(b, database_url, "every monday 10:00 review")
     await b.say(USER, f"/edit {rid} at 15:30")
     (rule, due), = q(database_url, "SELECT recurrence, due_at FROM reminders WHERE id=%s", rid)
-    assert (rule["kind"], rule["weekday"], rule["hour"], rule["minute"]) == ("weekly", 0, 15, 30)
+    assert (rule["kind"], rule["weekdays"], rule["hour"], rule["minute"]) == ("weekly", [0], 15, 30)
     assert local(due) == "Mon 15:30"
 
 

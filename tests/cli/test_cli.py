@@ -387,6 +387,26 @@ def test_status_text_reads_as_a_report_with_a_fixed_clock():
     assert not report.healthy(STATUS)
 
 
+@pytest.mark.parametrize("facts, flagged", [
+    ({"last_ok_drill_at": "2026-11-20T03:00:00+00:00", "first_backup_at": "2026-10-01T03:00:00+00:00"}, "9h ago"),
+    ({"last_ok_drill_at": "2026-11-26T03:00:00+00:00", "first_backup_at": "2026-10-01T03:00:00+00:00"}, None),
+    ({"last_ok_drill_at": None, "first_backup_at": "2026-11-01T03:00:00+00:00"}, "no good restore drill"),
+    ({"last_ok_drill_at": None, "first_backup_at": "2026-11-26T03:00:00+00:00"}, None),
+], ids=["stale", "recent", "never-after-weeks", "new-stack"])
+def test_status_flags_a_drill_older_than_twice_its_interval(facts, flagged):
+    import datetime as dt
+    from botstack_cli import report
+    data = json.loads(json.dumps(STATUS))
+    data["drill_interval_days"] = 3
+    data["database"].update(facts)
+    text = report.status_text(data, at=dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.timezone.utc))
+    stale = [line for line in text.splitlines() if "DRILL STALE" in line]
+    if flagged is None:
+        assert stale == []
+    else:
+        assert len(stale) == 1 and flagged in stale[0] and "every 3 days" in stale[0]
+
+
 # -- the CLI and the program agree ----------------------------------------------------------------
 def test_the_cli_reads_the_outputs_the_program_exports(tmp_path):
     from botstack_cli.outputs import to_stack

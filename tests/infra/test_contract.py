@@ -180,3 +180,18 @@ def test_every_env_name_a_consumer_reads_is_documented():
         for path in (REPO / top).glob(pattern):
             for name in re.findall(r'"((?:BOT|BACKUP|SPACES|HEALTHCHECK|TELEGRAM)_[A-Z0-9_]+)"', path.read_text()):
                 assert name in documented, f"{path.relative_to(REPO)} reads {name}, which infra/contract.py does not document"
+
+
+def test_every_contract_key_a_service_reads_is_delivered_to_it():
+    # the bot read BACKUP_DRILL_INTERVAL_DAYS for /status's stale-drill flag while the contract gave
+    # it only to the backup job: the bot silently used its own default instead of the stack's value
+    import re
+
+    keys = set(contract.keys())
+    for service, top, pattern in (("bot", "bot", "*.py"), ("backup", "compose/backup", "**/*.py")):
+        delivered = set(contract.read_by(service).values()) | set(contract.read_by(service))
+        for path in (REPO / top).glob(pattern):
+            for name in re.findall(r'num\("([A-Z0-9_]+)"|environ(?:\.get)?\(?\[?"([A-Z0-9_]+)"', path.read_text()):
+                name = next(n for n in name if n)
+                if name in keys:
+                    assert name in delivered, f"{path.relative_to(REPO)} reads {name}, not given to {service}"

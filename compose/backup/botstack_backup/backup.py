@@ -73,6 +73,7 @@ class Snapshot:
     dump_version: str
     server_version: str
     server_version_num: int
+    schema_version: Optional[str]   # the bot's newest migration in that snapshot (None: no such table)
 
 
 def _dump_snapshot(tool: Context, target: Target) -> Snapshot:
@@ -85,7 +86,7 @@ def _dump_snapshot(tool: Context, target: Target) -> Snapshot:
         # One snapshot for both the row counts and pg_dump, so the manifest matches the dump.
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         snapshot = str(pg.one(conn, "SELECT pg_export_snapshot()"))
-        counter = Background(lambda: pg.row_counts(conn), "row-counts")
+        counter = Background(lambda: (pg.row_counts(conn), pg.schema_version(conn)), "row-counts")
         result = DumpPipeline(tool.cfg, snapshot, target.partial, target.key).run(alongside=counter)
         counter.join()
         if counter.error is not None:
@@ -100,11 +101,14 @@ def _dump_snapshot(tool: Context, target: Target) -> Snapshot:
     finally:
         conn.close()
     os.replace(target.partial, target.final)
-    return Snapshot(result, counter.result or {}, dump_text, server_text, server_num)
+    counts, schema = counter.result or ({}, None)
+    return Snapshot(result, counts, dump_text, server_text, server_num, schema)
 
 
 def _manifest(tool: Context, target: Target, snap: Snapshot, seconds: float, final: bool) -> dict:
-    extra = {"final": True} if final else {}  # under the MAC: only the passphrase holder can mark one
+    extra: Dict[str, object] = {"final": True} if final else {}  # under the MAC: only the passphrase holder can mark one
+    if snap.schema_version is not None:  # restoring it then says which migrations the bot's start applies
+        extra["schema_version"] = snap.schema_version
     return {**extra,
         "format": 2,  # 2: authenticated (the "mac" field, see integrity.py)
         "tool": f"botstack-backup {__version__}",

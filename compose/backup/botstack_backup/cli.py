@@ -26,7 +26,8 @@ def _parser() -> argparse.ArgumentParser:
                     "ADMIN_USER_IDS).",
         epilog="exit codes: 0 ok, 1 failed, 2 usage/config, 3 kept locally only (upload failed), "
                "4 checksum mismatch, 5 target not empty, 6 version mismatch, 7 busy, "
-               "8 drill row counts differ, 9 backup not found, 10 refused (not provably ours)")
+               "8 drill row counts differ, 9 backup not found, 10 refused (not provably ours), "
+               "11 refused (older than the newest backup known)")
     p.add_argument("--version", action="version", version=f"botstack-backup {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.add_argument("--wait", type=float, default=900, metavar="SECONDS",
@@ -52,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="replace the contents of a non-empty target database")
     r.add_argument("--from-local", action="store_true",
                    help="use the local copy on the volume instead of downloading from Spaces")
+    r.add_argument("--accept-older", action="store_true",
+                   help="restore `latest` even when the tool knows of a newer backup (its local copies, "
+                        "its records) than the one it found (exit 11 otherwise)")
     sub.add_parser("prune", help="apply the local retention (never deletes the newest good backup), then "
                                  "the offsite one when Spaces is configured")
     sub.add_parser("drill", help="restore the latest offsite backup into a scratch database, compare "
@@ -150,8 +154,8 @@ def _list(args: argparse.Namespace, tool: BackupTool) -> int:
 
 def _restore(args: argparse.Namespace, tool: BackupTool) -> int:
     manifest = tool.restore(args.which, target_url=args.target_url, force=args.force,
-                            from_local=args.from_local)
-    print(f"restored {manifest['name']} ({sum((manifest.get('tables') or {}).values())} rows)")
+                            from_local=args.from_local, accept_older=args.accept_older)
+    print(f"restored {manifest['name']} ({sum(manifest['tables'].values())} rows)")
     return EXIT_OK
 
 

@@ -12,6 +12,7 @@ EXIT_BUSY = 7              # another backup operation holds the lock
 EXIT_DRILL_MISMATCH = 8    # the drill restored, but row counts differ from the manifest
 EXIT_NOT_FOUND = 9         # no such backup
 EXIT_FORGED = 10           # a backup that is not provably ours (forged, altered, or unauthenticated): not restored
+EXIT_OLDER = 11            # the backup chosen is older than the newest one the tool knows of: not restored
 
 
 class BackupError(Exception):
@@ -57,3 +58,10 @@ class ForgedError(BackupError):
     passphrase-encrypted and integrity-protected): never restored."""
 
     exit_code = EXIT_FORGED
+
+
+class RollbackError(BackupError):
+    """The backup an operation would take is older than the newest one the tool knows of (its local
+    copies, its records): newer ones were deleted from the bucket, or fail verification."""
+
+    exit_code = EXIT_OLDER

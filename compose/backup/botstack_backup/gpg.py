@@ -24,28 +24,54 @@ class GpgProcess:
     def __init__(self, args: List[str], passphrase: str, stdin, stdout, status: bool = False):
         self.home = tempfile.mkdtemp(prefix="botstack-gnupg-")
         os.chmod(self.home, 0o700)
-        self.status_path: Optional[str] = os.path.join(self.home, "status") if status else None
-        if self.status_path:
-            args = ["--status-file", self.status_path, *args]
+        # gpg's status lines come through a pipe as they happen: what kind of data it is decrypting
+        # is known before its first byte of output (early_status), the verdict when it ends
+        self._status_in: Optional[IO[str]] = None
+        self._status_lines: List[str] = []
         gpg = shutil.which("gpg")
         if not gpg:
             shutil.rmtree(self.home, ignore_errors=True)
             raise BackupError("gpg is not on PATH")
         rfd, wfd = os.pipe()
+        srfd, swfd = os.pipe() if status else (-1, -1)
+        if status:
+            args = ["--status-fd", str(swfd), *args]
         try:
             env = dict(os.environ, GNUPGHOME=self.home)
             self.proc = subprocess.Popen(
                 [gpg, *COMMON, "--passphrase-fd", str(rfd), *args],
-                stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, pass_fds=(rfd,), env=env,
+                stdin=stdin, stdout=stdout, stderr=subprocess.PIPE,
+                pass_fds=(rfd, swfd) if status else (rfd,), env=env,
             )
         except BaseException:
             os.close(wfd)
+            if status:
+                os.close(srfd)
             shutil.rmtree(self.home, ignore_errors=True)
             raise
         finally:
             os.close(rfd)
+            if status:
+                os.close(swfd)
+        if status:
+            self._status_in = os.fdopen(srfd, "r", encoding="utf-8", errors="replace")
         with os.fdopen(wfd, "w") as w:
             w.write(passphrase)
+
+    def early_status(self) -> List[List[str]]:
+        """The status lines up to the first PLAINTEXT (what gpg says before it outputs anything), or
+        all of them when gpg ends first."""
+        while self._status_in is not None:
+            line = self._status_in.readline()
+            if not line:
+                break
+            self._status_lines.append(line)
+            if line.startswith("[GNUPG:] PLAINTEXT"):
+                break
+        return self._parsed()
+
+    def _parsed(self) -> List[List[str]]:
+        return [line.split()[1:] for line in self._status_lines if line.startswith("[GNUPG:] ")]
 
     def stdout(self) -> IO[bytes]:
         """gpg's output (started with stdout=subprocess.PIPE)."""
@@ -56,9 +82,11 @@ class GpgProcess:
     def finish(self) -> None:
         """Wait for gpg; raise with its message if it failed (or, when it reported its status, if
         what it decrypted was not passphrase-encrypted and integrity-protected)."""
+        if self._status_in is not None:
+            self._status_lines.extend(self._status_in.readlines())
         err = self.proc.stderr.read() if self.proc.stderr else b""
         rc = self.proc.wait()
-        if self.status_path:
+        if self._status_in is not None:
             problem = not_sealed(self._status(), exited_ok=rc == 0)
             if problem:
                 raise ForgedError(f"refused: the backup {problem}; not restoring it")
@@ -67,14 +95,7 @@ class GpgProcess:
             raise BackupError("gpg failed: " + (msg[-1] if msg else f"exit {rc}"))
 
     def _status(self) -> List[List[str]]:
-        if not self.status_path:
-            return []
-        try:
-            with open(self.status_path, encoding="utf-8", errors="replace") as f:
-                lines = f.read().splitlines()
-        except OSError:
-            return []
-        return [line.split()[1:] for line in lines if line.startswith("[GNUPG:] ")]
+        return self._parsed()
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -82,6 +103,9 @@ class GpgProcess:
             self.proc.wait()
         if self.proc.stderr:
             self.proc.stderr.close()
+        if self._status_in is not None:
+            self._status_in.close()
+            self._status_in = None
         gpgconf = shutil.which("gpgconf")
         if gpgconf:  # gpg starts an agent in its home for symmetric encryption: stop it
             subprocess.run([gpgconf, "--homedir", self.home, "--kill", "gpg-agent"],

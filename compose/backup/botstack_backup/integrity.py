@@ -7,14 +7,22 @@ cheaper than gpg's own S2K does. docs/backups.md shows how to check a MAC with p
 """
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
 import os
 import re
+from typing import Any, Dict
 
 from .errors import ForgedError
-from .store import DUMP_SUFFIX, MANIFEST_SUFFIX, strip_suffix
+from .store import DUMP_SUFFIX, MANIFEST_SUFFIX, NAME_RE as FILE_NAME_RE, parse_ts, strip_suffix
+
+Manifest = Dict[str, Any]
+# A manifest is a few KiB (table names and counts); anything far larger is not one, and is not read
+# whole into the container's 192M.
+MAX_MANIFEST_BYTES = 1024 * 1024
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 MAC_ALG = "HMAC-SHA256"
 KDF = "PBKDF2-HMAC-SHA256"
@@ -30,6 +38,16 @@ def check_name(name: object) -> str:
         raise ForgedError(f"refused: the manifest names its backup {str(name)[:80]!r}, which is not a "
                           "backup name (letters, digits, '.', '_', '-' and a timestamp)")
     return name
+
+
+def load(data: bytes, where: str) -> object:
+    """The JSON value of a manifest file or object; ForgedError for anything that is not JSON."""
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise ForgedError(f"refused: {where} is {len(data)} bytes, not a backup manifest")
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise ForgedError(f"refused: {where} is not a backup manifest (not JSON: {type(exc).__name__})") from None
 
 
 def canonical(manifest: dict) -> bytes:
@@ -59,19 +77,30 @@ def _check_mac(manifest: dict, passphrase: str, where: str) -> None:
     if (not isinstance(mac, dict) or mac.get("alg") != MAC_ALG or mac.get("kdf") != KDF
             or mac.get("iterations") != KDF_ITERATIONS):
         raise ForgedError(f"refused: the manifest {where} has a MAC of an unknown kind")
-    try:
-        salt = bytes.fromhex(mac.get("salt") or "")
-    except (TypeError, ValueError):
-        salt = b""
-    expected = hmac.new(_key(passphrase, salt), canonical(manifest), hashlib.sha256).hexdigest()
-    if len(salt) < 16 or not hmac.compare_digest(expected, str(mac.get("value"))):
+    salt_hex, value = mac.get("salt"), mac.get("value")
+    if (not isinstance(salt_hex, str) or not re.fullmatch(r"(?:[0-9a-f]{2}){16,64}", salt_hex)
+            or not isinstance(value, str) or not _HEX64.match(value)):
+        raise ForgedError(f"refused: the manifest {where} does not carry a valid MAC (malformed)")
+    expected = hmac.new(_key(passphrase, bytes.fromhex(salt_hex)), canonical(manifest), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected.encode("ascii"), value.encode("ascii")):
         raise ForgedError(f"refused: the manifest {where} does not carry a valid MAC (forged, altered, "
                           "or made with another BACKUP_PASSPHRASE)")
 
 
-def verify(manifest: object, passphrase: str, where: str) -> dict:
+def verify(manifest: object, passphrase: str, where: str) -> Manifest:
     """A manifest read from `where` (an object key or a local path), checked before anything trusts it:
-    a JSON object, safe names that agree with where it was found, and a valid MAC."""
+    a JSON object, safe names that agree with where it was found, a valid MAC, and every field the
+    tool reads of the type it expects. Whatever it holds, the only failure is ForgedError."""
+    try:
+        return _verify(manifest, passphrase, where)
+    except ForgedError:
+        raise
+    except Exception as exc:  # planted data must end in a refusal, never in an escaped exception
+        raise ForgedError(f"refused: the manifest {where} could not be checked ({type(exc).__name__})") from None
+
+
+def precheck(manifest: object, where: str) -> Manifest:
+    """The checks that cost nothing (no key derivation): shape, names, the MAC's form."""
     if not isinstance(manifest, dict):
         raise ForgedError(f"refused: {where} is not a backup manifest")
     name = check_name(manifest.get("name"))
@@ -82,5 +111,50 @@ def verify(manifest: object, passphrase: str, where: str) -> dict:
         if not isinstance(value, str) or value.rsplit("/", 1)[-1] != name + suffix or ".." in value.split("/"):
             raise ForgedError(f"refused: the manifest {where} records the {field} {str(value)[:80]!r}, "
                               f"which is not {name}{suffix}")
-    _check_mac(manifest, passphrase, where)
     return manifest
+
+
+def _verify(manifest: object, passphrase: str, where: str) -> Manifest:
+    checked = precheck(manifest, where)
+    _check_mac(checked, passphrase, where)
+    _check_fields(checked, where)
+    return checked
+
+
+def _malformed(where: str, field: str, value: object) -> ForgedError:
+    return ForgedError(f"refused: the manifest {where} records a malformed {field} ({str(value)[:40]!r})")
+
+
+def _count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _check_fields(m: Manifest, where: str) -> None:
+    """Every field the tool reads, of the type it reads it as (even under a valid MAC)."""
+    for field in ("sha256_encrypted", "sha256_plain"):
+        if not isinstance(m.get(field), str) or not _HEX64.match(m[field]):
+            raise _malformed(where, field, m.get(field))
+    for field in ("size_encrypted", "size_plain"):
+        if not _count(m.get(field)):
+            raise _malformed(where, field, m.get(field))
+    tables = m.get("tables")
+    if not isinstance(tables, dict) or not all(isinstance(k, str) and _count(v) for k, v in tables.items()):
+        raise _malformed(where, "tables", tables)
+    if "final" in m and not isinstance(m["final"], bool):
+        raise _malformed(where, "final", m["final"])
+    if "schema_version" in m and not isinstance(m["schema_version"], str):
+        raise _malformed(where, "schema_version", m["schema_version"])
+    if created_at(m) != parse_ts(FILE_NAME_RE.match(m["name"]).group("ts")):  # type: ignore[union-attr]  # check_name matched
+        raise _malformed(where, "created_at", m.get("created_at"))
+
+
+def created_at(m: Manifest) -> dt.datetime:
+    """The manifest's creation time (aware, UTC); ForgedError when it is not one."""
+    raw = m.get("created_at")
+    try:
+        t = dt.datetime.fromisoformat(str(raw).replace("Z", "+00:00")) if isinstance(raw, str) else None
+    except ValueError:
+        t = None
+    if t is None or t.tzinfo is None:
+        raise _malformed(str(m.get("manifest_key")), "created_at", raw)
+    return t

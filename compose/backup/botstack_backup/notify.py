@@ -6,7 +6,7 @@ import json
 import logging
 import urllib.error
 import urllib.request
-from typing import Optional
+from typing import List, Optional
 
 import psycopg
 
@@ -73,3 +73,18 @@ class Recorder:
             log.error("backup_runs: could not record the %s run: %s", kind,
                       str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
         return False
+
+    def uploaded_keys(self, limit: int = 1000) -> List[str]:
+        """Object keys of the latest backups recorded as having reached the bucket (backups and
+        backlog uploads); empty when there is no database or no table. Never raises."""
+        if not self.url:
+            return []
+        try:
+            with psycopg.connect(self.url, connect_timeout=10) as conn:
+                rows = conn.execute(
+                    "SELECT object_key FROM backup_runs WHERE ok AND uploaded AND object_key IS NOT NULL"
+                    " AND kind IN ('backup', 'upload') ORDER BY id DESC LIMIT %s", (limit,)).fetchall()
+        except psycopg.Error as exc:
+            log.warning("backup_runs: cannot read the recorded uploads: %s", type(exc).__name__)
+            return []
+        return [r[0] for r in rows if isinstance(r[0], str)]

@@ -5,7 +5,7 @@ import os
 import re
 import shutil
 import subprocess
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import psycopg
@@ -106,6 +106,46 @@ def row_counts(conn: psycopg.Connection) -> Dict[str, int]:
         q = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, table))
         counts[f"{schema}.{table}"] = int(one(conn, q))
     return counts
+
+
+def schema_version(conn: psycopg.Connection) -> Optional[str]:
+    """The bot's newest applied migration (bot/db.py's schema_migrations); None without that table."""
+    if one(conn, "SELECT to_regclass('public.schema_migrations') IS NOT NULL") is not True:
+        return None
+    version = one(conn, "SELECT max(version) FROM public.schema_migrations")
+    return version if isinstance(version, str) else None
+
+
+def drop_tables(url: str, tables: List[str]) -> None:
+    """DROP TABLE ... CASCADE of `schema.table` names, in one transaction."""
+    with connect(url) as conn:
+        with conn.transaction():
+            for qualified in tables:
+                schema, _, table = qualified.partition(".")
+                conn.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(schema, table)))
+
+
+def table_names(url: str) -> List[str]:
+    """`schema.table` of every ordinary table (what the manifest's `tables` lists)."""
+    with connect(url) as conn:
+        return [f"{s}.{t}" for s, t in conn.execute(_TABLES_SQL).fetchall()]
+
+
+def changes_since(url: str, since: object) -> Optional[Tuple[int, int]]:
+    """(reminders created, reminder deliveries sent) after `since` in the bot's tables of `url`: what
+    a restore of a backup of that time takes back. None when the tables are not there (not the bot's
+    database) or cannot be read."""
+    try:
+        with connect(url) as conn:
+            if one(conn, "SELECT to_regclass('public.reminders') IS NOT NULL AND "
+                         "to_regclass('public.deliveries') IS NOT NULL") is not True:
+                return None
+            created = int(one(conn, "SELECT count(*) FROM public.reminders WHERE created_at > %s", (since,)))
+            sent = int(one(conn, "SELECT count(*) FROM public.deliveries WHERE state = 'sent' AND sent_at > %s",
+                           (since,)))
+    except (psycopg.Error, BackupError):
+        return None
+    return created, sent
 
 
 def user_object_count(url: str) -> int:

@@ -7,54 +7,41 @@ import os
 import shutil
 import subprocess
 import tempfile
-from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Iterator, Optional
 
-from . import gpg, integrity, pg
-from .errors import BackupError, BusyError, ChecksumError, ConfigError, NotFound, OffsiteError, RefusedError
-from .offsite import Offsite
-from .store import CHUNK, DUMP_SUFFIX, MANIFEST_SUFFIX, NAME_RE, LocalBackup, LocalStore, strip_suffix
+import psycopg
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, List, Optional, Tuple
+
+from . import freshness, gpg, integrity, pg, safety
+from .errors import (BackupError, BusyError, ChecksumError, ConfigError, ForgedError, NotFound, OffsiteError,
+                     RefusedError)
+from .integrity import Manifest
+from .resolve import Reader, resolve
+from .store import CHUNK, DUMP_SUFFIX, LocalBackup, LocalStore, strip_suffix
 from .context import Context
 
 log = logging.getLogger("botstack_backup")
 
+# A restore or drill may verify more manifests than a prune (resolve.MAX_VERIFICATIONS): it is what
+# the operator is waiting for; refusals are remembered either way.
+RESTORE_VERIFICATIONS = 200
+
 
 @dataclass
 class Attempt:
-    """What a failure report names: the backup's object, once it is known."""
+    """What a failure report names: the backup's object, once it is known (and what was skipped)."""
     object_key: Optional[str] = None
+    note: str = ""
 
 
 @dataclass
 class Fetched:
     """An encrypted dump on local disk whose sha256 matches its manifest."""
     path: str
-    manifest: dict
-
-
-def _time_then_key(key: str) -> tuple:
-    m = NAME_RE.match(strip_suffix(key))
-    return (m.group("ts") if m else "", key)
-
-
-def _resolve_offsite(offsite: Offsite, which: Optional[str], passphrase: str) -> dict:
-    """The manifest of the backup asked for, verified (see integrity.verify)."""
-    listing = offsite.list()
-    # by the time in the name, then the key: a final backup (`<name>-final-<time>`) is no "later"
-    # than a regular one made after it the same day
-    manifests = sorted((k for k in listing if k.endswith(MANIFEST_SUFFIX)), key=_time_then_key)
-    if which in ("latest", "", None):
-        for mkey in reversed(manifests):
-            manifest = offsite.get_json(mkey)
-            if isinstance(manifest, dict) and manifest.get("key") in listing:
-                return integrity.verify(manifest, passphrase, mkey)
-        raise NotFound("no complete backup in the bucket")
-    base = strip_suffix(which)
-    for mkey in manifests:
-        if mkey.rsplit("/", 1)[-1] == base + MANIFEST_SUFFIX:
-            return integrity.verify(offsite.get_json(mkey), passphrase, mkey)
-    raise NotFound(f"no backup {which!r} in the bucket (see `botstack-backup list`)")
+    manifest: Manifest
+    skipped: List[Tuple[str, str]] = field(default_factory=list)  # newer manifests that failed verification
+    local: bool = False
 
 
 def _damaged(b: LocalBackup) -> ChecksumError:
@@ -82,16 +69,16 @@ def _local(store: LocalStore, which: Optional[str], passphrase: str) -> Fetched:
             raise _damaged(b)
     if b.dump_path is None or b.manifest_path is None:  # b.good says both are there
         raise _damaged(b)
-    return Fetched(b.dump_path, integrity.verify(b.manifest, passphrase, b.manifest_path))
+    return Fetched(b.dump_path, integrity.verify(b.manifest, passphrase, b.manifest_path), local=True)
 
 
 def _download(tool: Context, which: Optional[str], workdir: str) -> Fetched:
-    offsite = Offsite(tool.cfg)
-    manifest = _resolve_offsite(offsite, which, tool.cfg.passphrase)
-    path = os.path.join(workdir, manifest["name"] + DUMP_SUFFIX)
+    offsite = tool.offsite()
+    got = resolve(Reader(tool, offsite, budget=RESTORE_VERIFICATIONS), offsite.list(), which)
+    path = os.path.join(workdir, got.manifest["name"] + DUMP_SUFFIX)
     with open(path, "wb") as f:
-        offsite.download(manifest["key"], f)
-    return Fetched(path, manifest)
+        offsite.download(got.manifest["key"], f)
+    return Fetched(path, got.manifest, got.skipped)
 
 
 def fetch(tool: Context, which: Optional[str], workdir: str, from_local: bool) -> Fetched:
@@ -112,38 +99,99 @@ def fetch(tool: Context, which: Optional[str], workdir: str, from_local: bool) -
     return got
 
 
-def decrypt_verified(tool: Context, got: Fetched, workdir: str) -> str:
-    """Decrypt into workdir; the plaintext's sha256 must match the manifest."""
-    plain = os.path.join(workdir, got.manifest["name"] + ".dump")
-    digest = hashlib.sha256()
-    fd = os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out, open(got.path, "rb") as src:
-        with gpg.decryptor(tool.cfg.passphrase, src, subprocess.PIPE) as dec:
-            stdout = dec.stdout()
-            for chunk in iter(lambda: stdout.read(CHUNK), b""):
-                digest.update(chunk)
-                out.write(chunk)
-            dec.finish()
-    if digest.hexdigest() != got.manifest.get("sha256_plain"):
-        raise ChecksumError(f"checksum mismatch after decryption of {got.manifest.get('name')}; not restoring it")
-    return plain
-
-
-def pg_restore(plain: str, target_url: str, clean: bool = True) -> None:
-    """`clean` False: objects that exist already make it fail (and, in one transaction, change nothing)."""
+def _pg_restore_argv(target_url: str, clean: bool = True) -> Tuple[List[str], dict]:
     url_nopw, pgenv = pg.split_url(target_url)
     try:
         role = pg.restore_role(target_url)
     except Exception as exc:
         raise BackupError(f"cannot connect to the target database: {exc}") from None
-    proc = subprocess.run(
-        [pg.tool_path("pg_restore"), *(["--clean", "--if-exists"] if clean else []), "--no-owner", "--no-privileges",
-         "--single-transaction", "--exit-on-error", "--no-password", f"--dbname={url_nopw}",
-         *([f"--role={role}"] if role else []), plain],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=pg.child_env(pgenv))
-    if proc.returncode != 0:
-        msg = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise BackupError("pg_restore failed: " + (msg[-1] if msg else f"exit {proc.returncode}"))
+    # clean False: an object that exists already fails it (and, in one transaction, changes nothing)
+    return ([pg.tool_path("pg_restore"), *(["--clean", "--if-exists"] if clean else []), "--no-owner", "--no-privileges",
+             "--single-transaction", "--exit-on-error", "--no-password", f"--dbname={url_nopw}",
+             *([f"--role={role}"] if role else [])], pg.child_env(pgenv))
+
+
+class _Restorer:
+    """pg_restore reading the dump from its stdin, in one transaction."""
+
+    def __init__(self, target_url: str, clean: bool = True):
+        argv, env = _pg_restore_argv(target_url, clean)
+        self.err = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.err, env=env)
+
+    def feed(self, chunk: bytes) -> None:
+        try:
+            self.proc.stdin.write(chunk)  # type: ignore[union-attr]  # started with stdin=PIPE
+        except BrokenPipeError:  # pg_restore stopped (--exit-on-error): its message says why
+            self.proc.wait()
+            raise self._failed() from None
+
+    def commit(self) -> None:
+        """End of input: pg_restore finishes the restore and commits."""
+        try:
+            self.proc.stdin.close()  # type: ignore[union-attr]
+        except BrokenPipeError:
+            pass
+        if self.proc.wait() != 0:
+            raise self._failed()
+
+    def abort(self) -> None:
+        """Never committed: the server rolls the whole restore back."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def _failed(self) -> BackupError:
+        self.err.seek(0)
+        msg = self.err.read().decode("utf-8", "replace").strip().splitlines()
+        return BackupError("pg_restore failed: " + (msg[-1] if msg else f"exit {self.proc.returncode}"))
+
+    def close(self) -> None:
+        self.abort()
+        self.err.close()
+
+
+def restore_stream(tool: Context, got: Fetched, target_url: str,
+                   before_first_byte: Callable[[], None] = lambda: None, clean: bool = True) -> None:
+    """Decrypt straight into pg_restore: no plaintext file, decryption and restore overlap.
+
+    The ciphertext's sha256 was checked against the authenticated manifest before (fetch). gpg's
+    status must show passphrase-encrypted, integrity-protected data before its first byte reaches
+    the database (`before_first_byte` runs then: the drill makes its scratch database), and the last
+    chunk is held back until gpg confirmed the message and the dump's sha256 and size match the
+    manifest: without it pg_restore cannot finish, so any mismatch is rolled back, never committed."""
+    with open(got.path, "rb") as src, gpg.decryptor(tool.cfg.passphrase, src, subprocess.PIPE) as dec:
+        problem = gpg.not_sealed(dec.early_status(), exited_ok=False)
+        if problem:
+            raise ForgedError(f"refused: the backup {problem}; not restoring it")
+        out = dec.stdout()
+        digest, size = hashlib.sha256(), 0
+        held: Optional[bytes] = None
+        restorer: Optional[_Restorer] = None
+        try:
+            for chunk in iter(lambda: out.read(CHUNK), b""):
+                digest.update(chunk)
+                size += len(chunk)
+                if held is not None:
+                    if restorer is None:
+                        before_first_byte()
+                        restorer = _Restorer(target_url, clean)
+                    restorer.feed(held)
+                held = chunk
+            dec.finish()
+            if digest.hexdigest() != got.manifest["sha256_plain"] or size != got.manifest["size_plain"]:
+                raise ChecksumError(f"checksum mismatch after decryption of {got.manifest['name']}; "
+                                    "not restored (rolled back)")
+            if held is None:
+                raise BackupError(f"the backup {got.manifest['name']} decrypted to nothing")
+            if restorer is None:
+                before_first_byte()
+                restorer = _Restorer(target_url, clean)
+            restorer.feed(held)
+            restorer.commit()
+        finally:
+            if restorer is not None:
+                restorer.close()
 
 
 @contextmanager
@@ -156,7 +204,7 @@ def workdir(store: LocalStore) -> Iterator[str]:
         shutil.rmtree(d, ignore_errors=True)
 
 
-def _refuse_non_empty(target: str, force: bool) -> None:
+def _refuse_non_empty(target: str, force: bool) -> int:
     try:
         objects = pg.user_object_count(target)
     except BackupError:
@@ -167,21 +215,82 @@ def _refuse_non_empty(target: str, force: bool) -> None:
         raise RefusedError(
             f"the target database {pg.dbname(target)!r} is not empty ({objects} tables, views "
             "or sequences); pass --force to replace its contents with the backup")
+    return int(objects)
+
+
+def report_skipped(tool: Context, kind: str, got: Fetched) -> str:
+    """Manifests newer than the backup taken that failed verification: alerted, never chosen.
+    Returns a note for the operation's record."""
+    if not got.skipped:
+        return ""
+    names = ", ".join(strip_suffix(k) for k, _ in got.skipped[:5]) + (" ..." if len(got.skipped) > 5 else "")
+    note = (f"{len(got.skipped)} newer manifest(s) in the bucket failed verification and were skipped "
+            f"({names}): {got.skipped[0][1]}")
+    log.warning("%s: %s", kind, note)
+    tool.alerter.send(f"\u26a0\ufe0f botstack {kind}: planted or damaged objects in the bucket\n{note}")
+    return "; " + note
+
+
+def check_freshness(tool: Context, which: str, got: Fetched, accept_older: bool) -> None:
+    """`latest` must be the newest backup the tool knows of (see freshness.py)."""
+    if which not in ("latest", "", None) or accept_older:
+        return
+    what = "the newest complete local copy" if got.local else "the newest authenticated backup in the bucket"
+    freshness.refuse_older(tool, got.manifest, what, local=not got.local,
+                           hint="; `--accept-older` restores the older one anyway")
+
+
+def _drop_tables_the_backup_lacks(manifest: Manifest, target: str) -> str:
+    """Tables made after the backup (a later migration): `pg_restore --clean` would leave them, and one
+    with a foreign key to a table of the backup would stop the restore. They go first (their rows are
+    in the safety dump); the bot's migrations make them again."""
+    try:
+        extra = sorted(set(pg.table_names(target)) - set(manifest["tables"]))
+        if extra:
+            pg.drop_tables(target, extra)
+    except psycopg.Error as exc:
+        raise BackupError(f"cannot drop the tables the backup lacks: {exc}") from None
+    if not extra:
+        return ""
+    log.warning("restore: dropped %d table(s) the backup lacks: %s", len(extra), ", ".join(extra))
+    return f"; dropped the tables the backup lacks: {', '.join(extra)}"
+
+
+def _taken_back(tool: Context, manifest: Manifest, target: str) -> str:
+    """What restoring this backup takes back, said before it happens (and recorded)."""
+    created = integrity.created_at(manifest)
+    age = tool.now() - created
+    changes = pg.changes_since(target, created)
+    text = (f"{manifest['name']} was made {created:%Y-%m-%d %H:%M} UTC, {age.total_seconds() / 3600:.1f} h ago"
+            + (f"; since then {changes[0]} reminder(s) were created (gone after the restore) and "
+               f"{changes[1]} delivered (pending again after it, as far as the backup knows)" if changes else ""))
+    log.warning("restore: %s", text)
+    return "; " + text
 
 
 def _restore_locked(tool: Context, which: str, target: str, force: bool, from_local: bool,
-                    attempt: Attempt) -> dict:
-    _refuse_non_empty(target, force)
+                    attempt: Attempt, accept_older: bool) -> Tuple[Manifest, str]:
+    objects = _refuse_non_empty(target, force)
     with workdir(tool.store) as work:
         got = fetch(tool, which, work, from_local)
-        attempt.object_key = got.manifest.get("key")
-        plain = decrypt_verified(tool, got, work)
-        pg_restore(plain, target)
-    return got.manifest
+        attempt.object_key = got.manifest["key"]
+        note = report_skipped(tool, "restore", got)
+        check_freshness(tool, which, got, accept_older)
+        notes = [note]
+
+        def prepare() -> None:
+            """Once gpg showed sealed data, before its first byte: what the restore replaces is kept."""
+            if objects:
+                notes.append(_taken_back(tool, got.manifest, target))
+                notes.append(f"; safety dump of the replaced database: {safety.safety_dump(tool, target)}")
+                notes.append(_drop_tables_the_backup_lacks(got.manifest, target))
+        restore_stream(tool, got, target, before_first_byte=prepare)
+        note = "".join(notes)
+    return got.manifest, note
 
 
 def restore(tool: Context, which: str = "latest", target_url: Optional[str] = None,
-            force: bool = False, from_local: bool = False) -> dict:
+            force: bool = False, from_local: bool = False, accept_older: bool = False) -> Manifest:
     started = tool.now()
     target = target_url or tool.cfg.database_url
     attempt = Attempt()
@@ -190,7 +299,7 @@ def restore(tool: Context, which: str = "latest", target_url: Optional[str] = No
             raise ConfigError("no target database (DATABASE_URL or --target-url)")
         tool.cfg.require_passphrase()
         with tool.lock():
-            manifest = _restore_locked(tool, which, target, force, from_local, attempt)
+            manifest, note = _restore_locked(tool, which, target, force, from_local, attempt, accept_older)
     except BusyError:
         raise
     except OffsiteError as exc:
@@ -200,8 +309,14 @@ def restore(tool: Context, which: str = "latest", target_url: Optional[str] = No
     except BackupError as exc:
         tool.fail("restore", started, exc, object_key=attempt.object_key)
         raise
-    detail = f"restored {manifest['name']} into {pg.dbname(target)!r}"
+    except Exception as exc:  # unexpected: still a refusal that is told, never a silent crash
+        unexpected = BackupError(f"unexpected error: {type(exc).__name__}: {exc}")
+        tool.fail("restore", started, unexpected, object_key=attempt.object_key)
+        raise unexpected from exc
+    schema = manifest.get("schema_version")
+    detail = (f"restored {manifest['name']} into {pg.dbname(target)!r}"
+              + (f" at schema {schema} (the bot's start applies any later migration)" if schema else "") + note)
     log.info("%s", detail)
-    tool.recorder.record("restore", started, True, object_key=manifest.get("key"),
-                         size_bytes=manifest.get("size_encrypted"), detail=detail)
+    tool.recorder.record("restore", started, True, object_key=manifest["key"],
+                         size_bytes=manifest["size_encrypted"], detail=detail)
     return manifest

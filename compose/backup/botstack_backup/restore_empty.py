@@ -18,7 +18,7 @@ from . import pg
 from .config import Config
 from .context import Context
 from .errors import BackupError, BusyError, ConfigError, NotFound, RefusedError
-from .restore import Attempt, decrypt_verified, fetch, pg_restore, workdir
+from .restore import Attempt, fetch, report_skipped, restore_stream, workdir
 
 log = logging.getLogger("botstack_backup")
 
@@ -115,8 +115,8 @@ def restore_into_empty(tool: Context, source_cfg: Config, skip_if_data: bool = F
                 except NotFound:
                     raise NotFound(f"nothing to restore: no complete backup under {source}") from None
                 attempt.object_key = got.manifest.get("key")
-                plain = decrypt_verified(reader, got, work)
-                pg_restore(plain, target, clean=False)
+                note = report_skipped(tool, "restore", got)
+                restore_stream(reader, got, target, clean=False)
     except BusyError:
         raise
     except BackupError as exc:
@@ -125,7 +125,7 @@ def restore_into_empty(tool: Context, source_cfg: Config, skip_if_data: bool = F
     manifest = got.manifest
     rows = sum((manifest.get("tables") or {}).values())
     detail = (f"restored {manifest['name']} (made {manifest.get('created_at')}, {rows} rows) from {source} "
-              f"into the empty database {pg.dbname(target)!r}")
+              f"into the empty database {pg.dbname(target)!r}{note}")
     log.info("%s", detail)
     tool.recorder.record("restore", started, True, object_key=manifest.get("key"),
                          size_bytes=manifest.get("size_encrypted"), detail=detail)

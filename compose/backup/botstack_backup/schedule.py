@@ -44,12 +44,21 @@ class Scheduler:
         return os.path.join(self.tool.dir, STATE_FILE)
 
     def _load(self) -> dict:
+        """The state file, with its types checked: anything else in it (damaged, planted) is ignored."""
         try:
-            with open(self._state_path) as f:
-                raw = json.load(f)
-            return {k: dt.datetime.fromisoformat(v) for k, v in raw.items() if isinstance(v, str)}
-        except (OSError, ValueError):
+            with open(self._state_path, "rb") as f:
+                raw = json.loads(f.read(64 * 1024))
+        except (OSError, ValueError, RecursionError):
             return {}
+        state = {}
+        for k, v in (raw.items() if isinstance(raw, dict) else ()):
+            try:
+                t = dt.datetime.fromisoformat(v) if isinstance(v, str) else None
+            except ValueError:
+                continue
+            if t is not None and t.tzinfo is not None:
+                state[k] = t
+        return state
 
     def _save(self, state: dict) -> None:
         try:
@@ -88,8 +97,9 @@ class Scheduler:
                 state.pop("last_backup_attempt", None)
             except BackupError:
                 pass  # already logged, recorded and alerted
-            except Exception:
+            except Exception as exc:
                 log.exception("backup crashed")
+                self._told("backup", now, exc)
             self._save(state)
         now = self.now()
         if now >= self.next_drill_at(state) and self.tool.newest_good_local() is not None:
@@ -102,13 +112,21 @@ class Scheduler:
                 log.warning("%s", exc)
                 state.pop("last_drill_attempt", None)
             except BackupError:
-                pass
-            except Exception:
+                pass  # already logged, recorded and alerted
+            except Exception as exc:
                 log.exception("drill crashed")
+                self._told("drill", now, exc)
             self._save(state)
         now = self.now()
         nxt = min(self.next_backup_at(state), self.next_drill_at(state))
         return max(1.0, min(MAX_SLEEP, (nxt - now).total_seconds()))
+
+    def _told(self, kind: str, started: dt.datetime, exc: Exception) -> None:
+        """A crash the operation itself did not report: alerted and recorded all the same."""
+        try:
+            self.tool.fail(kind, started, BackupError(f"crashed: {type(exc).__name__}: {exc}"))
+        except Exception:  # the alert and the record never raise; this is the last resort
+            log.exception("could not report the crash")
 
     def run_forever(self, max_ticks: Optional[int] = None) -> None:
         log.info("schedule: a backup every %s h, local retention %d days, a drill every %d days",
@@ -116,7 +134,12 @@ class Scheduler:
                  self.tool.cfg.drill_interval_days)
         ticks = 0
         while max_ticks is None or ticks < max_ticks:
-            wait = self.tick()
+            try:
+                wait = self.tick()
+            except Exception as exc:  # the schedule itself must survive anything in its directory
+                log.exception("schedule: tick failed")
+                self._told("backup", self.now(), exc)
+                wait = self.retry.total_seconds()
             reap_orphans()
             self.sleep(wait)
             ticks += 1

@@ -123,11 +123,16 @@ class LocalBackup:
         return [p for p in (self.dump_path, self.manifest_path) if p]
 
 
+MAX_MANIFEST_BYTES = 1024 * 1024  # integrity.MAX_MANIFEST_BYTES
+
+
 def _read_json(path: str) -> Optional[dict]:
+    """A local manifest as a JSON object; None when it is anything else (not yet verified)."""
     try:
-        with open(path) as f:
-            data = json.load(f)
-    except (OSError, ValueError):
+        with open(path, "rb") as f:
+            raw = f.read(MAX_MANIFEST_BYTES + 1)
+        data = json.loads(raw) if len(raw) <= MAX_MANIFEST_BYTES else None
+    except (OSError, ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
 

@@ -5,6 +5,7 @@ drill), below this facade; what they share (settings, clock, local store and loc
 told) is `context.Context`, below them all."""
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import List, Optional, Set
 
@@ -62,9 +63,8 @@ class BackupTool(Context):
                 return retention.prune_locked(self, offsite_keys)
         except BusyError:
             raise
-        except BackupError as exc:
-            self.fail("prune", started, exc)
-            raise
+        except Exception as exc:
+            raise self._failed("prune", started, exc) from exc
 
     def prune_offsite(self) -> List[str]:
         """Offsite retention (offsite_retention.py); run by `run` after each uploaded backup."""
@@ -74,16 +74,22 @@ class BackupTool(Context):
                 return offsite_retention.prune_offsite_locked(self, self.offsite())
         except BusyError:
             raise
-        except BackupError as exc:
-            self.fail("prune", started, exc)
-            raise
+        except Exception as exc:
+            raise self._failed("prune", started, exc) from exc
+
+    def _failed(self, kind: str, started: dt.datetime, exc: Exception) -> BackupError:
+        """Any failure (an unexpected one too) told: alert and record; the error to raise."""
+        err = exc if isinstance(exc, BackupError) else BackupError(
+            f"unexpected error: {type(exc).__name__}: {exc}")
+        self.fail(kind, started, err)
+        return err
 
     def list(self, offsite: bool = True) -> dict:
         return listing.list_backups(self, offsite)
 
     def restore(self, which: str = "latest", target_url: Optional[str] = None, force: bool = False,
-                from_local: bool = False) -> dict:
-        return restore.restore(self, which, target_url, force, from_local)
+                from_local: bool = False, accept_older: bool = False) -> dict:
+        return restore.restore(self, which, target_url, force, from_local, accept_older)
 
     def drill(self) -> DrillResult:
         return drill.drill(self)
