@@ -22,9 +22,9 @@ def wire(cfg: StackConfig, repo_root: Path, build_dir: Path) -> Wired:
                                              cfg.protect_data))
     backups = DropletBackups(cfg.droplet_backup_plan, cfg.droplet_backup_weekday, cfg.droplet_backup_hour)
     server = Server("server", ServerArgs(
-        cfg.stack, cfg.region, cfg.droplet_size, cfg.image, cfg.ssh_public_keys, cfg.volume_size_gib,
+        cfg.stack, cfg.region, cfg.droplet_size, cfg.image, cfg.volume_size_gib,
         backups if cfg.enable_droplet_backups else None, cfg.protect_data,
-        vpc_id=network.vpc_id, tag_name=network.tag_name, reserved_ip=network.reserved_ip))
+        tag_name=network.tag_name, reserved_ip=network.reserved_ip, final_backup=not cfg.managed_db))
     if cfg.backup_store:  # the user's own S3-compatible store: no Spaces bucket, no Spaces key
         credentials, bucket_urns = own_store_credentials(cfg.backup_store, cfg.backup_passphrase), []
     else:
@@ -32,13 +32,13 @@ def wire(cfg: StackConfig, repo_root: Path, build_dir: Path) -> Wired:
         credentials, bucket_urns = storage.credentials, [storage.bucket_urn]
     database = Database("database", DatabaseArgs(
         cfg.stack, cfg.managed_db, cfg.region, cfg.managed_database_size, cfg.managed_database_version,
-        cfg.protect_data, vpc_id=network.vpc_id, tag_name=network.tag_name, droplet_id=server.droplet_id))
+        cfg.protect_data, vpc_id=server.vpc_id, tag_name=network.tag_name, droplet_id=server.droplet_id))
     release_id = release.release_id(repo_root)
     deploy = Deploy("deploy", DeployArgs(
         cfg.stack, repo_root, build_dir, server.connection,
         env=envfile.render(cfg, release_id, database.access, credentials),
         volume_id=server.volume_id, tag_name=network.tag_name, final_backup=not cfg.managed_db,
-        ssh_open=network.ssh_open))
+        ssh_open=network.ssh_open, admin_ssh_keys=cfg.ssh_public_keys))
     Monitoring("monitoring", MonitoringArgs(cfg.stack, cfg.alert_emails, server.droplet_id))
     urns = [server.droplet_urn, server.volume_urn, network.reserved_ip_urn, *bucket_urns]
     Project("project", ProjectArgs(cfg.stack, cfg.production,

@@ -140,7 +140,7 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="leave the stand-in running")
     args = ap.parse_args()
     engine = Engine(cache_dir() / "engine").ensure()
-    refs = {"python": images.ensure_python(), "postgres": images.ensure_postgres(),
+    refs = {"python": images.ensure_python(), "postgres": images.ensure_postgres(17),
             "moto": images.ensure_moto(), "droplet": images.ensure_droplet_base()}
     work = Path(tempfile.mkdtemp(prefix="botstack-bench-droplet-"))
     s = Session(work, refs)

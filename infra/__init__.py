@@ -11,6 +11,7 @@
 - `teardown`: what runs on the droplet when it goes (final backup, stop and flush), through an ssh
   wrapper that acts on its own droplet only and skips only one DigitalOcean says is gone; `passphrase`: the backup passphrase
   scripts/deploy stores in the stack's config (both pure Python)
+- `resize`: the pre-resize step's script (final backup and graceful stop before a resize in place)
 - one ComponentResource per concern, each with a typed Args: `network`, `server`, `storage`,
   `database`, `deploy`, `monitoring`, `project`
 - `program`: config in, outputs out, around the wiring of `__main__.py`

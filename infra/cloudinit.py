@@ -1,8 +1,11 @@
 """Renders the droplet's cloud-init user-data from `cloud-init/user-data.yaml` (pure Python).
 
 The template holds everything static; `render_user_data` fills the `@@NAME@@` placeholders and adds
-the parts that come from the program: the users and their keys, the pinned SSH host key
+the parts that come from the program: the users and the deploy key, the pinned SSH host key
 (`ssh_keys`, so the deploy connection can verify the host) and the volume's mount.
+
+Nothing here may change while the stack lives: user-data is ForceNew (a change replaces the
+droplet). Your admin keys are therefore not in it; the deploy writes them (infra/deploy.py).
 """
 from __future__ import annotations
 
@@ -37,7 +40,6 @@ _Dumper.add_representer(str, _str)
 
 @dataclass(frozen=True)
 class UserDataParams:
-    admin_ssh_keys: tuple[str, ...]
     deploy_public_key: str
     host_private_key: str     # OpenSSH-format ed25519 private key (secret)
     host_public_key: str      # "ssh-ed25519 AAAA..."
@@ -49,6 +51,7 @@ def render_user_data(p: UserDataParams, template: Path = TEMPLATE) -> str:
         "ADMIN_USER": ADMIN_USER, "DEPLOY_USER": DEPLOY_USER, "ROOT": BOTSTACK_ROOT,
         "DATA_DIR": DATA_DIR, "VOLUME_LABEL": VOLUME_LABEL, "SWAP_MIB": str(SWAP_MIB),
         "SWAP_BYTES": str(SWAP_MIB * 1024 * 1024), "COMPOSE_PROJECT": facts.COMPOSE_PROJECT,
+        "ADMIN_KEYS_TOOL": facts.ADMIN_KEYS_TOOL,
     }.items():
         text = text.replace(f"@@{name}@@", value)
     if "@@" in text:
@@ -58,11 +61,12 @@ def render_user_data(p: UserDataParams, template: Path = TEMPLATE) -> str:
         {
             "name": ADMIN_USER, "gecos": "botstack admin", "shell": "/bin/bash",
             "groups": ["sudo", "docker"], "sudo": "ALL=(ALL) NOPASSWD:ALL",
-            "lock_passwd": True, "ssh_authorized_keys": list(p.admin_ssh_keys),
+            "lock_passwd": True,   # keys: the deploy's admin-keys step
         },
         {
             "name": DEPLOY_USER, "gecos": "botstack deploy", "shell": "/bin/bash",
-            "groups": ["docker"], "lock_passwd": True,
+            # docker already makes it root's equal; sudo adds nothing but the named tool
+            "groups": ["docker"], "lock_passwd": True, "sudo": f"ALL=(root) NOPASSWD: {facts.ADMIN_KEYS_TOOL}",
             "ssh_authorized_keys": [p.deploy_public_key.strip()],
         },
     ]

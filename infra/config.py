@@ -25,7 +25,7 @@ program registers any resource. The keys (all camelCase, as in Pulumi.<stack>.ya
 | backupOffsiteKeepWeekly | int, 4 | offsite: the newest backup of each of the last N weeks is kept (>= 0) |
 | backupOffsiteKeepMonthly | int, 6 | offsite: the newest backup of each of the last N months is kept (>= 0) |
 | healthcheckPingUrl | secret str, unset | healthchecks.io-compatible ping base URL with a project ping key (`https://hc-ping.com/<ping-key>`); unset: no pings |
-| backupPassphrase | secret str, unset | encrypts every backup (32-256 of `A-Za-z0-9._~+/=-`); scripts/deploy sets it on a stack's first deploy (or moves the old generated one here), so it outlives `pulumi destroy`; unset: a generated one kept in the state only |
+| backupPassphrase | secret str, required | encrypts every backup (32-256 of `A-Za-z0-9._~+/=-`); scripts/deploy sets it on a stack's first deploy (or moves the old generated one here), so it outlives `pulumi destroy`; unset: refused (a passphrase kept in the state only would go with `pulumi destroy`, the bucket and its backups would not) |
 | ciRunnerCidrs | list[str], [] | extra /32 or /128 hosts admitted to TCP 22 for one CI job (set and cleared by the deploy workflow only) |
 | backupDrillIntervalDays | int, 7 | days between automatic restore drills (>= 1) |
 | enableDropletBackups | bool, false | DigitalOcean droplet backups (+20% weekly / +30% daily of the droplet price) |
@@ -147,7 +147,7 @@ class StackConfig:
     backup_offsite_keep_weekly: int
     backup_offsite_keep_monthly: int
     healthcheck_ping_url: str = field(repr=False)  # holds the ping key: a secret like the token
-    backup_passphrase: str = field(repr=False)     # empty: the generated one (in the state only)
+    backup_passphrase: str = field(repr=False)     # from the stack file, where it outlives a destroy
     backup_drill_interval_days: int
     enable_droplet_backups: bool
     droplet_backup_plan: str
@@ -233,16 +233,59 @@ _SSH_KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-n
                   "ecdsa-sha2-nistp521", "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com")
 
 
+# The public key formats (RFC 4253 6.6, RFC 5656 3.1, RFC 8709 4, OpenSSH PROTOCOL.u2f): the
+# fields after the type name, each a length-prefixed string, and what each must hold. A key cut
+# short (a copy-paste that lost its end) fails here instead of locking you out of the droplet.
+_ECDSA_POINT = {"nistp256": 65, "nistp384": 97, "nistp521": 133}
+RSA_MIN_BITS = 2048
+
+
+def _ssh_fields(blob: bytes) -> list[bytes]:
+    fields, at = [], 0
+    while at < len(blob):
+        if at + 4 > len(blob):
+            raise ValueError("a length is cut short")
+        size = int.from_bytes(blob[at:at + 4], "big")
+        if at + 4 + size > len(blob):
+            raise ValueError("a field is cut short")
+        fields.append(blob[at + 4:at + 4 + size])
+        at += 4 + size
+    return fields
+
+
+def _ssh_key_problem(kind: str, fields: list[bytes]) -> Optional[str]:
+    if not fields or fields[0].decode(errors="replace") != kind:
+        return "data does not match its type"
+    rest = fields[1:]
+    if kind in ("ssh-ed25519", "sk-ssh-ed25519@openssh.com"):
+        want = 2 if kind.startswith("sk-") else 1
+        if len(rest) != want or len(rest[0]) != 32:
+            return "is not a whole ed25519 key (cut short?)"
+    elif kind == "ssh-rsa":
+        if len(rest) != 2 or not rest[0] or not rest[1]:
+            return "is not a whole RSA key (cut short?)"
+        bits = int.from_bytes(rest[1], "big").bit_length()
+        if bits < RSA_MIN_BITS - 8:   # an mpint's leading zero byte aside
+            return f"is a {bits}-bit RSA key, under {RSA_MIN_BITS} bits (cut short?)"
+    else:  # ecdsa-sha2-<curve>, sk-ecdsa-sha2-nistp256@openssh.com
+        curve = kind.split("-")[2].split("@")[0]
+        want = 3 if kind.startswith("sk-") else 2
+        if len(rest) != want or rest[0].decode(errors="replace") != curve or len(rest[1]) != _ECDSA_POINT[curve]:
+            return f"is not a whole {curve} key (cut short?)"
+    return None
+
+
 def _ssh_key(key: str, value: Any) -> str:
     parts = str(value).strip().split()
     if len(parts) < 2 or parts[0] not in _SSH_KEY_TYPES:
         raise ConfigError(key, "each entry must be an OpenSSH public key line (ssh-ed25519 AAAA... comment)")
     try:
         blob = base64.b64decode(parts[1], validate=True)
+        problem = _ssh_key_problem(parts[0], _ssh_fields(blob))
     except ValueError:
-        raise ConfigError(key, f"the {parts[0]} key's base64 part is invalid") from None
-    if not blob[4:4 + len(parts[0])].decode(errors="replace") == parts[0]:
-        raise ConfigError(key, f"the {parts[0]} key's data does not match its type")
+        problem = "base64 part is invalid or cut short"
+    if problem:
+        raise ConfigError(key, f"the {parts[0]} key {parts[1][:16]}... {problem}")
     return " ".join(parts)
 
 
@@ -269,8 +312,9 @@ def check_stack_name(stack: str) -> None:
                                     "refuses anything else in volume, bucket and droplet names")
 
 
-def load(get: Getter, stack: str, compose_file: Path) -> StackConfig:
-    """Reads every key through `get(key)` (None when unset) and validates it."""
+def load(get: Getter, stack: str, compose_file: Optional[Path]) -> StackConfig:
+    """Reads every key through `get(key)` (None when unset) and validates it. Without a compose
+    file (only `check_stack_file` in a tree without compose/) the memory rule is left to the program."""
 
     def val(key: str) -> Any:
         raw = get(key)
@@ -289,7 +333,12 @@ def load(get: Getter, stack: str, compose_file: Path) -> StackConfig:
     fields.update(_droplet_backups(val))
     fields.update(_database(val))
     size = str(val("dropletSize")).strip()
-    need = memory_fits(size, compose_file, fields["database"] == "managed")
+    if compose_file is None:
+        if size not in prices.DROPLET_SIZES:
+            raise ConfigError("dropletSize", f"unknown size {size!r}; known: {', '.join(prices.DROPLET_SIZES)}")
+        need = 0
+    else:
+        need = memory_fits(size, compose_file, fields["database"] == "managed")
     return StackConfig(stack=stack, production=production, droplet_size=size, compose_memory_mib=need,
                        protect_data=_bool("protectData", val("protectData")), backup_store=store,
                        restore_from=backup_store.restore_from(get, fields["database"] == "managed"), **fields)
@@ -336,10 +385,17 @@ def _access(val: Getter, production: bool) -> dict[str, Any]:
 
 
 def _network(key: str, item: Any) -> "ipaddress.IPv4Network | ipaddress.IPv6Network":
+    text = str(item).strip()
     try:
-        return ipaddress.ip_network(str(item).strip(), strict=False)
+        loose = ipaddress.ip_network(text, strict=False)
     except ValueError:
         raise ConfigError(key, f"{item!r} is not a valid CIDR") from None
+    address = ipaddress.ip_interface(text).ip
+    if address != loose.network_address:
+        # 198.51.100.23/24 would admit the 256 addresses around yours
+        raise ConfigError(key, f"{text} has host bits set: {address}/{address.max_prefixlen} is that one "
+                               f"address, {loose} the {loose.num_addresses} around it; write the one you mean")
+    return loose
 
 
 def _telegram(val: Getter, get: Getter) -> dict[str, Any]:
@@ -374,8 +430,14 @@ def _backups(val: Getter, get: Getter) -> dict[str, Any]:
         raise ConfigError("healthcheckPingUrl", "is not an http(s) ping base URL without query or fragment "
                                                 "(e.g. https://hc-ping.com/<ping-key>)")
     passphrase = str(get("backupPassphrase") or "")
+    if not passphrase:
+        # only the stack file keeps it past `pulumi destroy`, which leaves the bucket and its backups:
+        # one generated into the state would be deleted with it (issue 19)
+        raise ConfigError("backupPassphrase", "is not set: run scripts/deploy <stack> once; it makes one, or "
+                                              "moves the one this stack generated from its state, into the "
+                                              "stack file, where it outlives `pulumi destroy`")
     # it goes into the line-based .env and gpg: a plain token (the message never repeats it)
-    if passphrase and not re.fullmatch(r"[A-Za-z0-9._~+/=-]{32,256}", passphrase):
+    if not re.fullmatch(r"[A-Za-z0-9._~+/=-]{32,256}", passphrase):
         raise ConfigError("backupPassphrase", "must be 32-256 characters of letters, digits and ._~+/=- "
                                               "(scripts/deploy makes one)")
     return {
@@ -446,3 +508,104 @@ def from_pulumi(stack: str, compose_file: Path, stack_file: Path) -> StackConfig
 
     check_known(keys_set(stack_file, get_config_env() or {}))
     return load(lambda key: get_config(f"{NAMESPACE}:{key}"), stack, compose_file)
+
+
+# --- `python -m infra.config check STACK`: the stack file checked before anything runs ------------
+
+# Secure values can be read only with the stack's passphrase: the file check takes each as set and
+# leaves its format to the program (`pulumi up` checks them before any resource).
+_SECURE_STAND_INS = {
+    "telegramBotToken": "0:secure-value-checked-by-the-program",
+    "backupPassphrase": "secure-value-checked-by-the-program",
+    "healthcheckPingUrl": "https://secure.invalid/checked-by-the-program",
+    **{key: "secure-value-checked-by-the-program" for key in sorted(backup_store.SECRET_KEYS)},
+}
+# what scripts/deploy sets in the stack file itself, when missing, before its first `up`
+DEPLOY_SETS = ("telegramBotToken", "backupPassphrase")
+EXAMPLE_MARK = "REPLACE-ME"
+
+
+def example_keys(stack_file: Path) -> list[str]:
+    """The keys whose lines in the stack file carry the REPLACE-ME mark (example values)."""
+    found: list[str] = []
+    key = ""
+    for line in Path(stack_file).read_text().splitlines():
+        m = re.match(rf"^\s*{NAMESPACE}:([A-Za-z0-9]+):", line)
+        if m:
+            key = m.group(1)
+        if EXAMPLE_MARK in line and key and key not in found and not line.lstrip().startswith("#"):
+            found.append(key)
+    return found
+
+
+COMPOSE_FILE = Path(__file__).resolve().parent.parent / "compose" / "compose.yml"
+
+
+def check_stack_file(stack: str, stack_file: Path, compose_file: Path = COMPOSE_FILE,
+                     deploy: bool = True) -> StackConfig:
+    """Every check the program makes that needs no secret, on the stack file alone, plus: no example
+    value left. `deploy` (the default: scripts/deploy calls this before it stores them): the keys
+    scripts/deploy sets itself (DEPLOY_SETS) may be missing; `python -m infra.config check` without
+    `--deploy` requires them."""
+    check_stack_name(stack)
+    if not Path(stack_file).is_file():
+        raise ConfigError("stack", f"{stack_file} does not exist (pulumi stack init {stack}, then fill it in)")
+    try:
+        doc = yaml.safe_load(Path(stack_file).read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError("stack", f"{stack_file} is not valid YAML ({str(error).splitlines()[0]})") from None
+    raw = doc.get("config") or {}
+    if not isinstance(raw, dict):
+        raise ConfigError("stack", f"{stack_file}: `config` is not a mapping")
+    values = {k.split(":", 1)[1]: v for k, v in raw.items() if isinstance(k, str) and k.startswith(f"{NAMESPACE}:")}
+    check_known(set(values))
+    examples = example_keys(stack_file)
+    if examples:
+        raise ConfigError(examples[0], f"is an example value (marked {EXAMPLE_MARK} in {Path(stack_file).name}): "
+                                       "put yours in and remove the mark")
+    for key, value in list(values.items()):
+        if isinstance(value, dict) and "secure" in value:
+            values[key] = _SECURE_STAND_INS.get(key, "")
+    if deploy:
+        for key in DEPLOY_SETS:
+            values.setdefault(key, _SECURE_STAND_INS[key])
+        if values.get("backupStoreEndpoint"):  # its key comes from BACKUP_STORE_* (scripts/deploy checks)
+            for key in ("backupStoreAccessKeyId", "backupStoreSecretAccessKey"):
+                values.setdefault(key, _SECURE_STAND_INS[key])
+    # a tree without compose/ (a copy of the deploy tooling): the memory rule waits for `pulumi up`
+    compose = compose_file if Path(compose_file).is_file() else None
+    return load(lambda key: _plain_value(values.get(key)), stack, compose)
+
+
+def _plain_value(value: Any) -> Any:
+    # as Pulumi hands a program its config: lists and maps as JSON text, scalars as text
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return str(value)
+
+
+def main(argv: "list[str] | None" = None) -> int:
+    import sys
+    args = list(sys.argv[1:] if argv is None else argv)
+    deploy = "--deploy" in args
+    args = [a for a in args if a != "--deploy"]
+    if len(args) != 2 or args[0] != "check":
+        print("usage: python -m infra.config check [--deploy] STACK", file=sys.stderr)
+        return 2
+    stack = args[1]
+    root = Path(__file__).resolve().parent.parent
+    try:
+        check_stack_file(stack, root / f"Pulumi.{stack}.yaml", deploy=deploy)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 1
+    print(f"Pulumi.{stack}.yaml: ok")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -92,7 +92,7 @@ SETTINGS: tuple[Setting, ...] = (
        "the block volume: postgres/ (PGDATA) and backups/ (local backup copies)", "/mnt/botstack-data",
        default="/mnt/botstack-data"),
     # --- backups
-    _s("BACKUP_PASSPHRASE", "backupPassphrase (unset: generated, storage-backup-passphrase)", (BACKUP,),
+    _s("BACKUP_PASSPHRASE", "backupPassphrase (required: scripts/deploy makes it)", (BACKUP,),
        "encryption passphrase; kept in the stack's config, where it outlives the droplet and the state",
        "change-me-long-random-passphrase", secret=True),
     # the SPACES_* keys carry the backup store: the program's Spaces bucket, or the user's own store

@@ -25,7 +25,7 @@ class DatabaseArgs:
     managed_size: str
     managed_version: str
     protect_data: bool
-    vpc_id: pulumi.Input[str]
+    vpc_id: pulumi.Input[str]       # the droplet's VPC (the region's default)
     tag_name: pulumi.Input[str]
     droplet_id: pulumi.Input[str]   # the only client the managed cluster's firewall admits
 
@@ -48,7 +48,7 @@ class Database(pulumi.ComponentResource):
     the role botstack_backup (db-setup creates both with the generated passwords and hands the
     application's objects to botstack_app, also on a stack laid out before the roles existed).
 
-    `managed`: a one-node cluster in the VPC, database `botstack`, user `botstack`, and a database
+    `managed`: a one-node cluster in the droplet's VPC, database `botstack`, user `botstack`, and a database
     firewall that admits only the droplet. DATABASE_URL uses the cluster's private host (VPC) with
     sslmode=require; COMPOSE_PROFILES is empty so neither local postgres nor the backup service runs
     (the managed service takes daily backups with 7 days point-in-time recovery).

@@ -2,6 +2,10 @@
 
 Steps, each a resource so `pulumi preview` shows which will run:
 1. `wait-ready`: `cloud-init status --wait` (trigger: the droplet id).
+   `admin-keys` (beside it, as soon as `deploy` can log in): your SSH public keys
+   (botstack:sshPublicKeys) through stdin into the admin's authorized_keys, by the tool cloud-init
+   installed (`sudo`, that tool only). Triggers: the keys, the droplet id: a new or rotated key
+   rewrites the file, the droplet stays (user-data, which would replace it, does not hold them).
 2. `copy-release`: the reproducible tarball of compose/, bot/, deploy/ (infra/release.py) to
    /opt/botstack/incoming/ (triggers: the content hash of each directory).
 3. `unpack-release`: into /opt/botstack/releases/<release-id>/, then deploy/wait-ready.sh.
@@ -58,6 +62,7 @@ class DeployArgs:
     tag_name: pulumi.Input[str]
     final_backup: bool                 # container mode: one backup to Spaces before the server goes
     ssh_open: pulumi.Resource          # the firewall: commands dial only once it admits us
+    admin_ssh_keys: tuple[str, ...]    # botstack:sshPublicKeys (validated: infra/config.py)
 
 
 def _asset_path(archive: Path, repo_root: Path) -> str:
@@ -93,6 +98,12 @@ class Deploy(pulumi.ComponentResource):
         release_dir = f"{ROOT}/releases/{rid}"
 
         wait_ready = self._cmd("wait-ready", CLOUD_INIT_WAIT, [c.droplet_id], [*c.ready, args.ssh_open])
+        # public keys, not secret; the tool refuses an empty or broken list (a lock-out). Not after
+        # wait-ready: cloud-init writes the tool and the sudo rule before sshd lets `deploy` in, and
+        # you can log in to see why, should the rest of cloud-init fail
+        admin_keys = "".join(f"{k}\n" for k in args.admin_ssh_keys)
+        self._cmd("admin-keys", f"sudo -n {facts.ADMIN_KEYS_TOOL}", [admin_keys, c.droplet_id],
+                  [*c.ready, args.ssh_open], stdin=admin_keys)
         copy_release = command.remote.CopyToRemote(
             f"{name}-copy-release", connection=self._conn,
             # relative to the project directory (pulumi's working directory) when it is inside it,
@@ -125,7 +136,11 @@ class Deploy(pulumi.ComponentResource):
 
     def _on_delete(self, step: str, remote: str, c: Connection, after: list) -> command.local.Command:
         """Nothing on create; on delete `remote` on the droplet, a warning if the droplet is gone
-        (infra/teardown.py). The droplet id trigger re-creates it for a new droplet."""
+        (infra/teardown.py). The droplet id trigger re-creates it for a new droplet. The id is in
+        the environment too: the reserved IP (and the pinned host key) move to a new droplet, so
+        a step made for a droplet deleted by hand would otherwise, at the end of the `up` that
+        replaced it, stop the new droplet's stack; teardown compares it with the id of the droplet
+        it reached (DigitalOcean's metadata)."""
         return command.local.Command(
             f"{self._step_prefix}-{step}", delete=teardown.guarded_ssh(step, remote), interpreter=["/bin/bash", "-c"],
             # the droplet id: the step acts on this droplet only, never on a re-created one

@@ -14,7 +14,11 @@ VOLUME_LABEL = "botstack-data"
 ENV_FILE = f"{BOTSTACK_ROOT}/shared/.env"
 
 ADMIN_USER = "botadmin"      # you: your SSH keys, sudo (no password exists), docker
-DEPLOY_USER = "deploy"       # the program: its generated deploy key, docker group, no sudo
+DEPLOY_USER = "deploy"       # the program: its generated deploy key, docker group, sudo for one tool:
+# the tool that writes the admin's authorized_keys from stdin (cloud-init installs it, the deploy
+# user runs it through sudo, infra/deploy.py's admin-keys step): your keys are not in the
+# user-data, whose every change replaces the droplet
+ADMIN_KEYS_TOOL = "/usr/local/sbin/botstack-admin-keys"
 
 # the swap file cloud-init adds; the memory rule (infra/config.py) counts a quarter of it
 SWAP_MIB = 1024

@@ -24,8 +24,8 @@ class StorageArgs:
     stack: str
     region: str
     protect_data: bool
-    # botstack:backupPassphrase; empty: generate one (stacks made before it was config)
-    passphrase: str = field(default="", repr=False)
+    # botstack:backupPassphrase (required: infra/config.py)
+    passphrase: str = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -40,10 +40,11 @@ class BackupCredentials:
 
 
 class Storage(pulumi.ComponentResource):
-    """The bucket (private ACL, versioning on; lifecycle: overwritten or deleted versions expire
-    7 days later and incomplete multipart uploads after a day; current objects never expire by
-    age: the backup tool owns offsite retention), the backup job's SpacesKey (readwrite on this
-    bucket only), and the backup passphrase (`botstack:backupPassphrase`, or generated).
+    """The bucket (private ACL, versioning on; lifecycle, one action a rule: overwritten or deleted
+    versions expire 7 days later, lone delete markers go, incomplete multipart uploads after a day;
+    current objects never expire by age: the backup tool owns offsite retention), the backup job's SpacesKey (readwrite on this
+    bucket only), and the backup passphrase (`botstack:backupPassphrase`: never generated here, as
+    a passphrase kept only in the state would go with `pulumi destroy` while the bucket stays).
 
     The bucket is `retain_on_delete`: `pulumi destroy` leaves it (and the final backup in it) in
     your account; in prod it is also protected.
@@ -63,16 +64,23 @@ class Storage(pulumi.ComponentResource):
             region=args.region,
             acl="private",
             versioning=do.SpacesBucketVersioningArgs(enabled=True),
-            lifecycle_rules=[do.SpacesBucketLifecycleRuleArgs(
-                id="expire-backups",
-                enabled=True,
-                abort_incomplete_multipart_upload_days=1,
-                # a pruned backup leaves a delete marker over its old version; once that version
-                # has expired the lone marker holds nothing: remove it (never a current object)
-                expiration=do.SpacesBucketLifecycleRuleExpirationArgs(expired_object_delete_marker=True),
-                noncurrent_version_expiration=do.SpacesBucketLifecycleRuleNoncurrentVersionExpirationArgs(
-                    days=NONCURRENT_VERSION_DAYS),
-            )],
+            # one action a rule, each of a shape Spaces takes (the provider's acceptance tests put
+            # and read back each: tests/infra/do_rules.py, LIFECYCLE_SHAPES); none expires a current
+            # object, the backup tool owns offsite retention
+            lifecycle_rules=[
+                do.SpacesBucketLifecycleRuleArgs(id="abort-incomplete-uploads", enabled=True,
+                                                 abort_incomplete_multipart_upload_days=1),
+                # a pruned or overwritten backup's old version: gone a week later
+                do.SpacesBucketLifecycleRuleArgs(
+                    id="expire-old-versions", enabled=True,
+                    noncurrent_version_expiration=do.SpacesBucketLifecycleRuleNoncurrentVersionExpirationArgs(
+                        days=NONCURRENT_VERSION_DAYS)),
+                # a pruned backup leaves a delete marker over its old version; once that version has
+                # expired the lone marker holds nothing: remove it (never a current object)
+                do.SpacesBucketLifecycleRuleArgs(
+                    id="remove-lone-delete-markers", enabled=True,
+                    expiration=do.SpacesBucketLifecycleRuleExpirationArgs(expired_object_delete_marker=True)),
+            ],
             force_destroy=False,
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect_data, retain_on_delete=True),
         )
@@ -85,21 +93,9 @@ class Storage(pulumi.ComponentResource):
         endpoint = f"https://{args.region}.digitaloceanspaces.com"
         self.credentials = BackupCredentials(
             bucket=bucket.name, endpoint=endpoint, region=args.region, access_key_id=key.access_key,
-            secret_access_key=key.secret_key, passphrase=self._passphrase(name, args))
+            secret_access_key=key.secret_key, passphrase=pulumi.Output.secret(args.passphrase))
         self.bucket_urn: pulumi.Output[str] = bucket.bucket_urn
         self.register_outputs({"bucketName": bucket.name, "endpoint": endpoint, "backupKeyId": key.access_key})
-
-    def _passphrase(self, name: str, args: StorageArgs) -> pulumi.Output[str]:
-        """From the stack's config, where it outlives `pulumi destroy` (the retained bucket's
-        backups stay readable); else generated, in the state only, as stacks made before had it."""
-        if args.passphrase:
-            return pulumi.Output.secret(args.passphrase)
-        generated = random.RandomPassword(
-            # backups are encrypted with it: losing it loses the backups, so it is data
-            f"{name}-backup-passphrase", length=48, special=False,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect_data))
-        return generated.result
-
 
 
 def own_store_credentials(store: OwnStore, passphrase: str) -> BackupCredentials:

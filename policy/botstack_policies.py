@@ -42,8 +42,8 @@ DATA_TYPES = {
     "digitalocean:index/reservedIp:ReservedIp": "the stack's public address",
     DATABASE_CLUSTER: "the managed database",
 }
+# (the backup passphrase is config, botstack:backupPassphrase, never a resource)
 DATA_PASSWORDS = {
-    "storage-backup-passphrase": "the passphrase every backup is encrypted with",
     "database-postgres-password": "the password PGDATA was initialised with",
 }
 

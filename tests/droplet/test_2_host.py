@@ -90,7 +90,7 @@ def test_postgresql_keeps_its_data_on_the_volume(host, droplet):
     data = [m for m in mounts if m["Destination"] == "/var/lib/postgresql/data"]
     assert data and data[0]["Source"] == "/mnt/botstack-data/postgres", mounts
     src = host.check_output("findmnt -n -o SOURCE -T /mnt/botstack-data/postgres")
-    assert src == droplet.d.loop
+    assert src == droplet.volume_device
     assert host.file("/mnt/botstack-data/postgres/PG_VERSION").exists
 
 

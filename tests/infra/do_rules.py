@@ -26,6 +26,11 @@ IP_ASSIGNMENT = f"{DO}reservedIpAssignment:ReservedIpAssignment"
 SSH_KEY = f"{DO}sshKey:SshKey"
 BUCKET = f"{DO}spacesBucket:SpacesBucket"
 SNAPSHOT = f"{DO}volumeSnapshot:VolumeSnapshot"
+VPC = f"{DO}vpc:Vpc"
+RESERVED_IP = f"{DO}reservedIp:ReservedIp"
+LOCAL_COMMAND = "command:local:Command"
+# the environment key a teardown step reads the id of the droplet it was made for from
+DROPLET_ID_ENV = "BOTSTACK_DROPLET_ID"
 
 
 class DoRuleError(Exception):
@@ -38,7 +43,7 @@ def _plain(value: Any) -> Any:
 
 def _known(value: Any) -> bool:
     # a first preview registers unknown values: the API sees them only at `up`
-    return isinstance(value, (str, int)) and value != rpc.UNKNOWN and value != ""
+    return isinstance(value, (str, int, float)) and value != rpc.UNKNOWN and value != ""
 
 
 # --- names --------------------------------------------------------------------------------------
@@ -85,6 +90,45 @@ def _name_rules(typ: str, name: str) -> Optional[str]:
     return None
 
 
+# --- droplet sizes and resizes ------------------------------------------------------------------
+
+# The disk of each size the stacks use, GiB (DigitalOcean's droplet pricing page, as
+# infra/prices.py records the sizes).
+DISK_GIB = {"s-1vcpu-512mb-10gb": 10, "s-1vcpu-1gb": 25, "s-1vcpu-2gb": 50, "s-2vcpu-2gb": 60,
+            "s-2vcpu-4gb": 80, "s-4vcpu-8gb": 160}
+
+
+def disk_gib(size: str) -> int:
+    return DISK_GIB.get(size, 25)
+
+
+@dataclass
+class LiveDroplet:
+    id: int
+    region: str
+    vpc: str
+    size: str
+    disk_gib: int
+    # what happened to it that its owner should know of: ("power-off", reason), ...
+    events: list[tuple[str, str]] = field(default_factory=list)
+
+    def resize(self, name: str, old: str, new: str, resize_disk: bool) -> None:
+        """provider digitalocean/droplet/resource_droplet.go, Update on a `size` change: PowerOff
+        (a hard power cut, not Shutdown), then Resize(size, resize_disk) with `resize_disk`
+        defaulting to true; the API refuses a size whose disk is smaller than the droplet's (the
+        disk never shrinks: API reference, "Resize a Droplet", `disk`: "this is a permanent change
+        and cannot be reversed as a Droplet's disk size cannot be decreased")."""
+        if old == new:
+            return
+        if disk_gib(new) < self.disk_gib:
+            raise DoRuleError(f"{name}: 422 this size's disk ({disk_gib(new)} GiB) is smaller than the "
+                              f"droplet's ({self.disk_gib} GiB): a resized disk cannot shrink")
+        self.events.append(("power-off", f"resize {old} -> {new}"))
+        self.size = new
+        if resize_disk:
+            self.disk_gib = disk_gib(new)
+
+
 # names the API keeps unique per account (a second one is 422): droplet names are not (the API
 # allows duplicates), volumes are unique per region, the rest per account
 _UNIQUE_PER_ACCOUNT = {f"{DO}vpc:Vpc", f"{DO}tag:Tag", f"{DO}firewall:Firewall", f"{DO}project:Project",
@@ -97,10 +141,32 @@ class Account:
     ssh_public_keys: dict[str, str] = field(default_factory=dict)   # key blob -> the name it has
     names: dict[tuple[str, str], str] = field(default_factory=dict)  # (type, name) -> resource
     volumes: dict[tuple[str, str], str] = field(default_factory=dict)  # (region, name) -> resource
+    # region -> the id of its default VPC; VPC id -> its region (every VPC in the account)
+    default_vpcs: dict[str, str] = field(default_factory=dict)
+    vpcs: dict[str, str] = field(default_factory=dict)
+    # the live droplets: id -> what the API knows of it; and which droplet each resource made
+    droplets: dict[int, "LiveDroplet"] = field(default_factory=dict)
+    droplet_of: dict[str, int] = field(default_factory=dict)
+    ip_assigned_to: dict[str, int] = field(default_factory=dict)   # reserved IP -> droplet id
+    next_droplet_id: int = 424242
+    registered: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)  # resource -> (type, inputs)
 
     def create(self, typ: str, name: str, inputs: Mapping[str, Any]) -> None:
-        """Raises DoRuleError as the API would answer the create call; records what it made."""
+        """Raises DoRuleError as the API would answer this registration (a create, or an update or
+        replacement of what the same resource made before); records what it made."""
         given = {k: _plain(v) for k, v in inputs.items()}
+        previous = self.registered.get(name)
+        self.registered[name] = (typ, given)
+        if typ == DROPLET:
+            self._droplet(name, previous[1] if previous and previous[0] == typ else None, given)
+        elif typ == VOLUME and previous is not None and _known(given.get("size")) and _known(previous[1].get("size")) \
+                and float(given["size"]) < float(previous[1]["size"]):
+            # provider digitalocean/volume/resource_volume.go, CustomizeDiff
+            raise DoRuleError(f"{name}: volumes `size` can only be expanded and not shrunk")
+        elif typ == VPC and previous is None:
+            self._new_vpc(f"vpc-{name}", str(given.get("region")))
+        elif typ == IP_ASSIGNMENT and _known(given.get("dropletId")):
+            self.assign_ip(name, given)
         label = given.get("name")
         if _known(label):
             problem = _name_rules(typ, str(label))
@@ -109,12 +175,99 @@ class Account:
         if typ == SSH_KEY:
             self._ssh_key(name, given)
         elif typ == BUCKET and _known(label):
+            _lifecycle_rules(name, given.get("lifecycleRules") or [])
             _claim_bucket(name, str(label))
         elif typ == VOLUME and _known(label):
             self._claim(self.volumes, (str(given.get("region")), str(label)), name,
                         f"a volume named {label} already exists in {given.get('region')}")
         elif typ in _UNIQUE_PER_ACCOUNT and _known(label):
             self._claim(self.names, (typ, str(label)), name, f"name {label} is already in use")
+
+    # --- VPCs ------------------------------------------------------------------------------------
+
+    # DigitalOcean's VPC docs: the first VPC made in a region (by you, or the one DigitalOcean makes
+    # for the first resource you create there without naming a VPC) becomes the region's default,
+    # and a default VPC cannot be deleted (the API answers 403). Resources made without a VPC land
+    # in the region's default (provider digitalocean/droplet/resource_droplet.go, `vpc_uuid`: "If
+    # no vpc_uuid is provided, the Droplet will be placed in your account's default VPC").
+    def _new_vpc(self, vpc_id: str, region: str) -> str:
+        self.vpcs[vpc_id] = region
+        self.default_vpcs.setdefault(region, vpc_id)
+        return vpc_id
+
+    def default_vpc(self, region: str) -> str:
+        """The region's default VPC, made on first use as DigitalOcean makes it."""
+        return self.default_vpcs.get(region) or self._new_vpc(f"default-vpc-{region}", region)
+
+    # --- droplets ----------------------------------------------------------------------------------
+
+    def _droplet(self, name: str, before: Optional[dict[str, Any]], given: dict[str, Any]) -> None:
+        current = self.droplet_of.get(name)
+        alive = current is not None and current in self.droplets
+        if before is None or not alive or _force_new_changes(DROPLET, before, given):
+            # a create (first, or replacing, or after the old one was deleted by hand): the old one,
+            # if any, stays until the lifecycle deletes it (delete-before-replace orders that)
+            region = str(given.get("region"))
+            vpc = str(given.get("vpcUuid") or self.default_vpc(region))
+            if _known(given.get("vpcUuid")) and vpc not in self.vpcs:
+                raise DoRuleError(f"{name}: 422 VPC {vpc} not found")
+            size = str(given.get("size"))
+            new_id = self.next_droplet_id
+            self.next_droplet_id += 1
+            self.droplets[new_id] = LiveDroplet(new_id, region, vpc, size, disk_gib(size))
+            self.droplet_of[name] = new_id
+            return
+        assert current is not None
+        self.droplets[current].resize(name, str(before.get("size")), str(given.get("size")),
+                                      resize_disk=given.get("resizeDisk", True) is not False)
+
+    def droplet_id(self, name: str) -> int:
+        return self.droplet_of[name]
+
+    def delete_by_hand(self, droplet_id: int) -> None:
+        """Someone deleted the droplet in the control panel: DigitalOcean unassigns its reserved IP
+        and detaches its volumes."""
+        self.droplets.pop(droplet_id)
+        self.ip_assigned_to = {ip: d for ip, d in self.ip_assigned_to.items() if d != droplet_id}
+
+    # --- deletes -----------------------------------------------------------------------------------
+
+    def delete(self, typ: str, name: str, state: Mapping[str, Any], droplet_id: Optional[int] = None) -> None:
+        """Raises DoRuleError as the provider's delete would fail; forgets what it deleted."""
+        given = {k: _plain(v) for k, v in state.items()}
+        if typ == VPC:
+            vpc_id = f"vpc-{name}"
+            region = self.vpcs.get(vpc_id)
+            if region is not None and self.default_vpcs.get(region) == vpc_id:
+                # provider digitalocean/vpc/resource_vpc.go, resourceDigitalOceanVPCDelete: a 403 is
+                # retried (taken for "still has members") until the 2-minute delete timeout
+                raise DoRuleError(f"{name}: 403 the default VPC of {region} cannot be deleted "
+                                  "(retried for 2m, then: Error deleting VPC)")
+            self.vpcs.pop(vpc_id, None)
+        elif typ == IP_ASSIGNMENT:
+            # provider digitalocean/reservedip/resource_reserved_ip_assignment.go, Delete: reads the
+            # IP and compares `reservedIP.Droplet.ID` with no nil check: a panic once the droplet
+            # is gone (Read, i.e. a refresh, does check: it drops the assignment from the state)
+            ip = str(given.get("ipAddress"))
+            if ip not in self.ip_assigned_to:
+                raise DoRuleError(f"{name}: panic: runtime error: invalid memory address or nil pointer "
+                                  "dereference (the reserved IP has no droplet)")
+            if self.ip_assigned_to[ip] == given.get("dropletId"):
+                del self.ip_assigned_to[ip]
+        elif typ == VOLUME_ATTACHMENT:
+            # provider digitalocean/volume/resource_volume_attachment.go, Delete: DetachByDropletID;
+            # only 422 "pending event" is retried, a gone droplet fails the delete
+            if given.get("dropletId") not in self.droplets:
+                raise DoRuleError(f"{name}: Error detaching volume from droplet {given.get('dropletId')}: 404 not found")
+        elif typ == DROPLET and droplet_id in self.droplets:
+            assert droplet_id is not None
+            self.delete_by_hand(droplet_id)   # DigitalOcean detaches and unassigns as it deletes
+
+    def assign_ip(self, name: str, given: Mapping[str, Any]) -> None:
+        droplet = _plain(given.get("dropletId"))
+        if droplet not in self.droplets:
+            raise DoRuleError(f"{name}: 422 the droplet {droplet} does not exist")
+        self.ip_assigned_to[str(_plain(given.get("ipAddress")))] = int(droplet)
 
     def _ssh_key(self, name: str, given: Mapping[str, Any]) -> None:
         key = given.get("publicKey")
@@ -131,6 +284,33 @@ class Account:
         if owner is not None and owner != name:
             raise DoRuleError(f"{name}: 422 {message}")
         table[key] = name
+
+
+# Lifecycle rules of the shapes Spaces is known to take: each is one a lifecycle rule of the
+# provider's acceptance tests sends to Spaces (ams3) and reads back (terraform-provider-digitalocean,
+# digitalocean/spaces/resource_spaces_bucket_test.go: TestAccDigitalOceanSpacesBucket_LifecycleBasic,
+# _LifecycleExpireMarkerOnly). Spaces' own S3-compatibility page lists only time-based expiration and
+# incomplete uploads; a rule that joins several actions is in no test, so it counts as refused: the
+# bucket's first `up` must not rest on what nobody has seen Spaces accept.
+LIFECYCLE_SHAPES = (
+    {"abortIncompleteMultipartUploadDays"},
+    {"expiration.days"}, {"expiration.date"}, {"expiration.expiredObjectDeleteMarker"},
+    {"noncurrentVersionExpiration.days"},
+)
+
+
+def _lifecycle_rules(name: str, rules: Any) -> None:
+    for rule in rules:
+        rule = _normal(rule)
+        actions = set()
+        for key, value in rule.items():
+            if key in ("expiration", "noncurrentVersionExpiration") and isinstance(value, dict):
+                actions |= {f"{key}.{k}" for k, v in value.items() if v not in (None, "", False)}
+            elif key == "abortIncompleteMultipartUploadDays" and value:
+                actions.add(key)
+        if actions not in LIFECYCLE_SHAPES:
+            raise DoRuleError(f"{name}: lifecycle rule {rule.get('id')!r} joins {sorted(actions)}: no shape "
+                              "Spaces is known to accept (one action a rule)")
 
 
 # bucket names are global: another account (or another stack of this one) may hold it already
@@ -246,6 +426,16 @@ def _normal(value: Any) -> Any:
     return value
 
 
+def _force_new_changes(typ: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> set[str]:
+    # a ForceNew field left out keeps what the API chose when Computed (vpcUuid): no change
+    return {f for f in FORCE_NEW.get(typ, ())
+            if _normal(before.get(f)) != _normal(after.get(f)) and not (f in COMPUTED.get(typ, ()) and after.get(f) is None)}
+
+
+# ForceNew fields that are also Computed: left out of the program, they keep the API's value
+COMPUTED: dict[str, frozenset[str]] = {DROPLET: frozenset({"vpcUuid"})}
+
+
 def replaced(before: Iterable[Any], after: Iterable[Any]) -> dict[str, set[str]]:
     """{resource name: the ForceNew fields whose value differs} between two runs' registrations
     (mock resources of the same program): what `pulumi up` would replace."""
@@ -255,8 +445,37 @@ def replaced(before: Iterable[Any], after: Iterable[Any]) -> dict[str, set[str]]
         prev = old.get(r.name)
         if prev is None or prev.typ != r.typ:
             continue
-        fields = {f for f in FORCE_NEW.get(r.typ, ())
-                  if _normal(prev.inputs.get(f)) != _normal(r.inputs.get(f))}
+        fields = _force_new_changes(r.typ, prev.inputs, r.inputs)
         if fields:
             out[r.name] = fields
     return out
+
+
+# --- the state backend's lock ------------------------------------------------------------------
+
+LOCKED = ("the stack is currently locked by {n} lock(s). Either wait for the other process(es) to end "
+          "or delete the lock file with `pulumi cancel`.")
+
+
+@dataclass
+class Backend:
+    """The diy (file or bucket) state backend of pulumi/pulumi, pkg/backend/diy/lock.go: an update,
+    refresh or destroy writes a lock file under .pulumi/locks/<org>/<project>/<stack>/ and removes it
+    when it ends; a process that is killed leaves it, and every later operation on the stack is refused
+    with LOCKED until `pulumi cancel` removes it (nothing expires it)."""
+    locks: dict[str, int] = field(default_factory=dict)   # stack -> lock files
+
+    def begin(self, stack: str) -> None:
+        held = self.locks.get(stack, 0)
+        if held:
+            raise DoRuleError(f"{stack}: " + LOCKED.format(n=held))
+        self.locks[stack] = 1
+
+    def end(self, stack: str) -> None:
+        self.locks.pop(stack, None)
+
+    def killed(self, stack: str) -> None:
+        """The process was killed mid-operation: its lock file stays."""
+
+    def cancel(self, stack: str) -> None:
+        self.locks.pop(stack, None)

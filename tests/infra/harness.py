@@ -20,6 +20,8 @@ from tests.infra import do_rules
 REPO = Path(__file__).resolve().parents[2]
 SECRET_MARK = "TESTSECRET"
 TEST_TOKEN = "123456789:TESTSECRET-telegram-token-0123456789abcdef"
+# what scripts/deploy puts into a stack file before the first `up` (the program refuses a stack without)
+TEST_PASSPHRASE = f"{SECRET_MARK}0backup0passphrase0from0the0stack0file"
 
 # Minimal compose file used only when the real compose/compose.yml does not exist yet.
 FALLBACK_COMPOSE = """\
@@ -50,6 +52,7 @@ def stack_config(stack: str) -> dict[str, Any]:
             value = f"{SECRET_MARK}-{name}"
         out[name] = value
     out.setdefault("telegramBotToken", TEST_TOKEN)
+    out.setdefault("backupPassphrase", TEST_PASSPHRASE)
     return out
 
 
@@ -126,7 +129,8 @@ class Mocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         self.resources.append(args)
-        self.account.create(args.typ, f"{self.stack}:{args.name}" if self.stack else args.name, args.inputs)
+        owner = f"{self.stack}:{args.name}" if self.stack else args.name
+        self.account.create(args.typ, owner, args.inputs)
         if self.bare:
             return "", dict(args.inputs)
         t, n = args.typ, args.name
@@ -157,12 +161,16 @@ class Mocks(pulumi.runtime.Mocks):
                          uri=_secret(f"postgresql://doadmin:{SECRET_MARK}-doadmin@host:25060/defaultdb"),
                          privateUri=_secret(f"postgresql://doadmin:{SECRET_MARK}-doadmin@private:25060/defaultdb"))
         elif t == "digitalocean:index/droplet:Droplet":
-            rid = "424242"
-            state.update(dropletUrn="do:droplet:424242", ipv4Address="192.0.2.50")
+            # the account's droplet: a new id for a new (or replacing) droplet, as DigitalOcean gives
+            droplet = self.account.droplets[self.account.droplet_id(owner)]
+            rid = str(droplet.id)
+            state.update(dropletUrn=f"do:droplet:{rid}", ipv4Address="192.0.2.50", vpcUuid=droplet.vpc,
+                         disk=droplet.disk_gib)
         elif t == "digitalocean:index/reservedIp:ReservedIp":
             rid = "192.0.2.10"
             state.update(ipAddress="192.0.2.10", reservedIpUrn="do:reservedip:192.0.2.10")
         elif t == "digitalocean:index/vpc:Vpc":
+            rid = f"vpc-{owner}"
             state["ipRange"] = "10.110.0.0/20"
         elif t == "digitalocean:index/volume:Volume":
             state["volumeUrn"] = f"do:volume:{n}"

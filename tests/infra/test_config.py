@@ -6,7 +6,7 @@ import pytest
 
 from infra import config
 from infra.config import ConfigError
-from tests.infra.harness import make_repo, run_program, stack_config
+from tests.infra.harness import REPO, make_repo, run_program, stack_config
 
 BIG_COMPOSE = """\
 services:
@@ -69,6 +69,14 @@ BAD = [
     ("dev", {"backupPassphrase": "TESTSECRET-too-short"}, (), "backupPassphrase", "32-256 characters"),
     ("dev", {"backupPassphrase": "TESTSECRET with spaces and $ signs 0123456789"}, (), "backupPassphrase", "letters"),
     ("dev", {"managedDatabaseVersion": "19"}, (), "managedDatabaseVersion", "offers PostgreSQL 14, 15, 16, 17"),
+    # issue 19: one address with a prefix silently became the 256 around it
+    ("dev", {"adminCidrs": ["198.51.100.23/24"]}, (), "adminCidrs", "198.51.100.23/32 is that one address"),
+    ("dev", {"adminCidrs": ["2001:db8::7/64"]}, (), "adminCidrs", "host bits set"),
+    ("dev", {"ciRunnerCidrs": ["198.51.100.7/31"]}, (), "ciRunnerCidrs", "host bits set"),
+    # issue 19: a key cut short (a copy-paste that lost its end) locked you out
+    ("dev", {"sshPublicKeys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKqEHTko1jALhmAqKWcaaR8WQkKfLGXAvAxE"]}, (),
+     "sshPublicKeys", "cut short"),
+    ("dev", {"sshPublicKeys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5"]}, (), "sshPublicKeys", "not a whole ed25519 key"),
 ]
 
 
@@ -207,3 +215,83 @@ def test_the_longest_and_hyphenated_stack_names_pass_digitaloceans_rules(stack, 
 @pytest.mark.parametrize("version", ["14", "15", "16", "17"])
 def test_every_offered_postgresql_version_is_accepted(version, repo):
     assert run_program("dev", repo, {"database": "managed", "managedDatabaseVersion": version}).error is None
+
+
+# --- the stack file on its own: `python -m infra.config check STACK` (scripts/deploy runs it first) --
+
+FILLED = """\
+config:
+  botstack:region: ams3
+  botstack:sshPublicKeys:
+    - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKqEHTko1jALhmAqKWcaaR8WQkKfLGXAvAxEsdI3U2Lu me
+  botstack:adminCidrs: [198.51.100.7/32]
+  botstack:adminUserIds: [42]
+  botstack:defaultTimezone: Europe/Lisbon
+  botstack:telegramBotToken:
+    secure: v1:AAAAabcd
+  botstack:backupPassphrase:
+    secure: v1:AAAAefgh
+"""
+
+
+def _check(tmp_path, text: str, stack: str = "dev", deploy: bool = False):
+    f = tmp_path / f"Pulumi.{stack}.yaml"
+    f.write_text(text)
+    return config.check_stack_file(stack, f, deploy=deploy)
+
+
+def test_a_filled_in_stack_file_passes_with_its_secrets_taken_as_set(tmp_path):
+    cfg = _check(tmp_path, FILLED)
+    assert cfg.default_timezone == "Europe/Lisbon" and cfg.admin_cidrs == ("198.51.100.7/32",)
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_shipped_stack_files_name_their_example_values(stack):
+    # defaultTimezone: Europe/Berlin shipped unmarked: a bot far from Berlin kept it (issue 19)
+    assert config.example_keys(REPO / f"Pulumi.{stack}.yaml")[:5] == [
+        "sshPublicKeys", "adminCidrs", "allowedUserIds", "adminUserIds", "defaultTimezone"]
+
+
+@pytest.mark.parametrize("edit,key,words", [
+    (("198.51.100.7/32", "198.51.100.7/24"), "adminCidrs", "host bits set"),
+    (("Europe/Lisbon", "Europe/Berlin # REPLACE-ME"), "defaultTimezone", "example value"),
+    (("2Lu me", "2L me"), "sshPublicKeys", "cut short"),
+    (("botstack:region", "botstack:regoin"), "regoin", "did you mean region?"),
+    (("  botstack:backupPassphrase:\n    secure: v1:AAAAefgh\n", ""), "backupPassphrase", "is not set"),
+])
+def test_the_stack_file_check_refuses_in_one_line_naming_the_key(tmp_path, edit, key, words):
+    with pytest.raises(ConfigError) as caught:
+        _check(tmp_path, FILLED.replace(*edit))
+    message = str(caught.value)
+    assert message.startswith(f"botstack:{key}: ") and words in message and "\n" not in message
+
+
+def test_on_a_first_deploy_the_keys_scripts_deploy_sets_may_be_missing(tmp_path):
+    bare = FILLED.split("  botstack:telegramBotToken:")[0]
+    with pytest.raises(ConfigError, match="telegramBotToken"):
+        _check(tmp_path, bare)
+    assert _check(tmp_path, bare, deploy=True).stack == "dev"
+    # as scripts/deploy calls it: (stack, stack file), before it stores the token and passphrase
+    f = tmp_path / "Pulumi.dev.yaml"
+    assert config.check_stack_file("dev", f).stack == "dev"
+
+
+def test_the_command_line_names_the_first_problem_and_fails(tmp_path):
+    import subprocess
+    import sys
+    result = subprocess.run([sys.executable, "-m", "infra.config", "check", "dev"], cwd=REPO,
+                            capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr == ("botstack:sshPublicKeys: is an example value (marked REPLACE-ME in Pulumi.dev.yaml): "
+                             "put yours in and remove the mark\n")
+    usage = subprocess.run([sys.executable, "-m", "infra.config", "check"], cwd=REPO, capture_output=True, text=True)
+    assert usage.returncode == 2 and usage.stderr.startswith("usage: ")
+
+
+def test_without_compose_the_file_check_still_checks_the_size_name(tmp_path):
+    f = tmp_path / "Pulumi.dev.yaml"
+    f.write_text(FILLED + "  botstack:dropletSize: s-9vcpu-huge\n")
+    with pytest.raises(ConfigError, match="^botstack:dropletSize: unknown size"):
+        config.check_stack_file("dev", f, tmp_path / "no-compose.yml")
+    f.write_text(FILLED)
+    assert config.check_stack_file("dev", f, tmp_path / "no-compose.yml").compose_memory_mib == 0

@@ -12,7 +12,7 @@ from infra import contract
 from tests.compose.test_compose_config import run_compose
 from tests.infra.harness import REPO, SECRET_MARK, make_repo, run_program, stack_config, unwrap
 
-REQUIRED = ("region", "sshPublicKeys", "adminCidrs", "telegramBotToken", "adminUserIds")
+REQUIRED = ("region", "sshPublicKeys", "adminCidrs", "telegramBotToken", "adminUserIds", "backupPassphrase")
 BACKUP_SRC = str(REPO / "compose" / "backup")
 
 

@@ -343,3 +343,25 @@ def test_a_stack_with_its_own_store_needs_no_spaces_key(repo, fake_bin):
     assert "ARGS up --stack dev" in calls
     result, _ = deploy(repo, no_spaces, "prod", path=system_path(fake_bin))
     assert "SPACES_ACCESS_KEY_ID (Spaces key)" in result.stderr  # prod still uses Spaces
+
+
+def test_an_own_store_without_its_key_anywhere_is_refused_before_anything(repo, fake_bin):
+    stack_file = repo / "Pulumi.dev.yaml"
+    stack_file.write_text(stack_file.read_text() + "  botstack:backupStoreEndpoint: https://s3.example.com\n"
+                          "  botstack:backupStoreBucket: my-backups\n")
+    result, calls = deploy(repo, CREDS, "dev", path=system_path(fake_bin))
+    assert result.returncode == 2
+    assert "botstack:backupStoreEndpoint is set, its key not yet stored" in result.stderr
+    assert "config set" not in calls
+
+
+def test_an_own_store_whose_key_is_in_the_stack_file_passes_the_file_check(repo, fake_bin):
+    stack_file = repo / "Pulumi.dev.yaml"
+    stack_file.write_text(stack_file.read_text() + "  botstack:backupStoreEndpoint: https://s3.example.com\n"
+                          "  botstack:backupStoreBucket: my-backups\n"
+                          "  botstack:backupStoreAccessKeyId:\n    secure: v1:abc\n"
+                          "  botstack:backupStoreSecretAccessKey:\n    secure: v1:def\n")
+    no_spaces = {k: v for k, v in CREDS.items() if not k.startswith("SPACES_")}
+    result, calls = deploy(repo, no_spaces, "dev", path=system_path(fake_bin))
+    assert result.returncode == 0, result.stderr
+    assert "ARGS up --stack dev" in calls

@@ -112,10 +112,19 @@ def test_a_changed_force_new_field_replaces_the_resource():
     assert do_rules.replaced(before, rekeyed) == {"d": {"sshKeys"}}
 
 
-def test_a_new_admin_key_replaces_the_droplet_but_not_the_volume(repo):
-    # your keys reach the droplet through cloud-init, and user-data is ForceNew: the data volume
-    # and the reserved IP stay
+def test_a_new_admin_key_replaces_nothing(repo):
+    # user-data is ForceNew: your keys are not in it (issue 19), the deploy writes them
     from tests.infra.harness import real_ed25519_key
     base = run_program("dev", repo)
     rekeyed = run_program("dev", repo, {"sshPublicKeys": [real_ed25519_key("another-admin").public_openssh.strip()]})
-    assert do_rules.replaced(base.mocks.resources, rekeyed.mocks.resources) == {"server-droplet": {"userData"}}
+    assert do_rules.replaced(base.mocks.resources, rekeyed.mocks.resources) == {}
+
+
+def test_a_lifecycle_rule_joining_actions_is_refused_and_single_ones_pass():
+    joined = {"id": "x", "enabled": True, "abortIncompleteMultipartUploadDays": 1,
+              "expiration": {"expiredObjectDeleteMarker": True}, "noncurrentVersionExpiration": {"days": 7}}
+    with pytest.raises(DoRuleError, match="no shape Spaces is known to accept"):
+        Account().create(do_rules.BUCKET, "s:b", {"name": "botstack-x-backups", "lifecycleRules": [joined]})
+    single = [{"id": "a", "abortIncompleteMultipartUploadDays": 1}, {"id": "n", "noncurrentVersionExpiration": {"days": 7}}]
+    do_rules.forget_buckets()
+    Account().create(do_rules.BUCKET, "s:b", {"name": "botstack-x-backups", "lifecycleRules": single})

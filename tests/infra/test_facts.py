@@ -14,7 +14,7 @@ DEPLOY = REPO / "deploy"
 
 def _render_user_data() -> dict:
     text = cloudinit.render_user_data(cloudinit.UserDataParams(
-        admin_ssh_keys=("ssh-ed25519 AAAA admin",), deploy_public_key="ssh-ed25519 BBBB deploy",
+        deploy_public_key="ssh-ed25519 BBBB deploy",
         host_private_key="-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----",
         host_public_key="ssh-ed25519 CCCC"))
     return yaml.safe_load(text)

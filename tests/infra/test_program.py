@@ -9,6 +9,7 @@ import pytest
 from pulumi.runtime import rpc
 
 from infra import prices, release
+from infra.errors import ConfigError
 from infra.contract import keys as contract_keys
 from tests.infra.harness import SECRET_MARK, make_repo, run_program, stack_config, unwrap
 
@@ -39,10 +40,11 @@ def test_there_are_seven_components_each_naming_its_children(run):
     assert all(n.startswith(prefixes) for n in names), names
 
 
-def test_the_vpc_and_the_reserved_ip_are_in_the_stack_region(run):
+def test_the_reserved_ip_is_in_the_stack_region_and_no_vpc_is_made(run):
     cfg = stack_config(run.stack)
-    assert run.one("/vpc:Vpc").inputs["region"] == cfg["region"]
     assert run.one("/reservedIp:ReservedIp").inputs["region"] == cfg["region"]
+    # the region's default VPC: one made here could become it, and a default is never deleted
+    assert run.of_type("/vpc:Vpc") == []
 
 
 def test_the_firewall_admits_only_ssh_from_the_admin_cidrs(run):
@@ -68,7 +70,7 @@ def test_the_droplet_is_built_from_the_stack_config(run):
     i = d.inputs
     assert i["region"] == cfg["region"] and i["size"] == cfg["dropletSize"] and i["image"] == cfg["image"]
     assert i["monitoring"] is True
-    assert i["vpcUuid"] == "network-vpc-id"
+    assert "vpcUuid" not in i   # the region's default VPC
     assert i["tags"] == [f"botstack-{run.stack}"]
 
 
@@ -131,15 +133,17 @@ def test_the_bucket_outlives_the_stack(run):
     assert run.options["storage-bucket"].retain_on_delete is True
 
 
-def test_the_lifecycle_rule_never_expires_current_backups(run):
-    [rule] = run.one("/spacesBucket:SpacesBucket").inputs["lifecycleRules"]
-    assert rule["enabled"] is True
-    # the backup tool owns offsite retention: no age or date expires a current object; only lone
-    # delete markers (left by the tool's pruning) are cleaned up
-    assert rule["expiration"] == {"expiredObjectDeleteMarker": True}
-    assert "prefix" not in rule  # every object
-    assert rule["noncurrentVersionExpiration"] == {"days": 7}
-    assert rule["abortIncompleteMultipartUploadDays"] == 1
+def test_the_lifecycle_rules_never_expire_current_backups(run):
+    rules = run.one("/spacesBucket:SpacesBucket").inputs["lifecycleRules"]
+    assert all(r["enabled"] is True and "prefix" not in r for r in rules)   # every object
+    # the backup tool owns offsite retention: no age or date expires a current object; only old
+    # versions and lone delete markers (left by the tool's pruning) are cleaned up, one action a
+    # rule (each a shape Spaces is known to take: do_rules.LIFECYCLE_SHAPES)
+    assert [{k: v for k, v in r.items() if k not in ("id", "enabled")} for r in rules] == [
+        {"abortIncompleteMultipartUploadDays": 1},
+        {"noncurrentVersionExpiration": {"days": 7}},
+        {"expiration": {"expiredObjectDeleteMarker": True}},
+    ]
 
 
 PASSPHRASE = f"{SECRET_MARK}0backup0passphrase0from0the0stack0config"
@@ -156,10 +160,14 @@ def test_the_backup_passphrase_comes_from_the_stack_config_where_it_outlives_a_d
     assert f"BACKUP_PASSPHRASE={PASSPHRASE}" in unwrap(env).splitlines()
 
 
-def test_a_stack_without_it_keeps_its_generated_passphrase(run):
-    env = unwrap(run.by_name()["deploy-write-env"].inputs["stdin"]).splitlines()
-    assert "BACKUP_PASSPHRASE=TESTSECRETpwstoragebackuppassphrase" in env
-    assert run.protected["storage-backup-passphrase"] == (run.stack == "prod")
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_stack_without_it_is_refused_before_any_resource(stack, repo):
+    # a plain `pulumi up` (not scripts/deploy) used to generate one into the state only, which
+    # `pulumi destroy` deleted while it kept the bucket with the backups encrypted with it
+    run = run_program(stack, repo, drop=("backupPassphrase",))
+    assert isinstance(run.error, ConfigError) and str(run.error).startswith("botstack:backupPassphrase: is not set")
+    assert "\n" not in str(run.error)
+    assert run.mocks.resources == []
 
 
 def test_backup_key_is_scoped_to_the_bucket_only(run):
@@ -194,7 +202,7 @@ def test_monitor_alerts_when_emails_are_configured(run, repo):
 
 
 def test_data_is_protected_in_prod_only(run):
-    data = {"network-reserved-ip", "server-data", "storage-bucket", "storage-backup-passphrase",
+    data = {"network-reserved-ip", "server-data", "storage-bucket",
             "database-postgres-password", "database-app-password", "database-backup-password"}
     protected = {n for n, p in run.protected.items() if p}
     assert protected == (data if run.stack == "prod" else set())
@@ -211,6 +219,19 @@ def test_the_deploy_connection_verifies_the_pinned_host_key(run):
     # the private key in the connection is a secret
     assert rpc.is_rpc_secret(by["deploy-activate"].inputs["connection"]) or \
         rpc.is_rpc_secret(by["deploy-activate"].inputs["connection"]["privateKey"])
+
+
+def test_your_keys_are_written_by_the_deploy_as_soon_as_it_can_log_in(run):
+    from tests.infra import do_rules
+    step = run.by_name()["deploy-admin-keys"]
+    keys = stack_config(run.stack)["sshPublicKeys"]
+    assert step.inputs["create"] == "sudo -n /usr/local/sbin/botstack-admin-keys"
+    assert unwrap(step.inputs["stdin"]) == "".join(k + "\n" for k in keys)
+    assert unwrap(step.inputs["triggers"]) == ["".join(k + "\n" for k in keys), "424242"]
+    # not after cloud-init's end: a failing cloud-init must not lock you out of the droplet
+    assert not do_rules.depends_on(run.options, "deploy-admin-keys", "deploy-wait-ready")
+    assert do_rules.depends_on(run.options, "deploy-admin-keys", "server-ip-assignment")
+    assert do_rules.depends_on(run.options, "deploy-admin-keys", "network-firewall")
 
 
 def test_the_deploy_copies_and_unpacks_the_release_after_cloud_init(run):
@@ -265,6 +286,7 @@ def test_the_teardown_steps_reach_the_droplet_like_the_deploy(run):
     conn = unwrap(by["deploy-activate"].inputs["connection"])
     for step in ("deploy-stop-stack", "deploy-final-backup"):
         i = by[step].inputs
+        # and the id of the droplet they were made for: the reserved IP may lead to another
         assert unwrap(i["environment"]) == {"BOTSTACK_SSH_HOST": conn["host"], "BOTSTACK_SSH_USER": "deploy",
                                             "BOTSTACK_SSH_HOST_KEY": conn["hostKey"], "BOTSTACK_DROPLET_ID": "424242"}
         assert rpc.is_rpc_secret(i["stdin"]) and unwrap(i["stdin"]) == conn["privateKey"]
@@ -435,10 +457,11 @@ def _env(run) -> dict[str, str]:
     return dict(line.split("=", 1) for line in env.splitlines())
 
 
-def test_managed_mode_makes_a_one_node_cluster_in_the_vpc(managed):
+def test_managed_mode_makes_a_one_node_cluster_in_the_droplets_vpc(managed):
     i = managed.one("/databaseCluster:DatabaseCluster").inputs
     assert i["engine"] == "pg" and i["nodeCount"] == 1
-    assert i["privateNetworkUuid"] == "network-vpc-id"
+    # the VPC DigitalOcean put the droplet in: the region's default
+    assert i["privateNetworkUuid"] == managed.mocks.account.default_vpcs[i["region"]]
     assert i["region"] == stack_config(managed.stack)["region"]
     assert i["size"] == "db-s-1vcpu-1gb"
     assert managed.one("/databaseDb:DatabaseDb").inputs == {"clusterId": "database-cluster-id", "name": "botstack"}
@@ -449,9 +472,10 @@ def test_managed_mode_makes_a_one_node_cluster_in_the_vpc(managed):
 def test_managed_mode_admits_only_the_droplet_to_the_cluster(managed):
     fw = managed.one("/databaseFirewall:DatabaseFirewall")
     assert fw.inputs["rules"] == [{"type": "droplet", "value": "424242"}]
-    # the droplet may reach the database port inside the VPC
+    # the droplet may reach the database port on private addresses (its VPC) only
     outbound = managed.one("/firewall:Firewall").inputs["outboundRules"]
-    assert {"protocol": "tcp", "portRange": "25060", "destinationAddresses": ["10.110.0.0/20"]} in outbound
+    assert {"protocol": "tcp", "portRange": "25060",
+            "destinationAddresses": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]} in outbound
 
 
 def test_managed_mode_points_both_urls_at_the_cluster_and_runs_no_local_database(managed):

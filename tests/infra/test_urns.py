@@ -20,6 +20,10 @@ ADDED = {
     "botstack:infra:Deploy::deploy$command:local:Command::deploy-stop-stack",
     "botstack:infra:Database::database$random:index/randomPassword:RandomPassword::database-app-password",
     "botstack:infra:Database::database$random:index/randomPassword:RandomPassword::database-backup-password",
+    # writes your SSH keys (issue 19: they left the user-data, whose every change replaced the droplet)
+    "botstack:infra:Deploy::deploy$command:remote:Command::deploy-admin-keys",
+    # a new size: final backup and graceful stop before the provider powers the droplet off (issue 19)
+    "botstack:infra:Server::server$command:local:Command::server-pre-resize",
 }
 
 # resources removed on purpose since the recording
@@ -30,6 +34,17 @@ REMOVED = {
     # the final backup became a local command (ssh that tolerates a vanished droplet): the first
     # `up` after the change deletes the remote one, i.e. takes one extra backup
     "botstack:infra:Deploy::deploy$command:remote:Command::deploy-final-backup",
+    # the stack's own VPC (issue 19): on an account with no VPC in the region it became the
+    # region's default, which DigitalOcean never deletes, so `destroy` failed. The droplet now sits
+    # in the region's default VPC. A stack made before keeps its droplet in the old VPC (vpc_uuid
+    # is Computed: left out, it keeps its value) and must forget that VPC before the first `up`
+    # (docs/infra.md, "Upgrading a stack deployed before issue 19").
+    "botstack:infra:Network::network$digitalocean:index/vpc:Vpc::network-vpc",
+    # the generated backup passphrase (issue 19): `pulumi destroy` deleted it with the state while
+    # the bucket with the backups it encrypted stayed. The program refuses to run without
+    # botstack:backupPassphrase; scripts/deploy moves a generated one there and forgets this
+    # resource (`pulumi state delete`), so nothing deletes it.
+    "botstack:infra:Storage::storage$random:index/randomPassword:RandomPassword::storage-backup-passphrase",
 }
 # ...and added in container mode only
 ADDED_CONTAINER = {"botstack:infra:Deploy::deploy$command:local:Command::deploy-final-backup"}

@@ -180,7 +180,7 @@ def test_a_droplet_size_missing_from_the_price_table_is_refused():
 # --- protection --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["server-data", "storage-bucket", "network-reserved-ip",
-                                  "storage-backup-passphrase"])
+                                  "database-postgres-password"])
 def test_an_unprotected_data_resource_is_refused_on_prod(name):
     rec = recorded("prod")
     rec.named(name).protect = False
@@ -214,10 +214,10 @@ def test_an_output_with_the_bot_token_is_refused():
 
 def test_an_output_with_a_resource_secret_is_refused_and_names_its_source():
     rec = recorded("prod")
-    secret = rec.named("storage-backup-passphrase").outputs["result"]["value"]
-    rec.root.outputs["restoreHint"] = f"passphrase: {secret}"
+    secret = rec.named("database-postgres-password").outputs["result"]["value"]
+    rec.root.outputs["restoreHint"] = f"password: {secret}"
     [d] = only(analyze(rec), "no-secret-in-stack-outputs")
-    assert "restoreHint" in d.message and "storage-backup-passphrase.result" in d.message
+    assert "restoreHint" in d.message and "database-postgres-password.result" in d.message
 
 
 def test_an_output_with_the_deploy_key_is_refused():

