@@ -204,13 +204,27 @@ def confirm(question: str, answer: str, stdin=None, stdout=None) -> bool:
     return stdin.readline().strip() == answer
 
 
+def listing_of(text: str) -> object:
+    """`botstack-backup list --json`'s answer, or None when it is not JSON."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
 def run_restore(args) -> int:
     stack = load_stack(args)
-    if not args.yes and not confirm(
-            f"This replaces the database of stack {stack.name!r} ({stack.host}) with backup "
-            f"{args.which!r}; the bot is in maintenance mode meanwhile.", stack.name):
-        raise CliError("restore cancelled", 1)
+    if not args.yes and not sys.stdin.isatty():
+        raise CliError("refusing to restore without confirmation: stdin is not a terminal (pass --yes)", 2)
     with Remote(stack, identity=identity(args)) as r:
+        if not args.yes:
+            _, listed = r.agent("backups", "json", capture=True)
+            which = report.backup_to_restore(listing_of(listed), args.which)
+            if not confirm(f"This replaces the database of stack {stack.name!r} ({stack.host}) with {which}.\n"
+                           "A safety dump of the current database is taken first; reminders created since "
+                           "the backup are lost, those delivered since stay delivered; the bot is in "
+                           "maintenance mode meanwhile.", stack.name):
+                raise CliError("restore cancelled", 1)
         rc, out = r.agent("restore", args.which, args.message or "", capture=True)
     if rc != 0:
         raise CliError(f"restore of {args.which!r} failed (exit {rc}); the bot is back", rc)

@@ -60,6 +60,40 @@ def ago(text: Optional[str], at: Optional[dt.datetime] = None) -> str:
     return f"{t.strftime('%Y-%m-%d %H:%M UTC')} ({duration(((at or now()) - t).total_seconds())} ago)"
 
 
+def backup_to_restore(listing: object, which: str, at: Optional[dt.datetime] = None) -> str:
+    """The line the restore prompt shows for `which` ("latest" or a name), from the droplet's
+    `botstack-backup list --json` answer (untrusted: checked field by field): its name, time, age
+    and where it is kept, and a warning when a newer backup exists only on the droplet's volume.
+    What cannot be read is said, never guessed."""
+    rows = listing.get("backups") if isinstance(listing, dict) else None
+    if not isinstance(rows, list):
+        return "which backup: cannot tell (the droplet's list of backups could not be read)"
+    good: list[tuple[dt.datetime, dict]] = []
+    for r in rows:
+        made = parse_time(r.get("created_at")) if isinstance(r, dict) and isinstance(r.get("created_at"), str) else None
+        if made is not None and isinstance(r.get("name"), str) and (r.get("local") is True
+                                                                   or r.get("offsite_complete") is True):
+            good.append((made, r))
+    good.sort(key=lambda pair: pair[0])
+    if which == "latest":
+        # the backup tool restores the newest backup in the bucket ("latest"), not a local-only copy
+        chosen = next((pair for pair in reversed(good) if pair[1].get("offsite_complete") is True), None)
+    else:
+        chosen = next((pair for pair in good if pair[1]["name"] == which), None)
+    if chosen is None:
+        return f"which backup: none named {which!r} is complete on the droplet or in the bucket"
+    made, row = chosen
+    where = " and ".join(w for w, on in (("in the bucket", row.get("offsite_complete") is True),
+                                          ("on the droplet's volume", row.get("local") is True)) if on)
+    line = f"backup {row['name']}, made {ago(row['created_at'], at)}, {where}"
+    newer = [r for t, r in good if t > made]
+    if newer:
+        line += (f"; NEWER: {newer[-1]['name']}, made {ago(newer[-1]['created_at'], at)}"
+                 + ("" if newer[-1].get("offsite_complete") is True else ", only on the droplet's volume")
+                 + " (the backup tool refuses an older backup while it knows a newer one)")
+    return line
+
+
 # services that run once per `up` and exit (compose `restart: "no"`): done is healthy for them
 ONE_SHOT_SERVICES = ("db-setup",)
 

@@ -360,3 +360,43 @@ def test_restore_over_the_bots_database_says_what_it_takes_back(real, pg_server,
     assert f"{result.name} was made 2026-11-01 03:00 UTC" in detail
     assert "1 reminder(s) were created" in detail and "1 delivered" in detail
     assert any("1 reminder(s) were created" in r.getMessage() for r in caplog.records)
+
+
+def test_reminders_delivered_after_the_backup_stay_delivered_after_a_restore(make_tool, pg_server, clock):
+    # restored, the backup's reminders were pending again at occurrences already sent: the bot sent
+    # them a second time, marked "late"
+    import datetime as dt
+
+    import psycopg
+
+    from bot import db
+    url = pg_server.create_database()
+    db.migrate(url)
+    t0 = clock()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("INSERT INTO users (user_id, chat_id) VALUES (1, 1)")
+        once, daily, later = (conn.execute(
+            "INSERT INTO reminders (user_id, chat_id, text, tz, due_at, recurrence) "
+            "VALUES (1, 1, %s, 'UTC', %s, %s) RETURNING id", (text, t0 + dt.timedelta(hours=h), rule)).fetchone()[0]
+            for text, h, rule in (("once", 2, None), ("daily", 3, '{"kind": "daily", "hour": 6, "minute": 0}'),
+                                  ("not yet", 48, None)))
+    tool = make_tool(DATABASE_URL=url)
+    result = tool.run()
+    with psycopg.connect(url, autocommit=True) as conn:  # the bot delivers both after the backup
+        for rid, h in ((once, 2), (daily, 3)):
+            conn.execute("INSERT INTO deliveries (reminder_id, user_id, chat_id, occurrence, state, message_id, "
+                         "sent_at) VALUES (%s, 1, 1, %s, 'sent', 77, %s)",
+                         (rid, t0 + dt.timedelta(hours=h), t0 + dt.timedelta(hours=h, seconds=1)))
+        conn.execute("UPDATE reminders SET status = 'done' WHERE id = %s", (once,))
+        conn.execute("UPDATE reminders SET due_at = due_at + interval '1 day' WHERE id = %s", (daily,))
+    clock.advance(hours=4)
+    tool.restore(result.name, target_url=url, force=True)
+    with psycopg.connect(url) as conn:
+        rows = dict((r[0], r[1:]) for r in conn.execute("SELECT id, status, due_at FROM reminders"))
+        sent = conn.execute("SELECT reminder_id, occurrence FROM deliveries WHERE state = 'sent' "
+                            "ORDER BY reminder_id").fetchall()
+    assert rows[once][0] == "done"
+    assert rows[daily] == ("pending", t0 + dt.timedelta(days=1, hours=3))
+    assert rows[later] == ("pending", t0 + dt.timedelta(hours=48))
+    assert sent == [(once, t0 + dt.timedelta(hours=2)), (daily, t0 + dt.timedelta(hours=3))]
+    assert "2 reminder(s) delivered after the backup kept delivered" in backup_runs(url)[-1]["detail"]

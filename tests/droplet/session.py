@@ -16,12 +16,14 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from infra.teardown import DROPLET_ID
 from tests.droplet import remote
 from tests.droplet.standin import Droplet
 from tests.infra.harness import TEST_TOKEN, make_repo, run_program, unwrap
 
 STACK = "dev"
 DROPLET = "digitalocean:index/droplet:Droplet"
+METADATA = "169.254.169.254"
 VOLUME = "digitalocean:index/volume:Volume"
 
 
@@ -123,7 +125,34 @@ class Session:
         host = str(self.connection()["host"])
         return {k: self.d.address for k, v in step.environment.items() if str(v) == host}
 
+    def serve_metadata(self, droplet_id: str = "") -> None:
+        """SUBSTITUTION metadata-service: DigitalOcean's metadata service (169.254.169.254) stood in by a
+        web server in a network namespace behind a veth pair on the stand-in, so the host reaches it
+        routed out as on a droplet (and container traffic is forwarded, which the metadata block
+        stops). It serves /metadata/v1/id: the id the program's run gave this droplet, which the
+        teardown steps check before they act."""
+        root = "/run/botstack-test-metadata"
+        self.d.sh(f"mkdir -p {root}/metadata/v1 && printf %s {shlex.quote(droplet_id)} >{root}/metadata/v1/id")
+        if self.d.exec("ip", "netns", "list", check=False).stdout.find("metadata") < 0:
+            self.d.sh(
+                "ip netns add metadata && ip link add md0 type veth peer name md1 && "
+                "ip link set md1 netns metadata && ip addr add 169.254.255.1/30 dev md0 && ip link set md0 up && "
+                "ip -n metadata addr add 169.254.255.2/30 dev md1 && "
+                f"ip -n metadata addr add {METADATA}/32 dev lo && ip -n metadata link set lo up && "
+                "ip -n metadata link set md1 up && ip -n metadata route add default via 169.254.255.1 && "
+                f"ip route add {METADATA}/32 via 169.254.255.2")
+            self.d.exec("sh", "-c", f"ip netns exec metadata python3 -m http.server --directory {root} --bind "
+                        f"{METADATA} 80 >/dev/null 2>&1 &", check=True)
+        probe = f"python3 -c \"import urllib.request; urllib.request.urlopen('http://{METADATA}/', timeout=5)\""
+        for _ in range(50):
+            if self.d.exec("sh", "-c", probe, check=False).returncode == 0:
+                return
+            time.sleep(0.2)
+        raise AssertionError("the metadata listener does not answer on the stand-in itself")
+
     def destroy_step(self, step: remote.Step) -> str:
+        if step.environment.get(DROPLET_ID):
+            self.serve_metadata(str(step.environment[DROPLET_ID]))
         proc = self.ssh.execute(step, phase="delete", env_override=self.address_substitution(step))
         out = proc.stdout + proc.stderr
         self.logs.append(f"$ delete {step.name} (exit {proc.returncode})\n{out}")

@@ -124,26 +124,6 @@ def test_fail2ban_bans_an_address_after_repeated_failed_logins(host, droplet):
         host.run(f"fail2ban-client set sshd unbanip {ip}")
 
 
-def _metadata_listener(droplet) -> None:
-    """A metadata service stand-in reached the way a droplet reaches DigitalOcean's: routed out of the
-    host (a network namespace behind a veth pair), so container traffic is forwarded, as on a droplet."""
-    droplet.d.sh(
-        "ip netns add metadata && ip link add md0 type veth peer name md1 && "
-        "ip link set md1 netns metadata && ip addr add 169.254.255.1/30 dev md0 && ip link set md0 up && "
-        "ip -n metadata addr add 169.254.255.2/30 dev md1 && "
-        f"ip -n metadata addr add {METADATA}/32 dev lo && ip -n metadata link set lo up && "
-        "ip -n metadata link set md1 up && ip -n metadata route add default via 169.254.255.1 && "
-        f"ip route add {METADATA}/32 via 169.254.255.2")
-    droplet.d.exec("sh", "-c", "ip netns exec metadata python3 -m http.server --bind "
-                   f"{METADATA} 80 >/dev/null 2>&1 &", check=True)
-    probe = f"python3 -c \"import urllib.request; urllib.request.urlopen('http://{METADATA}/', timeout=5)\""
-    for _ in range(50):
-        if droplet.d.exec("sh", "-c", probe, check=False).returncode == 0:
-            return
-        time.sleep(0.2)
-    raise AssertionError("the metadata listener does not answer on the stand-in itself")
-
-
 def _bot_reaches_metadata(droplet) -> bool:
     code = (f"import urllib.request\ntry:\n urllib.request.urlopen('http://{METADATA}/', timeout=5)\n"
             " print('reached')\nexcept OSError as e:\n print('blocked', e)\n")
@@ -153,7 +133,7 @@ def _bot_reaches_metadata(droplet) -> bool:
 
 
 def test_containers_cannot_reach_the_metadata_address(host, droplet):
-    _metadata_listener(droplet)
+    droplet.serve_metadata()
     assert host.service("botstack-metadata-block").is_enabled
     assert not _bot_reaches_metadata(droplet)
     # the rule is what blocks it: without it the bot reaches the listener; the unit puts it back

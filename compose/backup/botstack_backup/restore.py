@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, List, Optional, Tuple
 
-from . import freshness, gpg, integrity, pg, safety
+from . import delivered, freshness, gpg, integrity, pg, safety
 from .errors import (BackupError, BusyError, ChecksumError, ConfigError, ForgedError, NotFound, OffsiteError,
                      RefusedError)
 from .integrity import Manifest
@@ -263,9 +263,23 @@ def _taken_back(tool: Context, manifest: Manifest, target: str) -> str:
     changes = pg.changes_since(target, created)
     text = (f"{manifest['name']} was made {created:%Y-%m-%d %H:%M} UTC, {age.total_seconds() / 3600:.1f} h ago"
             + (f"; since then {changes[0]} reminder(s) were created (gone after the restore) and "
-               f"{changes[1]} delivered (pending again after it, as far as the backup knows)" if changes else ""))
+               f"{changes[1]} delivered" if changes else ""))
     log.warning("restore: %s", text)
     return "; " + text
+
+
+def _keep_delivered(target: str, sent: delivered.Delivered) -> str:
+    """The reminders delivered after the backup stay delivered (not sent again as late)."""
+    try:
+        kept = delivered.keep(target, sent)
+    except psycopg.Error as exc:
+        # the restore itself is done: say what could not be kept rather than fail it
+        log.warning("restore: could not keep the deliveries made since the backup: %s", exc)
+        return (f"; the {len(sent.reminders)} reminder(s) delivered since could not be kept delivered "
+                f"({str(exc).splitlines()[0][:120]}): they may be sent again, marked late")
+    if kept:
+        log.warning("restore: %d reminder(s) delivered after the backup kept delivered", kept)
+    return f"; {kept} reminder(s) delivered after the backup kept delivered" if kept else ""
 
 
 def _restore_locked(tool: Context, which: str, target: str, force: bool, from_local: bool,
@@ -278,13 +292,23 @@ def _restore_locked(tool: Context, which: str, target: str, force: bool, from_lo
         check_freshness(tool, which, got, accept_older)
         notes = [note]
 
+        since: List[delivered.Delivered] = []
+
         def prepare() -> None:
             """Once gpg showed sealed data, before its first byte: what the restore replaces is kept."""
             if objects:
                 notes.append(_taken_back(tool, got.manifest, target))
+                sent = delivered.read_since(target, integrity.created_at(got.manifest))
+                if sent is None:
+                    notes.append("; what was delivered since could not be read: reminders delivered after "
+                                 "the backup may be sent again, marked late")
+                else:
+                    since.append(sent)
                 notes.append(f"; safety dump of the replaced database: {safety.safety_dump(tool, target)}")
                 notes.append(_drop_tables_the_backup_lacks(got.manifest, target))
         restore_stream(tool, got, target, before_first_byte=prepare)
+        for sent in since:
+            notes.append(_keep_delivered(target, sent))
         note = "".join(notes)
     return got.manifest, note
 
