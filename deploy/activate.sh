@@ -6,7 +6,8 @@
 #
 #   1. checks the release (compose.yml renders with shared/.env) and builds its images while the
 #      old release keeps running (a build failure changes nothing that runs);
-#   2. stops the old bot (two bots polling one token conflict);
+#   2. with RESTORE_FROM in the .env: restore-into-empty (the backup tool) before any bot starts;
+#      stops the old bot (two bots polling one token conflict);
 #   3. `docker compose up -d --wait --wait-timeout $BOTSTACK_WAIT_TIMEOUT --remove-orphans`;
 #   4. on failure: prints the last log lines of the services that are not up (never the .env),
 #      brings the previous release back up (built and health-gated the same way), exits 1;
@@ -81,6 +82,17 @@ compose_in "$NEW_DIR" config --quiet || die "release $NEW: compose.yml does not 
 
 log "building images of $NEW (the running stack is untouched)"
 compose_in "$NEW_DIR" build || die "release $NEW: image build failed; nothing changed"
+
+# botstack:restoreFrom (RESTORE_FROM in the .env): the newest authenticated backup of that store goes
+# into the EMPTY database before the bot ever starts (docs/backups.md, "A new stack from existing
+# backups"). A database with data is left alone (every later deploy: nothing is downloaded); a
+# failure (nothing found, a refused backup) stops the deploy before the bot starts.
+RESTORE_FROM=$(sed -n 's/^RESTORE_FROM=//p' "$ENV_FILE" | tail -n 1)
+if [ -n "$RESTORE_FROM" ]; then
+	log "restoring the newest backup of $RESTORE_FROM into the database if it is empty"
+	compose_in "$NEW_DIR" run --rm -T backup botstack-backup restore-into-empty --skip-if-data ||
+		die "release $NEW: restore-into-empty failed (above); the bot was not started"
+fi
 
 if [ -n "$CUR" ] && [ "$CUR" != "$NEW" ]; then
 	log "stopping the bot of $CUR"

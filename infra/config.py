@@ -5,7 +5,7 @@ program registers any resource. The keys (all camelCase, as in Pulumi.<stack>.ya
 
 | key | type, default | meaning |
 | --- | --- | --- |
-| region | str, required | DO region slug; must offer Spaces (the backup bucket sits beside the droplet) |
+| region | str, required | DO region slug; must offer Spaces (the backup bucket sits beside the droplet), unless the backups go to your own store (backupStore*) |
 | dropletSize | str, `s-1vcpu-1gb` | droplet size slug; must hold the compose stack's memory limits (rule below) |
 | image | str, `ubuntu-24-04-x64` | droplet image slug; one the cloud-init is written for |
 | sshPublicKeys | list[str], required | your SSH public keys (OpenSSH one-line format), for the `botadmin` user |
@@ -16,7 +16,7 @@ program registers any resource. The keys (all camelCase, as in Pulumi.<stack>.ya
 | adminUserIds | list[int], required | Telegram user ids of the admins (alerts, /status) |
 | defaultTimezone | str, `UTC` | IANA time zone for reminders without an explicit zone |
 | telegramApiBaseUrl | str, `https://api.telegram.org` | Bot API root |
-| volumeSizeGib | int, 10 | size of the block volume holding all persistent data (1..16384) |
+| volumeSizeGib | int, 2 | size of the block volume holding all persistent data (1..16384): a personal bot's database is megabytes; it grows in place, online |
 | backupIntervalHours | int, 24 | hours between database backups (>= 1) |
 | backupLocalRetentionDays | int, 7 | days local backup copies are kept on the volume (>= 1) |
 | backupOffsiteRetentionDays | int, 30 | days offsite backups are kept unless a kept generation below (>= 1; the backup tool prunes) |
@@ -38,6 +38,16 @@ program registers any resource. The keys (all camelCase, as in Pulumi.<stack>.ya
 | managedDatabaseSize | str, `db-s-1vcpu-1gb` | managed cluster size (managed mode only) |
 | managedDatabaseVersion | str, `17` | managed PostgreSQL major version (managed mode only): one DigitalOcean offers (14..17) |
 | observability | bool, false | the compose profile `observability`: Prometheus + node-exporter on the droplet (container mode only; docs/observability.md); their memory limits count in the rule below |
+| backupStoreEndpoint | str, unset | your own S3-compatible store for the backups, its `https://` endpoint; with the bucket and both keys set, no Spaces bucket or key is made and the region need not offer Spaces (infra/backup_store.py) |
+| backupStoreRegion | str, `us-east-1` | that store's region |
+| backupStoreBucket | str, unset | that store's bucket |
+| backupStoreAccessKeyId | secret str, unset | that store's key id (read and write on the bucket) |
+| backupStoreSecretAccessKey | secret str, unset | that store's key secret |
+| restoreFrom | str, unset | `s3://BUCKET[/PREFIX]`: the first deploy restores the newest authenticated backup there into the empty database before the bot starts (container mode only) |
+| restoreFromEndpoint | str, unset | the endpoint of restoreFrom's store when it is not the stack's |
+| restoreFromPassphrase | secret str, unset | the passphrase restoreFrom's backups were made with, when not backupPassphrase |
+| restoreFromAccessKeyId | secret str, unset | a key that can read restoreFrom's bucket, when the store's key cannot (another stack's Spaces bucket) |
+| restoreFromSecretAccessKey | secret str, unset | that key's secret |
 
 A stack whose name starts with `prod` is a production stack (the SSH-from-anywhere rule). The stack
 name goes into resource names, so it may hold only lowercase letters, digits and inner hyphens, at
@@ -61,7 +71,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from infra import prices
+from infra import backup_store, prices
+from infra.backup_store import OwnStore, RestoreFrom
 from infra.errors import NAMESPACE, ConfigError, StackNameError
 from infra.memory import compose_memory_mib, memory_fits, parse_memory  # noqa: F401 - this module's API
 
@@ -73,7 +84,7 @@ DEFAULTS: dict[str, Any] = {
     "allowedUserIds": [],
     "defaultTimezone": "UTC",
     "telegramApiBaseUrl": "https://api.telegram.org",
-    "volumeSizeGib": 10,
+    "volumeSizeGib": 2,  # the database is megabytes; a volume grows in place (docs/infra.md)
     "backupIntervalHours": 24,
     "backupLocalRetentionDays": 7,
     "backupOffsiteRetentionDays": 30,
@@ -95,6 +106,7 @@ DEFAULTS: dict[str, Any] = {
     "managedDatabaseSize": "db-s-1vcpu-1gb",
     "managedDatabaseVersion": "17",
     "observability": False,
+    **backup_store.DEFAULTS,  # the own store and restoreFrom (infra/backup_store.py)
 }
 # The stack name is part of resource names (infra/*.py: `botstack-<stack>...`); DigitalOcean's rules
 # on them (tests/infra/do_rules.py names each source) leave lowercase letters, digits and inner
@@ -110,7 +122,7 @@ STACK_NAME_MAX = min(63 - len("botstack--backups-") - 8, 64 - len("botstack--pre
 MANAGED_PG_VERSIONS = ("14", "15", "16", "17")
 
 KNOWN_KEYS = set(DEFAULTS) | {"region", "sshPublicKeys", "adminCidrs", "telegramBotToken", "adminUserIds"}
-SECRET_KEYS = {"telegramBotToken", "healthcheckPingUrl", "backupPassphrase"}
+SECRET_KEYS = {"telegramBotToken", "healthcheckPingUrl", "backupPassphrase"} | backup_store.SECRET_KEYS
 
 
 @dataclass(frozen=True)
@@ -150,6 +162,8 @@ class StackConfig:
     managed_database_version: str
     compose_memory_mib: int
     observability: bool = False
+    backup_store: Optional[OwnStore] = None   # None: the program's Spaces bucket
+    restore_from: Optional[RestoreFrom] = None
 
     @property
     def managed_db(self) -> bool:
@@ -314,7 +328,8 @@ def load(get: Getter, stack: str, compose_file: Optional[Path]) -> StackConfig:
     check_stack_name(stack)
     production = stack.startswith("prod")
     fields: dict[str, Any] = {}
-    fields.update(_where(val))
+    store = backup_store.own_store(get)
+    fields.update(_where(val, spaces=store is None))
     fields.update(_access(val, production))
     fields.update(_telegram(val, get))
     fields.update(_backups(val, get))
@@ -328,17 +343,18 @@ def load(get: Getter, stack: str, compose_file: Optional[Path]) -> StackConfig:
     else:
         need = memory_fits(size, compose_file, fields["database"] == "managed", fields["observability"])
     return StackConfig(stack=stack, production=production, droplet_size=size, compose_memory_mib=need,
-                       protect_data=_bool("protectData", val("protectData")), **fields)
+                       protect_data=_bool("protectData", val("protectData")), backup_store=store,
+                       restore_from=backup_store.restore_from(get, fields["database"] == "managed"), **fields)
 
 
-def _where(val: Getter) -> dict[str, Any]:
+def _where(val: Getter, spaces: bool = True) -> dict[str, Any]:
     region = val("region")
     if not region:
         raise ConfigError("region", "is required (a DigitalOcean region with Spaces, e.g. ams3)")
     region = str(region).strip()
     if region not in prices.REGIONS:
         raise ConfigError("region", f"unknown region {region!r}; known: {', '.join(sorted(prices.REGIONS))}")
-    if not prices.REGIONS[region]:
+    if spaces and not prices.REGIONS[region]:  # the own store (backupStore*) needs no Spaces here
         with_spaces = ", ".join(sorted(r for r, s in prices.REGIONS.items() if s))
         raise ConfigError("region", f"{region} has no Spaces (the backup bucket needs it); use one of {with_spaces}")
     image = str(val("image")).strip()
@@ -510,6 +526,7 @@ _SECURE_STAND_INS = {
     "telegramBotToken": "0:secure-value-checked-by-the-program",
     "backupPassphrase": "secure-value-checked-by-the-program",
     "healthcheckPingUrl": "https://secure.invalid/checked-by-the-program",
+    **{key: "secure-value-checked-by-the-program" for key in sorted(backup_store.SECRET_KEYS)},
 }
 # what scripts/deploy sets in the stack file itself, when missing, before its first `up`
 DEPLOY_SETS = ("telegramBotToken", "backupPassphrase")
@@ -560,6 +577,9 @@ def check_stack_file(stack: str, stack_file: Path, compose_file: Path = COMPOSE_
     if deploy:
         for key in DEPLOY_SETS:
             values.setdefault(key, _SECURE_STAND_INS[key])
+        if values.get("backupStoreEndpoint"):  # its key comes from BACKUP_STORE_* (scripts/deploy checks)
+            for key in ("backupStoreAccessKeyId", "backupStoreSecretAccessKey"):
+                values.setdefault(key, _SECURE_STAND_INS[key])
     # a tree without compose/ (a copy of the deploy tooling): the memory rule waits for `pulumi up`
     compose = compose_file if Path(compose_file).is_file() else None
     return load(lambda key: _plain_value(values.get(key)), stack, compose)

@@ -23,7 +23,7 @@ def env_values(cfg: StackConfig, release_id: str, secrets: Mapping[str, str]) ->
     """Every key's value. `secrets` holds what only exists as Outputs: DATABASE_URL,
     BACKUP_DATABASE_URL, POSTGRES_PASSWORD, APP_DB_PASSWORD, BACKUP_DB_PASSWORD,
     BACKUP_PASSPHRASE, SPACES_BUCKET, SPACES_ACCESS_KEY_ID, SPACES_SECRET_ACCESS_KEY, and
-    SPACES_ENDPOINT and COMPOSE_PROFILES."""
+    SPACES_ENDPOINT, SPACES_REGION (the backup store's: infra/backup_store.py) and COMPOSE_PROFILES."""
     ids = lambda xs: ",".join(str(x) for x in xs)  # noqa: E731
     values = {
         "TELEGRAM_BOT_TOKEN": cfg.telegram_bot_token,
@@ -36,7 +36,6 @@ def env_values(cfg: StackConfig, release_id: str, secrets: Mapping[str, str]) ->
         "POSTGRES_USER": DB_USER,
         "POSTGRES_DB": DB_NAME,
         "DATA_DIR": facts.DATA_DIR,
-        "SPACES_REGION": cfg.region,
         "BACKUP_INTERVAL_HOURS": str(cfg.backup_interval_hours),
         "BACKUP_LOCAL_RETENTION_DAYS": str(cfg.backup_local_retention_days),
         "BACKUP_DRILL_INTERVAL_DAYS": str(cfg.backup_drill_interval_days),
@@ -46,6 +45,11 @@ def env_values(cfg: StackConfig, release_id: str, secrets: Mapping[str, str]) ->
         "BACKUP_OFFSITE_KEEP_WEEKLY": str(cfg.backup_offsite_keep_weekly),
         "BACKUP_OFFSITE_KEEP_MONTHLY": str(cfg.backup_offsite_keep_monthly),
         "HEALTHCHECK_BACKUP_URL": ping_url(cfg, "backup"),
+        "RESTORE_FROM": cfg.restore_from.uri if cfg.restore_from else "",
+        "RESTORE_FROM_ENDPOINT": cfg.restore_from.endpoint if cfg.restore_from else "",
+        "RESTORE_FROM_PASSPHRASE": cfg.restore_from.passphrase if cfg.restore_from else "",
+        "RESTORE_FROM_ACCESS_KEY_ID": cfg.restore_from.access_key_id if cfg.restore_from else "",
+        "RESTORE_FROM_SECRET_ACCESS_KEY": cfg.restore_from.secret_access_key if cfg.restore_from else "",
     }
     values.update(secrets)
     if cfg.observability and "COMPOSE_PROFILES" in values:
@@ -61,5 +65,6 @@ def render(cfg: StackConfig, release_id: str, db: DatabaseAccess, creds: BackupC
     outputs = (db.database_url, db.backup_database_url, db.postgres_password, db.app_password,
                db.backup_password, creds.passphrase, creds.bucket, creds.access_key_id, creds.secret_access_key)
     text = pulumi.Output.all(*outputs).apply(lambda v: contract.render(env_values(cfg, release_id, {
-        **dict(zip(names, v, strict=True)), "SPACES_ENDPOINT": creds.endpoint, "COMPOSE_PROFILES": db.compose_profiles})))
+        **dict(zip(names, v, strict=True)), "SPACES_ENDPOINT": creds.endpoint, "SPACES_REGION": creds.region,
+        "COMPOSE_PROFILES": db.compose_profiles})))
     return pulumi.Output.secret(text)

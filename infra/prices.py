@@ -62,16 +62,19 @@ IMAGES = ("ubuntu-24-04-x64", "ubuntu-22-04-x64")
 
 
 def monthly_cost(*, droplet_size: str, droplet_backups: bool, backup_plan: str, volume_gib: int,
-                 snapshots_kept: int, database_mode: str, managed_db_size: str) -> dict[str, float]:
+                 snapshots_kept: int, database_mode: str, managed_db_size: str,
+                 spaces: bool = True) -> dict[str, float]:
     """Itemised monthly cost (USD) and its `total`. Snapshots are priced at the volume's full size:
-    the upper bound (a snapshot is billed on the data it holds)."""
+    the upper bound (a snapshot is billed on the data it holds). `spaces` False: the backups go to
+    the user's own S3-compatible store (botstack:backupStore*), priced at nothing here: a personal
+    bot's backups fit the free tiers of B2 (10 GB) and R2 (10 GB-month)."""
     droplet = DROPLET_SIZES[droplet_size].usd_month
     items = {
         "droplet": droplet,
         "dropletBackups": round(droplet * DROPLET_BACKUP_SHARE[backup_plan], 2) if droplet_backups else 0.0,
         "volume": round(volume_gib * VOLUME_USD_PER_GIB, 2),
         "volumeSnapshots": round(snapshots_kept * volume_gib * SNAPSHOT_USD_PER_GIB, 2),
-        "spaces": SPACES_USD_MONTH,
+        "spaces": SPACES_USD_MONTH if spaces else 0.0,
         "managedDatabase": MANAGED_DB_SIZES[managed_db_size] if database_mode == "managed" else 0.0,
     }
     items["total"] = round(sum(items.values()), 2)

@@ -35,12 +35,14 @@ class Wired:
 Wire = Callable[[StackConfig, Path, Path], Wired]
 
 
-def cost_of(cfg: StackConfig) -> dict[str, float]:
+def cost_of(cfg: StackConfig, spaces: Optional[bool] = None) -> dict[str, float]:
+    """The stack's monthly cost; `spaces` True/False prices the other store choice."""
     return prices.monthly_cost(
         droplet_size=cfg.droplet_size, droplet_backups=cfg.enable_droplet_backups,
         backup_plan=cfg.droplet_backup_plan, volume_gib=cfg.volume_size_gib,
         snapshots_kept=SNAPSHOTS_KEPT, database_mode=cfg.database,
-        managed_db_size=cfg.managed_database_size)
+        managed_db_size=cfg.managed_database_size,
+        spaces=cfg.backup_store is None if spaces is None else spaces)
 
 
 def outputs(w: Wired) -> dict[str, Any]:
@@ -58,6 +60,9 @@ def outputs(w: Wired) -> dict[str, Any]:
         "preReleaseSnapshot": w.deploy.snapshot_name,
         "monthlyCostUsd": cost["total"],
         "monthlyCostBreakdownUsd": cost,
+        # both choices of backup store (botstack:backupStore*): the program's Spaces bucket, or your own
+        "monthlyCostByStoreUsd": {"spaces": cost_of(cfg, True)["total"], "ownStore": cost_of(cfg, False)["total"]},
+        "backupStore": "own" if cfg.backup_store else "spaces",
         "pricesAsOf": prices.PRICES_AS_OF,
     }
 

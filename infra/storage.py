@@ -14,6 +14,8 @@ import pulumi
 import pulumi_digitalocean as do
 import pulumi_random as random
 
+from infra.backup_store import OwnStore
+
 NONCURRENT_VERSION_DAYS = 7
 
 
@@ -94,3 +96,13 @@ class Storage(pulumi.ComponentResource):
             secret_access_key=key.secret_key, passphrase=pulumi.Output.secret(args.passphrase))
         self.bucket_urn: pulumi.Output[str] = bucket.bucket_urn
         self.register_outputs({"bucketName": bucket.name, "endpoint": endpoint, "backupKeyId": key.access_key})
+
+
+def own_store_credentials(store: OwnStore, passphrase: str) -> BackupCredentials:
+    """The user's own store (botstack:backupStore*, infra/backup_store.py): no bucket or key is
+    made; the backup job gets the store's settings and key as they are configured."""
+    return BackupCredentials(
+        bucket=pulumi.Output.from_input(store.bucket), endpoint=store.endpoint, region=store.region,
+        access_key_id=pulumi.Output.secret(store.access_key_id),
+        secret_access_key=pulumi.Output.secret(store.secret_access_key),
+        passphrase=pulumi.Output.secret(passphrase))

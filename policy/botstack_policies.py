@@ -21,7 +21,7 @@ from pulumi_policy import (EnforcementLevel, ReportViolation, ResourceValidation
                            ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy)
 from pulumi_policy.proxy import UnknownValueError
 
-from infra import memory, prices
+from infra import contract, memory, prices
 from infra.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,6 +63,7 @@ SECRET_PATTERNS = {
 # host address, exported on purpose as reservedIp): only these parts of it are secret
 SECRET_SUBFIELDS = {"connection": ("privateKey", "password", "privateKeyPassword")}
 MIN_SECRET_LENGTH = 8  # shorter values (ports, user names) would match innocent outputs
+ENV_SECRET_KEYS = {s.key for s in contract.SETTINGS if s.secret}
 
 _UNKNOWN = object()
 
@@ -259,12 +260,30 @@ def _secret_values(resources) -> dict[str, str]:
     return found
 
 
+def _env_secret_values(resources) -> dict[str, str]:
+    """Secret value -> where it lives, from the `.env` a command writes through its stdin (the
+    deploy's write-env): what only the config holds, e.g. the own backup store's key
+    (botstack:backupStore*), is in no resource's secret outputs."""
+    found: dict[str, str] = {}
+    for r in resources:
+        text = _get(r.props, "stdin") if r.resource_type != STACK else None
+        if not isinstance(text, str):
+            continue
+        for line in text.splitlines():
+            key, sep, value = line.partition("=")
+            if sep and key in ENV_SECRET_KEYS and len(value) >= MIN_SECRET_LENGTH:
+                found.setdefault(value, f"{r.name}.stdin ({key})")
+    return found
+
+
 def validate_no_secret_outputs(args: StackValidationArgs, report: ReportViolation) -> None:
     secrets = _secret_values(args.resources)
+    env_secrets = _env_secret_values(args.resources)
     for root in (r for r in args.resources if r.resource_type == STACK):
         for path, text in _strings(root.props):
             leaked = [where for secret, where in secrets.items() if secret in text]
             leaked += [name for name, pattern in SECRET_PATTERNS.items() if pattern.search(text)]
+            leaked += [where for secret, where in env_secrets.items() if secret in text]
             if leaked:
                 report(f"stack output {path} carries {leaked[0]} in plain text. Fix: remove it from the "
                        "outputs in infra/program.py (read secrets with `pulumi stack export "

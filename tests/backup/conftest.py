@@ -57,6 +57,8 @@ def bucket(s3_server):
     name = f"bk-{uuid.uuid4().hex[:10]}"
     s3 = s3_client(s3_server)
     s3.create_bucket(Bucket=name)
+    # versioned, as the program's bucket is (otherwise every run's store check reports it)
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
     return name
 
 

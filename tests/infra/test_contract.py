@@ -161,7 +161,7 @@ def test_every_secret_setting_comes_from_a_secret():
     secret = {s.key for s in contract.SETTINGS if s.secret}
     assert {"TELEGRAM_BOT_TOKEN", "DATABASE_URL", "BACKUP_DATABASE_URL", "POSTGRES_PASSWORD", "APP_DB_PASSWORD",
             "BACKUP_DB_PASSWORD", "BACKUP_PASSPHRASE", "SPACES_SECRET_ACCESS_KEY", "HEALTHCHECK_BOT_URL",
-            "HEALTHCHECK_BACKUP_URL"} == secret
+            "HEALTHCHECK_BACKUP_URL", "RESTORE_FROM_PASSPHRASE", "RESTORE_FROM_SECRET_ACCESS_KEY"} == secret
 
 
 def test_every_tuning_key_is_read_by_its_consumer():

@@ -309,3 +309,59 @@ def test_the_readmes_try_it_first_installs_what_local_up_asks_for_before_running
     assert "run scripts/install-test-deps first" in local
     # and what install-test-deps installs is what local up imports: the dev requirements
     assert "-r requirements-dev.txt" in (REPO / "scripts" / "install-test-deps").read_text()
+
+
+# --- the user's own backup store (issue 21 item 1) ---------------------------------------------------
+
+STORE_KEY = {"BACKUP_STORE_ACCESS_KEY_ID": "003TESTSECRETkeyid0001", "BACKUP_STORE_SECRET_ACCESS_KEY": "K003TESTSECRET-store"}
+
+
+def test_the_own_stores_key_is_stored_as_two_secrets_through_stdin(repo, fake_bin):
+    result, calls = deploy(repo, {**CREDS, **STORE_KEY}, "dev", path=system_path(fake_bin))
+    assert result.returncode == 0, result.stderr
+    assert _stdin_of(calls, "botstack:backupStoreAccessKeyId") == STORE_KEY["BACKUP_STORE_ACCESS_KEY_ID"]
+    assert _stdin_of(calls, "botstack:backupStoreSecretAccessKey") == STORE_KEY["BACKUP_STORE_SECRET_ACCESS_KEY"]
+    args = [line for line in calls.splitlines() if line.startswith("ARGS ")]
+    assert not any("TESTSECRET" in a for a in args) and "TESTSECRET" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("only", sorted(STORE_KEY))
+def test_half_of_the_own_stores_key_is_refused_before_anything(repo, fake_bin, only):
+    result, calls = deploy(repo, {**CREDS, only: STORE_KEY[only]}, "dev", path=system_path(fake_bin))
+    assert result.returncode == 2
+    assert "BACKUP_STORE_ACCESS_KEY_ID and BACKUP_STORE_SECRET_ACCESS_KEY together" in result.stderr
+    assert "config set" not in calls and "stack select" not in calls
+
+
+def test_a_stack_with_its_own_store_needs_no_spaces_key(repo, fake_bin):
+    stack_file = repo / "Pulumi.dev.yaml"
+    stack_file.write_text(stack_file.read_text() + "  botstack:backupStoreEndpoint: https://s3.example.com\n"
+                          "  botstack:backupStoreBucket: my-backups\n")
+    no_spaces = {k: v for k, v in CREDS.items() if not k.startswith("SPACES_")}
+    result, calls = deploy(repo, {**no_spaces, **STORE_KEY}, "dev", path=system_path(fake_bin))
+    assert result.returncode == 0, result.stderr
+    assert "ARGS up --stack dev" in calls
+    result, _ = deploy(repo, no_spaces, "prod", path=system_path(fake_bin))
+    assert "SPACES_ACCESS_KEY_ID (Spaces key)" in result.stderr  # prod still uses Spaces
+
+
+def test_an_own_store_without_its_key_anywhere_is_refused_before_anything(repo, fake_bin):
+    stack_file = repo / "Pulumi.dev.yaml"
+    stack_file.write_text(stack_file.read_text() + "  botstack:backupStoreEndpoint: https://s3.example.com\n"
+                          "  botstack:backupStoreBucket: my-backups\n")
+    result, calls = deploy(repo, CREDS, "dev", path=system_path(fake_bin))
+    assert result.returncode == 2
+    assert "botstack:backupStoreEndpoint is set, its key not yet stored" in result.stderr
+    assert "config set" not in calls
+
+
+def test_an_own_store_whose_key_is_in_the_stack_file_passes_the_file_check(repo, fake_bin):
+    stack_file = repo / "Pulumi.dev.yaml"
+    stack_file.write_text(stack_file.read_text() + "  botstack:backupStoreEndpoint: https://s3.example.com\n"
+                          "  botstack:backupStoreBucket: my-backups\n"
+                          "  botstack:backupStoreAccessKeyId:\n    secure: v1:abc\n"
+                          "  botstack:backupStoreSecretAccessKey:\n    secure: v1:def\n")
+    no_spaces = {k: v for k, v in CREDS.items() if not k.startswith("SPACES_")}
+    result, calls = deploy(repo, no_spaces, "dev", path=system_path(fake_bin))
+    assert result.returncode == 0, result.stderr
+    assert "ARGS up --stack dev" in calls

@@ -243,3 +243,25 @@ def test_an_output_with_a_health_check_ping_url_is_refused(url):
     rec.root.outputs["heartbeat"] = url
     [d] = only(analyze(rec), "no-secret-in-stack-outputs")
     assert "health-check ping URL" in d.message
+
+
+# --- the user's own backup store (issue 21) -----------------------------------------------------------
+
+OWN_STORE = {"backupStoreEndpoint": "https://s3.eu-central-003.backblazeb2.com", "backupStoreRegion": "eu-central-003",
+             "backupStoreBucket": "my-botstack-backups", "backupStoreAccessKeyId": "003a1b2c3d4e5f0000000001",
+             "backupStoreSecretAccessKey": "K003TheApplicationKeysSecretPart"}
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("preview", [False, True])
+def test_a_stack_with_its_own_store_passes_every_policy(stack, preview):
+    rec = recorded(stack, preview=preview, **OWN_STORE)
+    assert not [r for r in rec.resources if r.type.endswith(("spacesBucket:SpacesBucket", "spacesKey:SpacesKey"))]
+    assert analyze(rec) == []
+
+
+def test_an_output_with_the_own_stores_secret_key_is_refused():
+    rec = recorded("prod", **OWN_STORE)
+    rec.root.outputs["storeKey"] = f"key: {OWN_STORE['backupStoreSecretAccessKey']}"
+    [d] = only(analyze(rec), "no-secret-in-stack-outputs")
+    assert "storeKey" in d.message and "deploy-write-env.stdin (SPACES_SECRET_ACCESS_KEY)" in d.message

@@ -22,6 +22,7 @@ FAKE_DOCKER = textwrap.dedent(r"""
     # fake docker: logs "RELEASE=<BOTSTACK_RELEASE> FILES=<COMPOSE_FILE> args..." and fakes answers
     printf 'RELEASE=%s FILES=%s %s\n' "${BOTSTACK_RELEASE:-}" "${COMPOSE_FILE:-}" "$*" >>"$FAKE_LOG"
     case "$*" in
+      *" run "*) [ -z "${FAKE_FAIL_RUN:-}" ] || { echo "fake: nothing to restore" >&2; exit 9; } ;;
       *" up "*)
         for r in ${FAKE_FAIL_UP:-}; do
           [ "$BOTSTACK_RELEASE" = "$r" ] && { echo "fake: bot unhealthy" >&2; exit 1; }
@@ -175,6 +176,35 @@ def test_activate_first_deploy_failure_has_nothing_to_roll_back(droplet):
     p = d.run("activate.sh", r1, rid=r1, FAKE_FAIL_UP=r1)
     assert p.returncode == 1 and "no previous release" in p.stderr
     assert d.link("current") is None
+
+
+def test_restore_from_restores_into_the_empty_database_before_the_bot_starts(droplet):
+    """issue 21 item 4: RESTORE_FROM in the .env runs the backup tool's restore-into-empty (a no-op
+    once the database has data) after the build and before any bot starts; its failure stops the
+    deploy with the bot not started."""
+    d = droplet
+    env_file = d.root / "shared" / ".env"
+    r1 = d.release("rel1")
+    assert d.run("activate.sh", r1, rid=r1).returncode == 0
+    assert not any(" run " in c for c in d.calls()), "no RESTORE_FROM: no restore"
+
+    env_file.write_text(env_file.read_text() + "RESTORE_FROM=s3://old-bucket/backups/\n")
+    d.log.unlink()
+    r2 = d.release("rel2")
+    p = d.run("activate.sh", r2, rid=r2)
+    assert p.returncode == 0, p.stderr
+    calls = d.calls()
+    build, run, stop, up = (next(i for i, c in enumerate(calls) if f in c) for f in (
+        " build", " run --rm -T backup botstack-backup restore-into-empty --skip-if-data", " stop bot", " up -d"))
+    assert build < run < stop < up, calls
+    assert f"RELEASE={r2}" in calls[run] and "restoring the newest backup of s3://old-bucket/backups/" in p.stderr
+
+    d.log.unlink()
+    r3 = d.release("rel3")
+    p = d.run("activate.sh", r3, rid=r3, FAKE_FAIL_RUN="1")
+    assert p.returncode == 1 and "restore-into-empty failed (above); the bot was not started" in p.stderr
+    assert not any(" up " in c or " stop " in c for c in d.calls())
+    assert d.link("current") == r2
 
 
 def test_activate_refuses_unknown_release_and_missing_env(droplet):

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Set
 
-from . import __version__, integrity, offsite_retention, pg
+from . import __version__, integrity, offsite_retention, pg, store_check
 from .dump import Background, DumpPipeline, DumpResult
 from .errors import EXIT_LOCAL_ONLY, EXIT_OK, BackupError, ForgedError, OffsiteError
 from .offsite import Offsite
@@ -30,6 +30,7 @@ class RunResult:
     backlog_uploaded: List[str] = field(default_factory=list)
     pruned: List[str] = field(default_factory=list)
     pruned_offsite: List[str] = field(default_factory=list)
+    store: str = ""  # what the store cannot guarantee (store_check.py), one line
 
     @property
     def exit_code(self) -> int:
@@ -144,6 +145,8 @@ def run_locked(tool: Context, started: dt.datetime, final: bool = False) -> RunR
             upload_error = str(exc)
     result = RunResult(target.name, target.key, snap.dump.size_encrypted, upload_error is None, manifest,
                        upload_error)
+    if snap.dump.offsite is not None and result.uploaded:
+        result.store = store_check.at_run(snap.dump.offsite, tool.dir, tool.alerter.send)
     _report(tool, started, result)
     listing = None
     offsite = snap.dump.offsite
@@ -172,7 +175,8 @@ def _report(tool: Context, started: dt.datetime, result: RunResult) -> None:
         log.info("backup %s: %s, %d tables, %d rows, uploaded to %s", result.name,
                  human_size(result.size), len(tables), rows, result.key)
         tool.recorder.record("backup", started, True, object_key=result.key, size_bytes=result.size,
-                             uploaded=True, detail=f"{len(tables)} tables, {rows} rows")
+                             uploaded=True, detail=f"{len(tables)} tables, {rows} rows"
+                             + (f"; store: {result.store}" if result.store else ""))
         return
     detail = f"backup {result.name} kept locally only: {result.upload_error}"
     log.error("%s", detail)

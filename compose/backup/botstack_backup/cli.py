@@ -4,13 +4,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 from typing import Callable, Dict, List, Optional
 
-from . import __version__, metrics, pg
+from . import __version__, metrics, pg, restore_empty, store_check
 from .config import Config
 from .errors import EXIT_OK, EXIT_USAGE, BackupError
+from .offsite import Offsite
 from .tool import BackupTool, human_size
 
 log = logging.getLogger("botstack_backup")
@@ -58,6 +60,16 @@ def _parser() -> argparse.ArgumentParser:
                                  "the offsite one when Spaces is configured")
     sub.add_parser("drill", help="restore the latest offsite backup into a scratch database, compare "
                                  "row counts with its manifest, drop it, report to the admins")
+    rie = sub.add_parser(
+        "restore-into-empty",
+        help="a new stack's first start: restore the newest authenticated backup of a store into the "
+             "EMPTY database (refuses one with data, exit 5; nothing in the store: exit 9)")
+    rie.add_argument("--from", dest="source", metavar="s3://BUCKET/PREFIX",
+                     help="the backups' bucket and prefix (default RESTORE_FROM, else the stack's own); "
+                          "RESTORE_FROM_ENDPOINT, _REGION, _ACCESS_KEY_ID, _SECRET_ACCESS_KEY, _PASSPHRASE "
+                          "default to the stack's SPACES_* and BACKUP_PASSPHRASE")
+    rie.add_argument("--skip-if-data", action="store_true",
+                     help="leave a database with data alone and exit 0 (what the deploy runs at every start)")
     sub.add_parser("upload-backlog", help="upload local backups that are not in Spaces yet")
     sub.add_parser("check", help="check the configuration and that pg_dump matches the server")
     return p
@@ -167,6 +179,17 @@ def _drill(args: argparse.Namespace, tool: BackupTool) -> int:
     return EXIT_OK
 
 
+def _restore_into_empty(args: argparse.Namespace, tool: BackupTool) -> int:
+    source_cfg = restore_empty.source_config(tool.cfg, os.environ, args.source)
+    out = restore_empty.restore_into_empty(tool, source_cfg, skip_if_data=args.skip_if_data)
+    if out.restored and out.manifest is not None:
+        rows = sum((out.manifest.get("tables") or {}).values())
+        print(f"restored {out.manifest['name']} (made {out.manifest.get('created_at')}, {rows} rows) from {out.source}")
+    else:
+        print(f"nothing restored: the database has data ({out.objects} tables, views or sequences)")
+    return EXIT_OK
+
+
 def _upload_backlog(args: argparse.Namespace, tool: BackupTool) -> int:
     for name in tool.upload_backlog():
         print(f"{name}: uploaded")
@@ -179,12 +202,17 @@ def _check(args: argparse.Namespace, tool: BackupTool) -> int:
     with pg.connect(tool.cfg.database_url) as conn:
         dump_text, server_text, _ = tool.check_versions(conn)
     print(f"ok: {dump_text}; server {server_text}")
+    if tool.cfg.spaces_bucket:  # what the store cannot guarantee (store_check.py)
+        offsite = Offsite(tool.cfg)
+        for f in store_check.check(offsite.client, offsite.bucket, offsite.prefix).findings:
+            print(f"store {f.level}: {f.line()}")
     return EXIT_OK
 
 
 COMMANDS: Dict[str, Callable[[argparse.Namespace, BackupTool], int]] = {
     "run": _run, "schedule": _schedule, "list": _list, "restore": _restore, "prune": _prune,
     "drill": _drill, "upload-backlog": _upload_backlog, "check": _check,
+    "restore-into-empty": _restore_into_empty,
 }
 
 

@@ -99,13 +99,14 @@ def fetch(tool: Context, which: Optional[str], workdir: str, from_local: bool) -
     return got
 
 
-def _pg_restore_argv(target_url: str) -> Tuple[List[str], dict]:
+def _pg_restore_argv(target_url: str, clean: bool = True) -> Tuple[List[str], dict]:
     url_nopw, pgenv = pg.split_url(target_url)
     try:
         role = pg.restore_role(target_url)
     except Exception as exc:
         raise BackupError(f"cannot connect to the target database: {exc}") from None
-    return ([pg.tool_path("pg_restore"), "--clean", "--if-exists", "--no-owner", "--no-privileges",
+    # clean False: an object that exists already fails it (and, in one transaction, changes nothing)
+    return ([pg.tool_path("pg_restore"), *(["--clean", "--if-exists"] if clean else []), "--no-owner", "--no-privileges",
              "--single-transaction", "--exit-on-error", "--no-password", f"--dbname={url_nopw}",
              *([f"--role={role}"] if role else [])], pg.child_env(pgenv))
 
@@ -113,8 +114,8 @@ def _pg_restore_argv(target_url: str) -> Tuple[List[str], dict]:
 class _Restorer:
     """pg_restore reading the dump from its stdin, in one transaction."""
 
-    def __init__(self, target_url: str):
-        argv, env = _pg_restore_argv(target_url)
+    def __init__(self, target_url: str, clean: bool = True):
+        argv, env = _pg_restore_argv(target_url, clean)
         self.err = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.err, env=env)
 
@@ -151,7 +152,7 @@ class _Restorer:
 
 
 def restore_stream(tool: Context, got: Fetched, target_url: str,
-                   before_first_byte: Callable[[], None] = lambda: None) -> None:
+                   before_first_byte: Callable[[], None] = lambda: None, clean: bool = True) -> None:
     """Decrypt straight into pg_restore: no plaintext file, decryption and restore overlap.
 
     The ciphertext's sha256 was checked against the authenticated manifest before (fetch). gpg's
@@ -174,7 +175,7 @@ def restore_stream(tool: Context, got: Fetched, target_url: str,
                 if held is not None:
                     if restorer is None:
                         before_first_byte()
-                        restorer = _Restorer(target_url)
+                        restorer = _Restorer(target_url, clean)
                     restorer.feed(held)
                 held = chunk
             dec.finish()
@@ -185,7 +186,7 @@ def restore_stream(tool: Context, got: Fetched, target_url: str,
                 raise BackupError(f"the backup {got.manifest['name']} decrypted to nothing")
             if restorer is None:
                 before_first_byte()
-                restorer = _Restorer(target_url)
+                restorer = _Restorer(target_url, clean)
             restorer.feed(held)
             restorer.commit()
         finally:
