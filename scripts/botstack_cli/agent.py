@@ -311,12 +311,18 @@ def bot_back(how):
         err("bot: started")
 
 
+RESTORE_FLAGS = ("--from-local", "--accept-older")  # passed on to `botstack-backup restore`
+
+
 def cmd_restore(args):
-    which, message = args[0], args[1]
+    which, message, flags = args[0], args[1], list(args[2:])
+    unknown = [f for f in flags if f not in RESTORE_FLAGS]
+    if unknown:  # before the bot goes down: nothing else reaches the backup tool's command line
+        raise Fail("restore: unknown option %s (known: %s)" % (unknown[0], ", ".join(RESTORE_FLAGS)))
     require_backup_service()
     how = bot_down_for_restore(message)
     try:
-        p = compose("exec", "-T", BACKUP, "botstack-backup", "restore", which, "--force")
+        p = compose("exec", "-T", BACKUP, "botstack-backup", "restore", which, "--force", *flags)
         sys.stderr.write(p.stderr or "")
     finally:
         bot_back(how)

@@ -99,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a backup name from `botstack STACK backups` (default: latest)")
     c.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     c.add_argument("--message", metavar="TEXT", help="the maintenance message the bot's users get meanwhile")
+    c.add_argument("--from-local", action="store_true",
+                   help="restore the copy on the droplet's volume (a backup newer than the bucket's, "
+                        "or the bucket unreachable)")
+    c.add_argument("--accept-older", action="store_true",
+                   help="restore it although the backup tool knows a newer backup (it refuses otherwise)")
 
     cmd("rollback", "go back to the previous release (health-gated)",
         "Make the previous release (the droplet's /opt/botstack/previous) the running one again, "
@@ -228,7 +233,8 @@ def run_restore(args) -> int:
                            "the backup are lost, those delivered since stay delivered; the bot is in "
                            "maintenance mode meanwhile.", stack.name):
                 raise CliError("restore cancelled", 1)
-        rc, out = r.agent("restore", args.which, args.message or "", capture=True)
+        flags = [f for f, on in (("--from-local", args.from_local), ("--accept-older", args.accept_older)) if on]
+        rc, out = r.agent("restore", args.which, args.message or "", *flags, capture=True)
     if rc != 0:
         raise CliError(f"restore of {args.which!r} failed (exit {rc}); the bot is back", rc)
     print(report.restore_text(last_json(out) or {}))

@@ -48,3 +48,18 @@ def test_a_named_backup_is_shown_by_its_name():
 def test_a_listing_that_cannot_be_read_is_said_never_guessed(listing):
     line = report.backup_to_restore(listing, "latest", AT)
     assert line.startswith("which backup:"), line
+
+
+def test_the_droplet_side_passes_on_only_the_restore_options_it_knows():
+    # the flags reach `botstack-backup restore`'s command line: anything else is refused before the
+    # bot is taken down
+    from botstack_cli import agent
+    with pytest.raises(agent.Fail, match="unknown option --target-url"):
+        agent.cmd_restore(["latest", "", "--from-local", "--target-url"])
+    assert agent.RESTORE_FLAGS == ("--from-local", "--accept-older")
+
+
+def test_the_restore_command_takes_the_backup_tools_choices():
+    from botstack_cli.commands import build_parser
+    args = build_parser().parse_args(["dev", "restore", "botstack-20261110-0300", "--from-local", "--accept-older"])
+    assert (args.which, args.from_local, args.accept_older) == ("botstack-20261110-0300", True, True)
