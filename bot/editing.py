@@ -15,7 +15,7 @@ from .limits import REMINDER_TEXT, clean
 from .parsing import ParseError, parse
 from .recurrence import next_occurrence
 from .services import Services, UserRow
-from .views import when
+from .views import relative, when
 
 log = logs.get("bot.editing")
 
@@ -85,8 +85,10 @@ class EditHandlers:
             return
         log.event("reminder_edited", user=u.user_id, reminder=rid)
         self._wake_if_due(row)
-        await self.svc.say(update, u, "edited", id=rid, text=row["text"],
-                           when=when(row["due_at"], row["tz"], row["recurrence"], lang))
+        # the absolute time and the relative one, as for a new reminder
+        await self.svc.reply(update, t(lang, "edited", id=rid, text=row["text"],
+                                       when=when(row["due_at"], row["tz"], row["recurrence"], lang))
+                             + "\n" + relative(row["due_at"], self.svc.now(), lang))
 
     def _keep_rule(self, old_rule: dict | None, due, new_rule: dict | None, tz: str):
         """A recurring reminder given a plain time keeps its rule at the new time of day ("/edit 5

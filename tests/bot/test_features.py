@@ -28,6 +28,7 @@ async def test_edit_changes_the_time(make_bot, database_url):
     rid = await _one(b, database_url)
     (m,) = await b.say(USER, f"/edit {rid} tomorrow at 10")
     assert "changed" in m["text"]
+    assert m["text"].endswith("in 23 h"), m["text"]  # the relative time too, as for a new reminder
     (text, due), = q(database_url, "SELECT text, due_at FROM reminders WHERE id=%s", rid)
     assert text == "water plants" and local(due) == "Thu 10:00"
 
