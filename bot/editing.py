@@ -86,9 +86,9 @@ class EditHandlers:
         log.event("reminder_edited", user=u.user_id, reminder=rid)
         self._wake_if_due(row)
         # the absolute time and the relative one, as for a new reminder
-        await self.svc.reply(update, t(lang, "edited", id=rid, text=row["text"],
-                                       when=when(row["due_at"], row["tz"], row["recurrence"], lang))
-                             + "\n" + relative(row["due_at"], self.svc.now(), lang))
+        due, ahead = row["due_at"], relative(row["due_at"], self.svc.now(), lang)
+        edited = t(lang, "edited", id=rid, text=row["text"], when=when(due, row["tz"], row["recurrence"], lang))
+        await self.svc.reply(update, f"{edited}\n{ahead}")
 
     def _keep_rule(self, old_rule: dict | None, due, new_rule: dict | None, tz: str):
         """A recurring reminder given a plain time keeps its rule at the new time of day ("/edit 5
