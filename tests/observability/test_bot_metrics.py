@@ -63,6 +63,8 @@ async def test_a_conversation_and_deliveries_show_in_the_metrics(make_bot, datab
 
 async def test_retries_failures_lag_and_queue_depth(make_bot, database_url, api, metrics_url):
     before = scrape(metrics_url)
+    # the counters are the process's: earlier tests in this run may have moved them already
+    retried0, failed0 = metrics.RETRIED._value.get(), metrics.FAILED._value.get()
     b = await make_bot()
     await b.say(USER, "/start")
     b.scheduler.limiter = None  # no per-chat pacing: this test is about outcomes, not rates
@@ -70,7 +72,7 @@ async def test_retries_failures_lag_and_queue_depth(make_bot, database_url, api,
     api.fail_next("sendMessage", status=403, count=1, chat_id=USER)   # then blocked: failed for good
     q(database_url, "INSERT INTO reminders (user_id, chat_id, text, tz, due_at) VALUES "
       "(%s, %s, 'doomed', 'UTC', now() - interval '10 minutes')", USER, USER)
-    await api.async_wait_for(lambda: metrics.RETRIED._value.get() > 0 or None, timeout=20)
+    await api.async_wait_for(lambda: metrics.RETRIED._value.get() > retried0 or None, timeout=20)
     after = scrape(metrics_url)
     assert value(after, "botstack_reminders_retried_total") - value(before, "botstack_reminders_retried_total") == 1
     assert value(after, "botstack_telegram_requests_total", method="sendMessage", outcome="network") \
@@ -79,7 +81,7 @@ async def test_retries_failures_lag_and_queue_depth(make_bot, database_url, api,
     lag = value(after, "botstack_scheduler_lag_seconds")
     assert lag == 0 or 590 <= lag <= 700
     b.clock.advance(minutes=2)
-    await api.async_wait_for(lambda: metrics.FAILED._value.get() > 0 or None, timeout=20)
+    await api.async_wait_for(lambda: metrics.FAILED._value.get() > failed0 or None, timeout=20)
     final = scrape(metrics_url)
     assert value(final, "botstack_reminders_failed_total") - value(before, "botstack_reminders_failed_total") == 1
     assert value(final, "botstack_telegram_requests_total", method="sendMessage", outcome="refused") \
