@@ -13,17 +13,17 @@ from datetime import datetime, timedelta
 
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
-from telegram import InlineKeyboardMarkup, Update
-from telegram.error import BadRequest
+from telegram import Update
 from telegram.ext import ContextTypes
 
 from . import callbacks as cb
 from . import logs, store, updates
 from .catalogue import t
-from .limits import CALLBACK_ANSWER, REMINDER_TEXT, fit
+from .limits import REMINDER_TEXT
 from .phrases import Ambiguous, Parsed
+from .presses import PressHandlers
 from .recurrence import next_occurrence, normalize
-from .services import Services, UserRow
+from .services import UserRow
 from .views import confirmation, question_view
 
 log = logs.get("bot.asking")
@@ -80,10 +80,7 @@ def checked_reading(raw: object, tz: str, now: datetime) -> Parsed | None:
         return None
 
 
-class AskHandlers:
-    def __init__(self, svc: Services):
-        self.svc = svc
-
+class AskHandlers(PressHandlers):
     async def confirm(self, update: Update, u: UserRow, lang: str, p: Parsed, source: str) -> int | None:
         """Save `p` and reply with the confirmation (absolute and relative time, ↩ Undo); None
         (and the refusal naming the limit) when the user has as many reminders as one may keep."""
@@ -96,7 +93,7 @@ class AskHandlers:
             return None
         log.event("reminder_created", user=u.user_id, reminder=rid, due_at=p.due_at.isoformat(),
                   recurring=bool(p.recurrence))
-        self._wake_if_due(p.due_at)
+        self.svc.wake_if_due(p.due_at)
         text, kb = confirmation(rid, p.text, p.due_at, u.tz, p.recurrence, lang, self.svc.now(), p.notes)
         await self.svc.reply(update, text, reply_markup=kb)
         return rid
@@ -108,29 +105,6 @@ class AskHandlers:
         text, kb = question_view(qid, phrase, [(p.due_at, p.recurrence) for p in readings], e.words[:5],
                                  u.tz, lang, self.svc.now())
         await self.svc.reply(update, text, reply_markup=kb)
-
-    def _wake_if_due(self, due: datetime) -> None:
-        sch = self.svc.scheduler_ref()
-        if sch is not None and due <= self.svc.now() + timedelta(seconds=2):
-            sch.wake()
-
-    async def _answer(self, update: Update, key: str, **fields) -> None:
-        u = self.svc.cached(updates.user_id(update))  # no write: the presser may be someone else
-        await updates.query(update).answer(fit(t(self.svc.lang(update, u), key, **fields), CALLBACK_ANSWER))
-
-    async def _decode(self, update: Update, cls: type[cb.A]) -> cb.A | None:
-        """The pressed button's action, or None after telling the presser the button is unknown."""
-        action = cb.decode_as(updates.query(update).data, cls)
-        if action is None:
-            await self._answer(update, "ans_unknown_button")
-        return action
-
-    async def _edit(self, update: Update, text: str, kb: InlineKeyboardMarkup | None = None) -> None:
-        try:
-            await updates.query(update).edit_message_text(fit(text), reply_markup=kb)
-        except BadRequest as e:
-            if "not modified" not in str(e).lower() and "not found" not in str(e).lower():
-                raise
 
     # -- the buttons ----------------------------------------------------------------------------
     async def pick(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -161,7 +135,7 @@ class AskHandlers:
             return
         log.event("reminder_created", user=uid, reminder=rid, due_at=p.due_at.isoformat(),
                   recurring=bool(p.recurrence), asked=True)
-        self._wake_if_due(p.due_at)
+        self.svc.wake_if_due(p.due_at)
         await self._answer(update, "ans_picked", id=rid)
         text, kb = confirmation(rid, p.text, p.due_at, row["tz"], p.recurrence, lang, now, p.notes)
         await self._edit(update, text, kb)

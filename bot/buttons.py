@@ -6,7 +6,6 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from telegram import Message, Update
-from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
 from . import callbacks as cb, updates
@@ -14,6 +13,7 @@ from . import logs, store
 from .catalogue import t
 from .editing import EditHandlers
 from .limits import CALLBACK_ANSWER, MAX_REMINDERS_PER_USER, fit
+from .presses import PressHandlers
 from .recurrence import local_to_utc
 from .services import Services
 from .catalogue import weekday_name
@@ -22,34 +22,16 @@ from .views import list_view
 log = logs.get("bot.buttons")
 
 
-class ButtonHandlers:
+class ButtonHandlers(PressHandlers):
     def __init__(self, svc: Services, editing: EditHandlers):
-        self.svc = svc
+        super().__init__(svc)
         self.editing = editing
-
-    async def _answer(self, update: Update, key: str, **fields) -> None:
-        u = self.svc.cached(updates.user_id(update))  # no write: the presser may be someone else
-        await updates.query(update).answer(fit(t(self.svc.lang(update, u), key, **fields), CALLBACK_ANSWER))
-
-    async def _edit(self, update: Update, text: str, kb) -> None:
-        try:
-            await updates.query(update).edit_message_text(fit(text), reply_markup=kb)
-        except BadRequest as e:
-            if "not modified" not in str(e).lower() and "not found" not in str(e).lower():
-                raise
 
     async def _refresh_list(self, update: Update, user_id: int) -> None:
         rows, total = await store.list_upcoming(self.svc.pool, user_id)
         u = await self.svc.user(update)
         text, kb = list_view(rows, total, self.svc.lang(update, u))
         await self._edit(update, text, kb)
-
-    async def _decode(self, update: Update, cls: type[cb.A]) -> cb.A | None:
-        """The pressed button's action, or None after telling the presser the button is unknown."""
-        action = cb.decode_as(updates.query(update).data, cls)
-        if action is None:
-            await self._answer(update, "ans_unknown_button")
-        return action
 
     async def unknown(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.event("button", user=updates.user_id(update), kind="unknown")
@@ -136,10 +118,8 @@ class ButtonHandlers:
             return
         log.event("reminder_action", user=uid, delivery=d["id"], action=name)
         await updates.query(update).answer(fit(label, CALLBACK_ANSWER))
-        if new_due is not None and new_due <= self.svc.now() + timedelta(seconds=2):
-            sch = self.svc.scheduler_ref()
-            if sch is not None:
-                sch.wake()
+        if new_due is not None:
+            self.svc.wake_if_due(new_due)
         msg = updates.query(update).message
         base = msg.text if isinstance(msg, Message) and msg.text else f"⏰ {d['text']}"
         await self._edit(update, f"{base}\n\n{label}", None)

@@ -84,7 +84,7 @@ class EditHandlers:
             await self.svc.say(update, u, "no_reminder", id=rid)
             return
         log.event("reminder_edited", user=u.user_id, reminder=rid)
-        self._wake_if_due(row)
+        self.svc.wake_if_due(row["due_at"])
         # the absolute time and the relative one, as for a new reminder
         due, ahead = row["due_at"], relative(row["due_at"], self.svc.now(), lang)
         edited = t(lang, "edited", id=rid, text=row["text"], when=when(due, row["tz"], row["recurrence"], lang))
@@ -98,11 +98,6 @@ class EditHandlers:
         local = due.astimezone(ZoneInfo(tz))
         rule = dict(old_rule, hour=local.hour, minute=local.minute)
         return next_occurrence(rule, tz, self.svc.now()), rule
-
-    def _wake_if_due(self, row: dict) -> None:
-        sch = self.svc.scheduler_ref()
-        if sch is not None and row["due_at"] <= self.svc.now():
-            sch.wake()
 
     async def pause(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self._pause_command(update, context, True)

@@ -204,13 +204,7 @@ def parse(text: str, now: datetime, tz_name: str) -> Parsed:
         readings = _each_alone(reader, comps)  # "tomorrow on friday": which one?
         asked = list(readings)
     if any(c.get("adj_alt") for c in comps):   # and the reading without the adjective's rule
-        for v in reader.variants([c for c in comps if not c.get("adj_alt")]):
-            try:
-                asked.extend(reader.read(v))
-            except Ambiguous as e:
-                asked.extend(e.candidates)
-            except (ParseError, OverflowError, ValueError):
-                continue
+        asked.extend(_readings_of(reader, [c for c in comps if not c.get("adj_alt")]))
     readings = _distinct(readings + asked)
     lang = "ru" if CYRILLIC.search(s) else "en"
     for p in readings:
@@ -250,15 +244,19 @@ def _lone_hour(toks: list[Tok], start: int) -> list[Comp]:
 
 def _each_alone(reader: Reader, comps: list[Comp]) -> list[Parsed]:
     """The readings of the phrase without one of its day or time components at a time."""
+    return [p for k in range(len(comps)) for p in _readings_of(reader, comps[:k] + comps[k + 1:])]
+
+
+def _readings_of(reader: Reader, comps: list[Comp]) -> list[Parsed]:
+    """Every reading of every variant of `comps`; a variant that reads as nothing is skipped."""
     out: list[Parsed] = []
-    for k in range(len(comps)):
-        for v in reader.variants(comps[:k] + comps[k + 1:]):
-            try:
-                out.extend(reader.read(v))
-            except Ambiguous as e:
-                out.extend(e.candidates)
-            except (ParseError, OverflowError, ValueError):
-                continue
+    for v in reader.variants(comps):
+        try:
+            out.extend(reader.read(v))
+        except Ambiguous as e:
+            out.extend(e.candidates)
+        except (ParseError, OverflowError, ValueError):
+            continue
     return out
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 import time
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Callable
 
 from telegram import Update
@@ -64,6 +64,13 @@ class Services:
         while len(self._users) > 10_000:
             self._users.popitem(last=False)
         return u
+
+    def wake_if_due(self, due: datetime) -> None:
+        """Nudge the scheduler when `due` is (about) now, so a reminder set for now is not left to
+        its next tick; waking it early costs one empty poll."""
+        sch = self.scheduler_ref()
+        if sch is not None and due <= self.now() + timedelta(seconds=2):
+            sch.wake()
 
     def cached(self, user_id: int) -> UserRow | None:
         return self._users.get(user_id)
