@@ -41,8 +41,9 @@ def spaces_endpoint_substitution(env_text: str, url: str) -> str:
 
 
 class Session:
-    def __init__(self, work: Path, images: dict[str, str]):
+    def __init__(self, work: Path, images: dict[str, str], config: Optional[dict[str, Any]] = None):
         self.work = Path(work)
+        self.config = dict(config or {})  # stack config on top of Pulumi.dev.yaml, for every program run
         self.d = Droplet(self.work, images)
         self.figures: dict[str, Any] = {}
         self.user_id = program_user_id()
@@ -54,7 +55,7 @@ class Session:
         repo = make_repo(self.work / name)
         if edit:
             edit(repo)
-        run = run_program(STACK, repo, {"telegramApiBaseUrl": self.d.botapi_url})
+        run = run_program(STACK, repo, {**self.config, "telegramApiBaseUrl": self.d.botapi_url})
         assert run.error is None, f"the program failed: {run.error}"
         return run, repo
 
