@@ -33,8 +33,9 @@ def rss_mb(pid: int) -> float:
 
 
 def start_bot(api: BotApiDouble, database_url: str, allowed: str, log_path: str,
-              argv: list[str] | None = None, **extra):
-    """The real bot as a subprocess (`python -m bot`, or `argv` after the interpreter)."""
+              argv: list[str] | None = None, cwd: str = REPO, **extra):
+    """The real bot as a subprocess (`python -m bot`, or `argv` after the interpreter), run from
+    `cwd` (another checkout's bot, for a comparison in the same run)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "BOT_"))}
     env.update({"TELEGRAM_BOT_TOKEN": TOKEN, "DATABASE_URL": database_url,
                 "ALLOWED_USER_IDS": allowed, "ADMIN_USER_IDS": "1", "DEFAULT_TIMEZONE": "UTC",
@@ -42,7 +43,7 @@ def start_bot(api: BotApiDouble, database_url: str, allowed: str, log_path: str,
                 "BOT_HEARTBEAT_FILE": log_path + ".hb"})
     env.update({k: str(v) for k, v in extra.items()})
     log = open(log_path, "wb")
-    return subprocess.Popen([sys.executable, *(argv or ["-m", "bot"])], cwd=REPO, env=env, stdout=log,
+    return subprocess.Popen([sys.executable, *(argv or ["-m", "bot"])], cwd=cwd, env=env, stdout=log,
                             stderr=subprocess.STDOUT)
 
 

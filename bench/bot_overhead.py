@@ -9,11 +9,15 @@ not; this keeps that out of the comparison) and, as in real use, users are not n
 Latency = time the reply reaches
 the double - time the update was enqueued (both bots long-poll, so both include the wake-up).
 
-    .venv/bin/python bench/bot_overhead.py [--requests 300]
+    .venv/bin/python bench/bot_overhead.py [--requests 300] [--baseline DIR]
+
+`--baseline DIR` (repeatable) runs another checkout's bot as well (say `git worktree add /tmp/old <commit>`),
+interleaved with the others, so old and new are compared under the same machine noise.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -50,49 +54,64 @@ def pct(xs, p):
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=300)
-    n = ap.parse_args().requests
+    ap.add_argument("--baseline", metavar="DIR", action="append", default=[],
+                    help="also run the bot of another checkout (e.g. a `git worktree` of an older "
+                         "commit), interleaved in the same run, on its own double and database "
+                         "(repeatable; labelled by the directory's name)")
+    args = ap.parse_args()
+    n = args.requests
     pg = PostgresServer.start_new()
-    a_bot, a_echo = BotApiDouble(TOKEN).start(), BotApiDouble(TOKEN).start()
+    a_echo = BotApiDouble(TOKEN).start()
+    bots = {"botstack": (BotApiDouble(TOKEN).start(), REPO)}
+    for d in args.baseline:
+        bots[os.path.basename(os.path.abspath(d))] = (BotApiDouble(TOKEN).start(), os.path.abspath(d))
+    apis = [a_echo] + [api for api, _ in bots.values()]
     users = list(range(20000, 20000 + n))
     procs = []
     try:
-        from bot import db
-        url = pg.create_database("overhead")
-        db.migrate(url)
-        procs.append(start_bot(a_bot, url, ",".join(map(str, users)),
-                               tempfile.mktemp(prefix="bot-ovh-", suffix=".log")))
+        for api, cwd in bots.values():
+            url = pg.create_database(f"overhead_{len(procs)}")  # each bot migrates its own at start
+            procs.append(start_bot(api, url, ",".join(map(str, users)),
+                                   tempfile.mktemp(prefix="bot-ovh-", suffix=".log"), cwd=cwd))
         procs.append(subprocess.Popen([sys.executable, "-c", ECHO, TOKEN, a_echo.base_url], cwd=REPO,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        for api in (a_bot, a_echo):
+        for api in apis:
             api.wait_for(lambda api=api: any(c.method == "getUpdates" for c in api.calls), 60)
         # warm-up
         for u in range(1, 6):
             roundtrip(a_echo, u, "warm")
-            roundtrip(a_bot, users[-u], "/help")
-        echo, help_, remind = [], [], []
+            for api, _ in bots.values():
+                roundtrip(api, users[-u], "/help")
+        echo: list[float] = []
+        help_: dict[str, list[float]] = {name: [] for name in bots}
+        remind: dict[str, list[float]] = {name: [] for name in bots}
         for i in range(n - 5):
             u = users[i % 20]
             time.sleep(0.05)
             echo.append(roundtrip(a_echo, u, "hello"))
-            time.sleep(0.05)
-            if i % 2:
-                help_.append(roundtrip(a_bot, u, "/help"))
-            else:
-                remind.append(roundtrip(a_bot, u, "remind me in 10 minutes to stretch"))
+            for name, (api, _) in bots.items():
+                time.sleep(0.05)
+                if i % 2:
+                    help_[name].append(roundtrip(api, u, "/help"))
+                else:
+                    remind[name].append(roundtrip(api, u, "remind me in 10 minutes to stretch"))
         print(f"# bench/bot_overhead.py — {machine()}")
-        print(f"{'':38} {'median ms':>9} {'p95 ms':>8}  ratio (median)")
+        print(f"{'':44} {'median ms':>9} {'p95 ms':>8}  ratio (median)")
         e = statistics.median(echo)
-        print(f"{'bare PTB echo bot':38} {e:9.1f} {pct(echo, 95):8.1f}  1.00x")
-        for name, xs in (("botstack /help (no database)", help_),
-                         ("botstack 'remind me in 10 minutes ...'", remind)):
-            m = statistics.median(xs)
-            print(f"{name:38} {m:9.1f} {pct(xs, 95):8.1f}  {m / e:.2f}x")
-        print(f"samples: echo {len(echo)}, /help {len(help_)}, remind {len(remind)}")
+        print(f"{'bare PTB echo bot':44} {e:9.1f} {pct(echo, 95):8.1f}  1.00x")
+        for name in bots:
+            for what, xs in (("/help (no database)", help_[name]),
+                             ("'remind me in 10 minutes ...'", remind[name])):
+                m = statistics.median(xs)
+                label = f"{name} {what}"
+                print(f"{label:44} {m:9.1f} {pct(xs, 95):8.1f}  {m / e:.2f}x")
+        print(f"samples: echo {len(echo)}, /help {len(help_['botstack'])}, remind {len(remind['botstack'])}"
+              + "".join(f"; {name}: {cwd}" for name, (_, cwd) in list(bots.items())[1:]))
     finally:
         for p in procs:
             stop(p)
-        a_bot.stop()
-        a_echo.stop()
+        for api in apis:
+            api.stop()
         pg.destroy()
 
 

@@ -91,11 +91,13 @@ class AskHandlers(PressHandlers):
             log.event("reminder_refused", user=u.user_id, reason="cap", limit=e.limit)
             await self.svc.reply(update, t(lang, "cap_reached", limit=e.limit))
             return None
-        log.event("reminder_created", user=u.user_id, reminder=rid, due_at=p.due_at.isoformat(),
-                  recurring=bool(p.recurrence))
         self.svc.wake_if_due(p.due_at)
         text, kb = confirmation(rid, p.text, p.due_at, u.tz, p.recurrence, lang, self.svc.now(), p.notes)
-        await self.svc.reply(update, text, reply_markup=kb)
+        try:
+            await self.svc.reply(update, text, reply_markup=kb)
+        finally:  # logged after the reply is on its way (off the reply's path), whatever came of it
+            log.event("reminder_created", user=u.user_id, reminder=rid, due_at=p.due_at.isoformat(),
+                      recurring=bool(p.recurrence))
         return rid
 
     async def ask(self, update: Update, u: UserRow, lang: str, e: Ambiguous, phrase: str) -> None:
