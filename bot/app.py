@@ -95,7 +95,7 @@ def add_handlers(app: Application, svc: Services) -> AdminHandlers:
     for action, fn in ((cb.Done, buttons.done), (cb.Snooze, buttons.snooze), (cb.Tomorrow9, buttons.tomorrow),
                        (cb.Cancel, buttons.cancel), (cb.Edit, buttons.edit), (cb.Pause, buttons.pause),
                        (cb.Resume, buttons.resume), (cb.Undo, chat.asking.undo),
-                       (cb.Dismiss, chat.asking.dismiss), (cb.Pick, chat.asking.pick)):
+                       (cb.UndoEdit, editing.undo), (cb.Dismiss, chat.asking.dismiss), (cb.Pick, chat.asking.pick)):
         app.add_handler(CallbackQueryHandler(fn, pattern=action.PATTERN))
     app.add_handler(CallbackQueryHandler(buttons.unknown))
     app.add_handler(MessageHandler(filters.COMMAND, chat.help))  # unknown command: show the help

@@ -93,6 +93,13 @@ class Undo(_Action, prefix="u"):
 
 
 @dataclass(frozen=True)
+class UndoEdit(_Action, prefix="ue"):
+    """↩ on an edit's confirmation: put the reminder back as it was (the edit is kept server-side,
+    table `reminder_edits`; the data carries only its id)."""
+    edit_id: int
+
+
+@dataclass(frozen=True)
 class Dismiss(_Action, prefix="n"):
     """✖ on a question the bot asked: save none of its readings."""
     question_id: int
@@ -114,8 +121,8 @@ class Pick(_Button):
         return f"k{self.index}:{self.question_id}"
 
 
-ACTIONS = (Done, Snooze, Tomorrow9, Cancel, Edit, Pause, Resume, Undo, Dismiss, Pick)
-Action = Done | Snooze | Tomorrow9 | Cancel | Edit | Pause | Resume | Undo | Dismiss | Pick
+ACTIONS = (Done, Snooze, Tomorrow9, Cancel, Edit, Pause, Resume, Undo, UndoEdit, Dismiss, Pick)
+Action = Done | Snooze | Tomorrow9 | Cancel | Edit | Pause | Resume | Undo | UndoEdit | Dismiss | Pick
 
 
 A = TypeVar("A", bound=_Button)

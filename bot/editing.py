@@ -1,5 +1,5 @@
-"""Changing reminders: /edit N (time and/or text), /pause N, /resume N, and the ✏️ button's
-follow-up message."""
+"""Changing reminders: /edit N (time and/or text), /pause N, /resume N, the ✏️ button's
+follow-up message, and ↩ Undo on an edit's confirmation."""
 from __future__ import annotations
 
 from typing import Protocol
@@ -8,14 +8,16 @@ from zoneinfo import ZoneInfo
 from telegram import ForceReply, Update
 from telegram.ext import ContextTypes
 
+from . import callbacks as cb
 from . import logs, store, updates
 from .updates import command_argument, parse_id
 from .catalogue import t
 from .limits import REMINDER_TEXT, clean
 from .parsing import ParseError, parse
+from .presses import PressHandlers
 from .recurrence import next_occurrence
 from .services import Services, UserRow
-from .views import relative, when
+from .views import edit_confirmation, when
 
 log = logs.get("bot.editing")
 
@@ -26,9 +28,14 @@ class Explainer(Protocol):
     async def explain(self, update: Update, lang: str, user_id: int, e: ParseError) -> None: ...
 
 
-class EditHandlers:
+# what a refused ↩ Undo of an edit answers (store.undo_edit's outcomes)
+_UNDO_REFUSED = {"missing": "ans_edit_nothing", "already": "ans_edit_already_undone", "gone": "ans_edit_gone",
+                 "newer": "ans_edit_newer", "changed": "ans_edit_changed", "past": "ans_edit_past"}
+
+
+class EditHandlers(PressHandlers):
     def __init__(self, svc: Services, chat: Explainer):
-        self.svc = svc
+        super().__init__(svc)
         self.chat = chat  # ChatHandlers, for explaining a phrase it cannot read
 
     async def edit(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -83,12 +90,31 @@ class EditHandlers:
         if row is None:
             await self.svc.say(update, u, "no_reminder", id=rid)
             return
-        log.event("reminder_edited", user=u.user_id, reminder=rid)
+        log.event("reminder_edited", user=u.user_id, reminder=rid, edit=row["edit_id"])
         self.svc.wake_if_due(row["due_at"])
-        # the absolute time and the relative one, as for a new reminder
-        due, ahead = row["due_at"], relative(row["due_at"], self.svc.now(), lang)
-        edited = t(lang, "edited", id=rid, text=row["text"], when=when(due, row["tz"], row["recurrence"], lang))
-        await self.svc.reply(update, f"{edited}\n{ahead}")
+        # the absolute time and the relative one, and ↩ Undo, as for a new reminder
+        text, kb = edit_confirmation(row, self.svc.now(), lang)
+        await self.svc.reply(update, text, reply_markup=kb)
+
+    async def undo(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """↩ on an edit's confirmation: the reminder as it was before, unless it changed since."""
+        uid = updates.user_id(update)
+        log.event("button", user=uid, kind="undo_edit")
+        action = await self._decode(update, cb.UndoEdit)
+        if action is None:
+            return
+        outcome, row = await store.undo_edit(self.svc.pool, uid, action.edit_id, self.svc.now())
+        if outcome != "ok" or row is None:
+            log.event("edit_undo_refused", user=uid, edit=action.edit_id, reason=outcome)
+            rid = row["reminder_id"] if row else None
+            await self._answer(update, _UNDO_REFUSED.get(outcome, "ans_edit_nothing"), id=rid)
+            return
+        log.event("edit_undone", user=uid, reminder=row["id"], edit=action.edit_id)
+        self.svc.wake_if_due(row["due_at"])
+        await self._answer(update, "ans_edit_undone", id=row["id"])
+        lang = self.svc.lang(update, self.svc.cached(uid))
+        await self._edit(update, t(lang, "label_edit_undone", id=row["id"], text=row["text"],
+                                   when=when(row["due_at"], row["tz"], row["recurrence"], lang)))
 
     def _keep_rule(self, old_rule: dict | None, due, new_rule: dict | None, tz: str):
         """A recurring reminder given a plain time keeps its rule at the new time of day ("/edit 5

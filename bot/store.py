@@ -9,6 +9,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from . import metrics
 from .limits import MAX_REMINDERS_PER_USER
+from .recurrence import next_occurrence, normalize
 
 # A reminder "still to come" counts towards the per-user cap; done, cancelled and failed ones do not.
 _TO_COME = "('pending', 'sending', 'paused')"
@@ -204,12 +205,26 @@ async def reminder(pool, user_id: int, reminder_id: int) -> dict | None:
         return await cur.fetchone()
 
 
+MAX_UNDOABLE_EDITS = 20   # per user: the newest edits keep their ↩ Undo (older ones answer "nothing to undo")
+_REMINDER_STATE = ("text", "tz", "recurrence", "due_at", "status")
+
+
 async def edit_reminder(pool, user_id: int, reminder_id: int, text: str | None,
                         due_at: datetime | None, recurrence: dict | None, tz: str | None) -> dict | None:
     """Change a reminder's text and/or time (a new rule replaces the old one); None if it is not
-    the user's or no longer to come. A reminder being sent right now is not changed."""
-    async with pool.connection() as conn:
+    the user's or no longer to come. A reminder being sent right now is not changed.
+
+    The state before and after is recorded in `reminder_edits` (migration 0007) in the same
+    transaction; the row returned carries its id as `edit_id`, for the confirmation's ↩ Undo."""
+    async with pool.connection() as conn, conn.transaction():
         cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(
+            """SELECT text, tz, recurrence, due_at, status FROM reminders
+               WHERE id = %s AND user_id = %s AND status IN ('pending', 'paused') FOR UPDATE""",
+            (reminder_id, user_id))
+        old = await cur.fetchone()
+        if old is None:
+            return None
         await cur.execute(
             """UPDATE reminders SET text = COALESCE(%s, text),
                       due_at = COALESCE(%s, due_at),
@@ -218,10 +233,77 @@ async def edit_reminder(pool, user_id: int, reminder_id: int, text: str | None,
                       tz = COALESCE(%s, tz), hold_until = NULL, quiet_held = false, attempts = 0,
                       updated_at = now()
                WHERE id = %s AND user_id = %s AND status IN ('pending', 'paused')
-               RETURNING id, text, tz, recurrence, due_at, status""",
+               RETURNING id, text, tz, recurrence, due_at, status, updated_at""",
             (text, due_at, due_at, Jsonb(recurrence) if recurrence else None, due_at, tz, reminder_id,
              user_id))
-        return await cur.fetchone()
+        new = await cur.fetchone()
+        if new is None:  # locked above: cannot happen, but never record an edit that was not made
+            return None
+        await cur.execute(
+            """INSERT INTO reminder_edits (reminder_id, user_id, old_text, old_tz, old_recurrence,
+                      old_due_at, old_status, new_text, new_tz, new_recurrence, new_due_at,
+                      new_status, new_updated_at)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
+            (reminder_id, user_id, *(_json(old[k]) for k in _REMINDER_STATE),
+             *(_json(new[k]) for k in _REMINDER_STATE), new["updated_at"]))
+        new["edit_id"] = (await cur.fetchone())["id"]
+        await cur.execute(
+            """DELETE FROM reminder_edits WHERE user_id = %s AND id NOT IN (
+                   SELECT id FROM reminder_edits WHERE user_id = %s ORDER BY id DESC LIMIT %s)""",
+            (user_id, user_id, MAX_UNDOABLE_EDITS))
+        return new
+
+
+def _json(value):
+    return Jsonb(value) if isinstance(value, (dict, list)) else value
+
+
+async def undo_edit(pool, user_id: int, edit_id: int, now: datetime) -> tuple[str, dict | None]:
+    """Put the reminder of edit `edit_id` back as it was before that edit, if nothing has changed
+    it since. Returns (outcome, reminder or edit row):
+
+    "ok" (the reminder as restored), "missing" (no such edit of this user's, or pruned),
+    "already" (undone before), "gone" (delivered, cancelled or failed since), "newer" (edited
+    again since), "changed" (changed otherwise since: a recurring one delivered, paused, resumed,
+    held by quiet hours), "past" (a one-off whose earlier time has passed meanwhile).
+    Anything but "ok" changes nothing. The edit's row lock makes a double press answer "already".
+    A rule whose earlier time has passed moves on to its next occurrence."""
+    async with pool.connection() as conn, conn.transaction():
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute("SELECT * FROM reminder_edits WHERE id = %s AND user_id = %s FOR UPDATE",
+                          (edit_id, user_id))
+        e = await cur.fetchone()
+        if e is None:
+            return "missing", None
+        if e["undone_at"] is not None:
+            return "already", e
+        await cur.execute(
+            """SELECT id, text, tz, recurrence, due_at, status, updated_at FROM reminders
+               WHERE id = %s AND user_id = %s FOR UPDATE""", (e["reminder_id"], user_id))
+        r = await cur.fetchone()
+        if r is None or r["status"] not in ("pending", "paused"):
+            return "gone", e
+        await cur.execute("SELECT 1 FROM reminder_edits WHERE reminder_id = %s AND id > %s LIMIT 1",
+                          (e["reminder_id"], edit_id))
+        if await cur.fetchone() is not None:
+            return "newer", e
+        if r["updated_at"] != e["new_updated_at"] or any(r[k] != e["new_" + k] for k in _REMINDER_STATE):
+            return "changed", e
+        due, rule = e["old_due_at"], e["old_recurrence"]
+        if due <= now and due != r["due_at"]:
+            if rule is None:
+                return "past", e
+            rule = normalize(rule)
+            due = next_occurrence(rule, e["old_tz"], now)
+        await cur.execute(
+            """UPDATE reminders SET text = %s, tz = %s, recurrence = %s, due_at = %s, status = %s,
+                      hold_until = NULL, quiet_held = false, attempts = 0, updated_at = now()
+               WHERE id = %s
+               RETURNING id, text, tz, recurrence, due_at, status""",
+            (e["old_text"], e["old_tz"], _json(rule), due, e["old_status"], r["id"]))
+        restored = await cur.fetchone()
+        await cur.execute("UPDATE reminder_edits SET undone_at = now() WHERE id = %s", (edit_id,))
+        return "ok", restored
 
 
 async def pause(pool, user_id: int, reminder_id: int) -> dict | None:

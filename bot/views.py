@@ -145,6 +145,16 @@ def confirmation(rid: int, text: str, due_at: datetime, tz: str, rule: dict | No
     return fit("\n".join(lines), MESSAGE_TEXT), kb
 
 
+def edit_confirmation(row: dict, now: datetime, lang: str) -> tuple[str, InlineKeyboardMarkup]:
+    """The reply to an edit (`row` as store.edit_reminder returns it): the absolute time, the
+    relative one, and ↩ Undo, which puts the reminder back as it was (`ue:<edit id>`)."""
+    edited = t(lang, "edited", id=row["id"], text=row["text"],
+               when=when(row["due_at"], row["tz"], row["recurrence"], lang))
+    kb = InlineKeyboardMarkup([[InlineKeyboardButton(t(lang, "btn_undo"),
+                                                     callback_data=cb.UndoEdit(row["edit_id"]).encode())]])
+    return fit(f"{edited}\n{relative(row['due_at'], now, lang)}", MESSAGE_TEXT), kb
+
+
 def reading_label(due_at: datetime, rule: dict | None, tz: str, lang: str, now: datetime) -> str:
     """A button for one reading: "Tomorrow 09:00", "Today 21:00", "Fri 04.12 09:00", or the rule."""
     if rule:

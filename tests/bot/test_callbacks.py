@@ -10,7 +10,8 @@ from bot.config import load
 
 BIGGEST = 10**18 - 1
 ACTIONS = [cb.Done(BIGGEST), cb.Tomorrow9(BIGGEST), cb.Cancel(BIGGEST), cb.Edit(BIGGEST),
-           cb.Pause(BIGGEST), cb.Resume(BIGGEST), cb.Snooze(BIGGEST, 1440)]
+           cb.Pause(BIGGEST), cb.Resume(BIGGEST), cb.Snooze(BIGGEST, 1440), cb.Undo(BIGGEST),
+           cb.UndoEdit(BIGGEST), cb.Dismiss(BIGGEST), cb.Pick(BIGGEST, 2)]
 
 
 @pytest.mark.parametrize("action", ACTIONS, ids=lambda a: type(a).__name__)
