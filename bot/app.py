@@ -27,6 +27,7 @@ from .config import Config
 from .editing import EditHandlers
 from .gate import Gate
 from .heartbeat import Heartbeat, make_checks, since
+from .inflight import InFlightUpdates
 from .limits import COMMAND_DESCRIPTION, fit
 from .maintenance import MaintenanceState
 from .ratelimit import TelegramLimiter
@@ -39,15 +40,18 @@ log = logs.get("bot.app")
 
 class PollingRequest(HTTPXRequest):
     """The getUpdates request: every answered long poll touches the heartbeat file (for the
-    container's health check) and stamps `last_answer` (for the heartbeat ping)."""
+    container's health check) and stamps `last_answer` (for the heartbeat ping). The next poll is
+    sent once the updates in flight are handled, or after `inflight.HOLD_SECONDS` (bot/inflight.py)."""
 
-    def __init__(self, heartbeat_file: str, **kw):
+    def __init__(self, heartbeat_file: str, updates: InFlightUpdates, **kw):
         super().__init__(**kw)
         self.heartbeat_file = heartbeat_file
+        self.updates = updates
         self._last_touch = 0.0
         self.last_answer = time.monotonic()
 
     async def do_request(self, *args, **kwargs):
+        await self.updates.settled()
         out = await super().do_request(*args, **kwargs)
         now = time.monotonic()
         if out[0] == 200:
@@ -130,7 +134,7 @@ def builder(cfg: Config, limiter: TelegramLimiter, polling: PollingRequest) -> A
                                   write_timeout=15.0, pool_timeout=10.0))
             .get_updates_request(polling)
             .rate_limiter(limiter)
-            .concurrent_updates(32)
+            .concurrent_updates(polling.updates)  # 32 at a time
             .job_queue(None))  # schedules live in PostgreSQL, not in memory
 
 
@@ -186,7 +190,7 @@ def build(cfg: Config, now=utcnow, pool=None) -> Application:
     pool = pool or db.make_pool(cfg.database_url)
     rt: Runtime  # made below; the services look its scheduler up only once the bot runs
     svc = Services(cfg, pool, now, scheduler_ref=lambda: rt.scheduler, maintenance=MaintenanceState())
-    polling = PollingRequest(cfg.heartbeat_file, connect_timeout=5.0,
+    polling = PollingRequest(cfg.heartbeat_file, InFlightUpdates(32), connect_timeout=5.0,
                              read_timeout=cfg.poll_timeout + 10.0, pool_timeout=5.0)
     rt = Runtime(cfg, svc, limiter, polling, admin=None)
     app = (builder(cfg, limiter, polling)
