@@ -91,6 +91,12 @@ class Droplet:
         _wait_http(f"{self.botapi_url}/_control/health")
         _wait_http(f"{self.s3_url}/moto-api/")
 
+    def adopt_doubles(self, earlier: "Droplet") -> None:
+        """The network and doubles of an earlier stand-in (removed by `remove()`), kept: a second
+        droplet of the same stack after the first is gone, with the store that outlived it
+        (bench/droplet_restore.py)."""
+        self.botapi_url, self.s3_url = earlier.botapi_url, earlier.s3_url
+
     def address_of(self, container: str) -> str:
         out = docker("inspect", "--format",
                      "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", container).stdout
@@ -271,6 +277,15 @@ class Droplet:
         docker("start", self.name)
 
     # -- teardown ------------------------------------------------------------------------------
+    def remove(self) -> None:
+        """The droplet gone, as when DigitalOcean deletes it: the container, its Docker data and
+        the volume's loop device; the network and the doubles stay (the store outlives it)."""
+        docker("rm", "-f", "-v", self.name, timeout=180)
+        docker("volume", "rm", self.docker_volume)
+        if self.loop:
+            _run("losetup", "-d", self.loop)
+            self.loop = None
+
     def teardown(self) -> list[str]:
         """Remove every container, network and volume labelled with PREFIX, detach the loop device;
         return what is left."""
