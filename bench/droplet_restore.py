@@ -67,6 +67,10 @@ ROWS = ("SELECT coalesce(json_agg(r ORDER BY r.id), '[]') FROM (SELECT id, text,
 # the bulk rows compared by one digest (100,000 rows through `docker exec` twice would be slow)
 BULK = ("SELECT count(*) || ' ' || coalesce(md5(string_agg(concat_ws('|', id, text, tz, recurrence, "
         "due_at, status), ',' ORDER BY id)), '') FROM reminders WHERE text LIKE 'bulk reminder %'")
+USERS = ("SELECT count(*) || ' ' || md5(string_agg(concat_ws('|', user_id, chat_id, tz), ',' ORDER BY user_id)) "
+         "FROM users")
+# the bulk goes to other users (BULK_USER_BASE + 1...), BULK_PER_USER each: one person may keep 1,000
+BULK_USER_BASE, BULK_PER_USER = 900_000_000, 100
 
 
 def since(t0: float) -> float:
@@ -82,6 +86,7 @@ def chat(s: Session, phrases: list[tuple[str, str]]) -> None:
 class Snapshot:
     rows: list[dict]  # the chat-made reminders, each as stored
     bulk: str         # the bulk reminders: "<count> <md5 of all of them>"
+    users: str        # every user: "<count> <md5>"
 
     @property
     def count(self) -> int:
@@ -89,7 +94,7 @@ class Snapshot:
 
 
 def snapshot(s: Session) -> Snapshot:
-    return Snapshot(json.loads(s.psql(ROWS)), s.psql(BULK))
+    return Snapshot(json.loads(s.psql(ROWS)), s.psql(BULK), s.psql(USERS))
 
 
 def stack_1(s: Session, bulk: int, lost_droplet: bool, fig: dict) -> dict[str, Snapshot]:
@@ -103,9 +108,13 @@ def stack_1(s: Session, bulk: int, lost_droplet: bool, fig: dict) -> dict[str, S
     s.ask("/tz Europe/Berlin", "Europe/Berlin")
     chat(s, KEPT)
     if bulk:
-        s.psql(f"INSERT INTO reminders (user_id, chat_id, text, tz, due_at) SELECT {s.user_id}, "
-               f"{s.user_id}, 'bulk reminder ' || i, 'UTC', now() + interval '30 days' + i * interval '1 minute' "
-               f"FROM generate_series(1, {bulk}) i")
+        users = -(-bulk // BULK_PER_USER)
+        s.psql(f"INSERT INTO users (user_id, chat_id) SELECT {BULK_USER_BASE} + u, {BULK_USER_BASE} + u "
+               f"FROM generate_series(1, {users}) u")
+        s.psql(f"INSERT INTO reminders (user_id, chat_id, text, tz, due_at) SELECT {BULK_USER_BASE} + 1 + i % "
+               f"{users}, {BULK_USER_BASE} + 1 + i % {users}, 'bulk reminder ' || i, 'UTC', now() + interval "
+               f"'30 days' + i * interval '1 minute' FROM generate_series(1, {bulk}) i")
+        fig["bulk_users"] = users
     before = set(s.bucket_keys())
     t1 = time.monotonic()
     s.compose("exec", "-T", "backup", "botstack-backup", "run", timeout=900)
@@ -176,7 +185,9 @@ def compare(s: Session, made: dict[str, Snapshot], fig: dict) -> None:
     assert not changed, f"restored differently (id, text, tz, due_at, recurrence, status): {changed} vs {now.rows}"
     assert len(now.rows) == len(expected.rows), now.rows
     assert now.bulk == expected.bulk, (now.bulk, expected.bulk)
-    fig["restored_identical"] = "every reminder of the backup: same id, text, tz, due_at, recurrence, status"
+    assert now.users == expected.users, (now.users, expected.users)
+    fig["restored_identical"] = ("every reminder of the backup: same id, text, tz, due_at, recurrence, "
+                                 "status; every user the same")
     fig["recurring_restored"] = sorted(r["text"] for r in now.rows if r["recurrence"])
 
 
