@@ -34,10 +34,11 @@ def program_user_id() -> int:
 
 def spaces_endpoint_substitution(env_text: str, url: str) -> str:
     """SUBSTITUTION spaces-endpoint: the program derives SPACES_ENDPOINT from the region (a real
-    Spaces host); on the stand-in it names moto's S3 server. Only that one line changes."""
+    Spaces host); on the stand-in it names moto's S3 server. Only that line changes, and a set
+    RESTORE_FROM_ENDPOINT (restoreFromEndpoint: another store, e.g. the old region's Spaces; one S3
+    double plays both)."""
     out, n = re.subn(r"(?m)^SPACES_ENDPOINT=.*$", f"SPACES_ENDPOINT={url}", env_text)
     assert n == 1, "the rendered .env has no SPACES_ENDPOINT line"
-    # restoreFromEndpoint, when set, names another store (the old region's Spaces): moto too
     return re.sub(r"(?m)^RESTORE_FROM_ENDPOINT=.+$", f"RESTORE_FROM_ENDPOINT={url}", out)
 
 

@@ -41,7 +41,7 @@ SUBSTITUTIONS = {
     "docker-data-root": f"{DOCKER_DATA} on a Docker volume (overlay2 cannot stack on the root overlay)",
     "apt-archives": "/var/cache/apt/archives kept in the test cache dir (speed only)",
     "registry": "the stand-in base images loaded into the inner engine under the pinned names",
-    "spaces-endpoint": "SPACES_ENDPOINT of the rendered .env points at moto's S3 server",
+    "spaces-endpoint": "SPACES_ENDPOINT (and a set RESTORE_FROM_ENDPOINT) of the rendered .env point at moto's S3 server",
     "swap": "swapon -a skips a swap file on the container's overlay root (the kernel refuses it)",
     "fstab-in-a-container": "a generator writes the volume's mount unit (systemd skips it in a container)",
     "locale": "the base generates en_US.UTF-8, as Ubuntu cloud images ship it",
