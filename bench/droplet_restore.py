@@ -166,6 +166,12 @@ def stack_2(s: Session, fig: dict) -> None:
     assert restore and restore["ok"], f"no successful restore recorded: {restore}"
     fig["restore_s"] = round(float(restore["secs"]), 1)
     fig["restore_started_after_deploy_start_s"] = round(float(restore["started"]) - wall.timestamp(), 1)
+    # activate = the images' build (and the restore's container start) + the restore + the stack up
+    steps = list(fig["deploy_steps_s"])
+    before = sum(fig["deploy_steps_s"][n] for n in steps[:steps.index("deploy-activate")])
+    fig["activate_until_the_restore_s"] = round(fig["restore_started_after_deploy_start_s"] - before, 1)
+    fig["activate_after_the_restore_s"] = round(fig["deploy_steps_s"]["deploy-activate"]
+                                                - fig["activate_until_the_restore_s"] - fig["restore_s"], 1)
     fig["restore_detail"] = restore["detail"]
     activate = next(log for log in s.logs if log.startswith("$ deploy-activate "))
     assert "restoring the newest backup of s3://" in activate, activate[-3000:]
