@@ -26,6 +26,23 @@ DOCKER_DATA = "/var/lib/docker"
 
 # the pinned public images of compose.yml and the Dockerfiles, and the stand-in each is loaded as
 PINNED_AS = {"python": "python:3.12-slim-bookworm", "postgres": "postgres:17.6-bookworm"}
+# those of the `observability` profile, loaded when the run's images include them: as compose.yml
+# names them (read from it, so a bumped pin is followed)
+PROFILE_IMAGES = {"prometheus": "prometheus", "node-exporter": "node-exporter"}  # image key: service
+
+
+def compose_image(service: str) -> str:
+    """The `image:` compose.yml gives `service`."""
+    import yaml
+    doc = yaml.safe_load((REPO / "compose" / "compose.yml").read_text())
+    return str(doc["services"][service]["image"])
+
+
+def pinned_names(images: dict[str, str]) -> dict[str, str]:
+    """{image key: the public name it is loaded as} for the images of a run."""
+    out = dict(PINNED_AS)
+    out.update({key: compose_image(service) for key, service in PROFILE_IMAGES.items() if key in images})
+    return out
 
 SUBSTITUTIONS = {
     "distribution": "Debian trixie, the release closest to Ubuntu 24.04 reachable here",
@@ -243,8 +260,10 @@ class Droplet:
 
     def load_images(self) -> None:
         """SUBSTITUTION registry: the inner engine cannot pull; the stand-ins go in through
-        `docker save | docker load` and are tagged with the pinned public names."""
-        refs = [self.images["python"], self.images["postgres"]]
+        `docker save | docker load` and are tagged with the pinned public names (the profile's
+        images too when the run has them)."""
+        pinned = pinned_names(self.images)
+        refs = [self.images[key] for key in pinned]
         save = subprocess.Popen(["docker", "save", *refs], stdout=subprocess.PIPE, env=docker_env())
         assert save.stdout is not None  # stdout=PIPE
         load = subprocess.run(["docker", "exec", "-i", self.name, "docker", "load", "-q"],
@@ -252,8 +271,8 @@ class Droplet:
         save.stdout.close()
         if save.wait() != 0 or load.returncode != 0:
             raise RuntimeError(f"loading the stand-in images failed: {load.stderr[-2000:]!r}")
-        for key, pinned in PINNED_AS.items():
-            self.exec("docker", "tag", self.images[key], pinned)
+        for key, name in pinned.items():
+            self.exec("docker", "tag", self.images[key], name)
 
     def attacker(self) -> str:
         """A second machine on the stand-in's network (for fail2ban to ban), with an SSH client."""
