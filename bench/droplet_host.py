@@ -2,7 +2,7 @@
 and the whole host's memory at rest and during a backup, against the 1 GB droplet (and what it
 would take to fit the $4 `s-1vcpu-512mb-10gb`).
 
-    .venv/bin/python bench/droplet_host.py [--reminders 100000] [--keep]
+    .venv/bin/python bench/droplet_host.py [--reminders 100000] [--observability] [--keep]
 
 It boots the same stand-in as tests/droplet (systemd + cloud-init from the program's rendered
 user-data, its own dockerd, the deploy over SSH; docs/rehearsal.md) and needs root and a Docker
@@ -12,6 +12,12 @@ container of its inner engine (which this machine's cgroup v1 places beside it).
 anonymous memory (rss + shmem); "usage" also counts the active page cache (what `docker stats`
 shows). What a real droplet has on top and the stand-in cannot show: the kernel itself, the
 DigitalOcean agents (monitoring and droplet agent) and Ubuntu's extra daemons.
+
+`--observability` deploys with the stack's `observability: true` (the compose profile: Prometheus and
+node-exporter, TEST-ONLY stand-ins built from Debian's packages, docs/rehearsal.md), checks from
+inside the stand-in that Prometheus answers on 127.0.0.1:9090 and scrapes every target, and adds
+Prometheus' own account of its memory (`process_resident_memory_bytes`, the Go heap, its series) at
+rest and after the backup, beside its cgroup's figures.
 """
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from infra import memory  # noqa: E402
 from tests.droplet import remote  # noqa: E402
 from tests.droplet.session import Session  # noqa: E402
 from tests.rehearsal import images  # noqa: E402
@@ -34,6 +41,11 @@ from tests.support.docker_engine import Engine, cache_dir, docker  # noqa: E402
 
 MIB = 1024 * 1024
 CGROUP_MEMORY = Path("/sys/fs/cgroup/memory")
+PROMETHEUS = "http://127.0.0.1:9090"  # published on the stand-in's 127.0.0.1 only (compose.yml)
+PROMETHEUS_JOBS = {"bot", "backup", "node", "prometheus"}  # compose/observability/prometheus.yml
+# Prometheus' own figures read from its /metrics (name: how it is reported)
+PROMETHEUS_SELF = {"process_resident_memory_bytes": "rss_mib", "go_memstats_heap_inuse_bytes": "heap_inuse_mib",
+                   "go_memstats_heap_alloc_bytes": "heap_alloc_mib", "prometheus_tsdb_head_series": "head_series"}
 
 
 def cgroup_dir(container_id: str) -> Path:
@@ -91,7 +103,73 @@ def during(meter: Meter, action) -> tuple[dict, float]:
     return peak(samples), time.monotonic() - t0
 
 
-def measure(s: Session, reminders: int) -> dict:
+def get_inside(s: Session, url: str) -> str:
+    """GET `url` from inside the stand-in (where Prometheus' published port is)."""
+    script = ("import sys, urllib.request\n"
+              "sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())")
+    return s.d.exec("python3", "-c", script, url, timeout=60).stdout
+
+
+def prometheus_targets(s: Session) -> list[dict]:
+    doc = json.loads(get_inside(s, f"{PROMETHEUS}/api/v1/targets?state=active"))
+    return [{"job": t["labels"]["job"], "health": t["health"], "error": t.get("lastError", "")}
+            for t in doc["data"]["activeTargets"]]
+
+
+def wait_targets_up(s: Session, timeout: float = 150) -> list[dict]:
+    """Until Prometheus has scraped every job of its config successfully (the first scrape of each
+    comes within one 30 s interval of its start)."""
+    deadline = time.monotonic() + timeout
+    targets: list[dict] = []
+    while time.monotonic() < deadline:
+        try:
+            targets = prometheus_targets(s)
+        except AssertionError:  # not answering yet
+            targets = []
+        if {t["job"] for t in targets} == PROMETHEUS_JOBS and all(t["health"] == "up" for t in targets):
+            return targets
+        time.sleep(2)
+    raise AssertionError(f"Prometheus' targets not all up within {timeout:.0f}s: {targets}")
+
+
+def prometheus_self(s: Session) -> dict[str, float]:
+    """Prometheus' own memory and series, from its /metrics."""
+    out: dict[str, float] = {}
+    for line in get_inside(s, f"{PROMETHEUS}/metrics").splitlines():
+        name, _, value = line.partition(" ")
+        if name in PROMETHEUS_SELF:
+            v = float(value)
+            out[PROMETHEUS_SELF[name]] = int(v) if name.endswith("_series") else round(v / MIB, 1)
+    assert len(out) == len(PROMETHEUS_SELF), f"Prometheus' /metrics lacks some of {list(PROMETHEUS_SELF)}: {out}"
+    return out
+
+
+def resident_by_job(s: Session) -> dict[str, float]:
+    """Each scraped process' own `process_resident_memory_bytes` (MiB), as Prometheus last scraped it:
+    resident pages include the mapped binary and files, which the cgroups count as page cache."""
+    return {r["metric"]["job"]: round(float(r["value"][1]) / MIB, 1)
+            for r in query(s, "process_resident_memory_bytes")}
+
+
+def query(s: Session, promql: str) -> list[dict]:
+    from urllib.parse import quote
+    doc = json.loads(get_inside(s, f"{PROMETHEUS}/api/v1/query?query={quote(promql)}"))
+    assert doc["status"] == "success", doc
+    return doc["data"]["result"]
+
+
+def check_profile(s: Session) -> None:
+    """Prometheus answers on the stand-in's 127.0.0.1:9090 and scrapes all its targets; the versions
+    that actually ran (the stand-ins are Debian's, not the pinned ones: docs/rehearsal.md)."""
+    fig = s.figures
+    fig["prometheus_targets"] = wait_targets_up(s)
+    fig["prometheus_version"] = json.loads(get_inside(s, f"{PROMETHEUS}/api/v1/status/buildinfo"))["data"]["version"]
+    node = query(s, "node_exporter_build_info")
+    assert node, "Prometheus holds no node_exporter_build_info: node-exporter not scraped"
+    fig["node_exporter_version"] = node[0]["metric"]["version"]
+
+
+def measure(s: Session, reminders: int, observability: bool) -> dict:
     fig = s.figures
     t0 = time.monotonic()
     fig["first_deploy_steps_s"] = s.deploy(s.steps1)
@@ -110,11 +188,20 @@ def measure(s: Session, reminders: int) -> dict:
            f"{s.user_id}, 'bench reminder ' || i, 'UTC', now() + interval '30 days' "
            f"FROM generate_series(1, {reminders}) i")
     time.sleep(20)  # settle: the bot's and the backup job's first minutes are behind them
+    if observability:
+        check_profile(s)
     meter = Meter(s)
     fig["memory_at_rest_mib"], _ = during(meter, lambda: time.sleep(10))
+    if observability:
+        fig["prometheus_self_at_rest"] = prometheus_self(s)
+        fig["resident_by_job_at_rest_mib"] = resident_by_job(s)
     fig["memory_during_backup_mib"], secs = during(meter, lambda: s.compose(
         "exec", "-T", "backup", "botstack-backup", "run", timeout=600))
     fig["backup_s"] = round(secs, 1)
+    if observability:
+        fig["prometheus_self_after_backup"] = prometheus_self(s)
+        fig["resident_by_job_after_backup_mib"] = resident_by_job(s)
+        fig["prometheus_targets_after_backup"] = prometheus_targets(s)
     fig["reminders_stored"] = int(s.psql("SELECT count(*) FROM reminders"))
     fig["database_size"] = s.psql("SELECT pg_size_pretty(pg_database_size('botstack'))")
     return fig
@@ -132,21 +219,37 @@ def report(fig: dict) -> None:
           f"1024 MiB, {100 * total / 512:.0f} % of the 512 MB droplet's, before the kernel, the "
           "DigitalOcean agents and Ubuntu's own daemons (not in the stand-in); the page cache in "
           "'usage' is reclaimable")
+    if fig.get("observability"):
+        for when in ("at_rest", "after_backup"):
+            me = fig[f"prometheus_self_{when}"]
+            print(f"Prometheus {fig['prometheus_version']} by its own /metrics, {when.replace('_', ' ')}: "
+                  f"RSS {me['rss_mib']} MiB, Go heap in use {me['heap_inuse_mib']} MiB "
+                  f"(allocated {me['heap_alloc_mib']} MiB), {me['head_series']} series in the head")
+        print(f"resident memory by each process' own metric (MiB, incl. its mapped binary), at rest: "
+              f"{fig['resident_by_job_at_rest_mib']}; after the backup: {fig['resident_by_job_after_backup_mib']}")
+    print(f"the memory rule's sum of limits for this deploy: {fig['memory_rule_limits_mib']} MiB of 1024")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--reminders", type=int, default=100_000)
+    ap.add_argument("--observability", action="store_true",
+                    help="deploy with the stack's observability profile (Prometheus, node-exporter)")
     ap.add_argument("--keep", action="store_true", help="leave the stand-in running")
     args = ap.parse_args()
     engine = Engine(cache_dir() / "engine").ensure()
     refs = {"python": images.ensure_python(), "postgres": images.ensure_postgres(17),
             "moto": images.ensure_moto(), "droplet": images.ensure_droplet_base()}
+    if args.observability:
+        refs |= {"prometheus": images.ensure_prometheus(), "node-exporter": images.ensure_node_exporter()}
     work = Path(tempfile.mkdtemp(prefix="botstack-bench-droplet-"))
-    s = Session(work, refs)
+    s = Session(work, refs, config={"observability": args.observability})
     try:
         s.boot()
-        report(measure(s, args.reminders))
+        s.figures["observability"] = args.observability
+        s.figures["memory_rule_limits_mib"] = memory.compose_memory_mib(
+            REPO / "compose" / "compose.yml", managed_db=False, observability=args.observability)
+        report(measure(s, args.reminders, args.observability))
     finally:
         if not args.keep:
             left = s.teardown()

@@ -21,7 +21,7 @@ from pulumi_policy import (EnforcementLevel, ReportViolation, ResourceValidation
                            ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy)
 from pulumi_policy.proxy import UnknownValueError
 
-from infra import contract, memory, prices
+from infra import contract, facts, memory, prices
 from infra.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -207,8 +207,28 @@ def _fitting_sizes(need_mib: int) -> list[str]:
     return [name for _, name in sorted(fits)]
 
 
+def _observability_on(resources) -> Optional[bool]:
+    """Whether the deploy's `.env` (the write-env command's stdin) turns on the `observability`
+    compose profile (its COMPOSE_PROFILES, as infra/envfile.py writes it); None when no `.env` is
+    known (a preview before its values are)."""
+    found: Optional[bool] = None
+    for r in resources:
+        text = _get(r.props, "stdin") if r.resource_type != STACK else None
+        if isinstance(text, str) and "COMPOSE_PROFILES" in (env := contract.parse(text)):
+            profiles = {p.strip() for p in env["COMPOSE_PROFILES"].split(",")}
+            found = bool(found) or facts.OBSERVABILITY_PROFILE in profiles
+    return found
+
+
 def validate_droplet_size(args: StackValidationArgs, report: ReportViolation) -> None:
     managed = any(r.resource_type == DATABASE_CLUSTER for r in args.resources)
+    # the profile's limits count when the .env turns it on, and while the .env is unknown (the
+    # larger sum: a size is never let through on a guess) unless the database is managed, where the
+    # program refuses the profile (infra/config.py)
+    on = _observability_on(args.resources)
+    observability = on is True or (on is None and not managed)
+    counted = {True: " with the observability profile", None: " counting the observability profile "
+               "(the .env is not known yet)", False: ""}[on] if observability else ""
     for r in args.resources:
         size = _get(r.props, "size") if r.resource_type == DROPLET else _UNKNOWN
         if size is _UNKNOWN:
@@ -219,7 +239,7 @@ def validate_droplet_size(args: StackValidationArgs, report: ReportViolation) ->
                    f"Fix: one of {', '.join(prices.DROPLET_SIZES)}.", r.urn)
             continue
         try:
-            need = memory.compose_memory_mib(COMPOSE_FILE, managed)
+            need = memory.compose_memory_mib(COMPOSE_FILE, managed, observability)
         except ConfigError as e:
             report(f"{where}: {e}", r.urn)
             continue
@@ -228,7 +248,7 @@ def validate_droplet_size(args: StackValidationArgs, report: ReportViolation) ->
         if need > usable:
             fits = _fitting_sizes(need)
             report(f"{where}: size {size} ({ram} MiB RAM) leaves {usable} MiB for the stack, but the compose "
-                   f"services' memory limits sum to {need} MiB. Fix: botstack:dropletSize: "
+                   f"services' memory limits sum to {need} MiB{counted}. Fix: botstack:dropletSize: "
                    f"{fits[0] if fits else 'a larger size'}.", r.urn)
 
 

@@ -34,17 +34,24 @@ def program_user_id() -> int:
 
 def spaces_endpoint_substitution(env_text: str, url: str) -> str:
     """SUBSTITUTION spaces-endpoint: the program derives SPACES_ENDPOINT from the region (a real
-    Spaces host); on the stand-in it names moto's S3 server. Only that one line changes."""
+    Spaces host); on the stand-in it names moto's S3 server. Only that line changes, and a set
+    RESTORE_FROM_ENDPOINT (restoreFromEndpoint: another store, e.g. the old region's Spaces; one S3
+    double plays both)."""
     out, n = re.subn(r"(?m)^SPACES_ENDPOINT=.*$", f"SPACES_ENDPOINT={url}", env_text)
     assert n == 1, "the rendered .env has no SPACES_ENDPOINT line"
-    return out
+    return re.sub(r"(?m)^RESTORE_FROM_ENDPOINT=.+$", f"RESTORE_FROM_ENDPOINT={url}", out)
 
 
 class Session:
-    def __init__(self, work: Path, images: dict[str, str], config: Optional[dict[str, Any]] = None):
+    def __init__(self, work: Path, images: dict[str, str], config: Optional[dict[str, Any]] = None,
+                 doubles_of: Optional[Droplet] = None):
         self.work = Path(work)
         self.config = dict(config or {})  # stack config on top of Pulumi.dev.yaml, for every program run
         self.d = Droplet(self.work, images)
+        # a second droplet after an earlier one was removed: its doubles (and the store's objects) kept
+        self.doubles_of = doubles_of
+        if doubles_of is not None:
+            self.d.adopt_doubles(doubles_of)
         self.figures: dict[str, Any] = {}
         self.user_id = program_user_id()
         self.ran: list[str] = []  # names of the remote steps run, in order, across deploys
@@ -67,7 +74,8 @@ class Session:
 
     # -- boot ----------------------------------------------------------------------------------
     def boot(self) -> None:
-        self.d.start_doubles(TEST_TOKEN)
+        if self.doubles_of is None:
+            self.d.start_doubles(TEST_TOKEN)
         self.run1, self.repo1 = self.program("release-1")
         self.steps1 = remote.steps_of(self.run1, self.repo1)
         res = {r.typ: r for r in self.run1.mocks.resources}
@@ -213,7 +221,9 @@ class Session:
 
     def make_bucket(self, name: str) -> None:
         self.bucket = name  # pulumi creates the bucket; on the double the harness does
-        self.s3().create_bucket(Bucket=name)
+        s3 = self.s3()
+        if name not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:  # kept from an earlier stand-in
+            s3.create_bucket(Bucket=name)
 
     def bucket_keys(self) -> list[str]:
         return sorted(o["Key"] for o in self.s3().list_objects_v2(Bucket=self.bucket).get("Contents", []))

@@ -26,6 +26,23 @@ DOCKER_DATA = "/var/lib/docker"
 
 # the pinned public images of compose.yml and the Dockerfiles, and the stand-in each is loaded as
 PINNED_AS = {"python": "python:3.12-slim-bookworm", "postgres": "postgres:17.6-bookworm"}
+# those of the `observability` profile, loaded when the run's images include them: as compose.yml
+# names them (read from it, so a bumped pin is followed)
+PROFILE_IMAGES = {"prometheus": "prometheus", "node-exporter": "node-exporter"}  # image key: service
+
+
+def compose_image(service: str) -> str:
+    """The `image:` compose.yml gives `service`."""
+    import yaml
+    doc = yaml.safe_load((REPO / "compose" / "compose.yml").read_text())
+    return str(doc["services"][service]["image"])
+
+
+def pinned_names(images: dict[str, str]) -> dict[str, str]:
+    """{image key: the public name it is loaded as} for the images of a run."""
+    out = dict(PINNED_AS)
+    out.update({key: compose_image(service) for key, service in PROFILE_IMAGES.items() if key in images})
+    return out
 
 SUBSTITUTIONS = {
     "distribution": "Debian trixie, the release closest to Ubuntu 24.04 reachable here",
@@ -41,7 +58,7 @@ SUBSTITUTIONS = {
     "docker-data-root": f"{DOCKER_DATA} on a Docker volume (overlay2 cannot stack on the root overlay)",
     "apt-archives": "/var/cache/apt/archives kept in the test cache dir (speed only)",
     "registry": "the stand-in base images loaded into the inner engine under the pinned names",
-    "spaces-endpoint": "SPACES_ENDPOINT of the rendered .env points at moto's S3 server",
+    "spaces-endpoint": "SPACES_ENDPOINT (and a set RESTORE_FROM_ENDPOINT) of the rendered .env point at moto's S3 server",
     "swap": "swapon -a skips a swap file on the container's overlay root (the kernel refuses it)",
     "fstab-in-a-container": "a generator writes the volume's mount unit (systemd skips it in a container)",
     "locale": "the base generates en_US.UTF-8, as Ubuntu cloud images ship it",
@@ -90,6 +107,12 @@ class Droplet:
         self.s3_url = f"http://{self.address_of(f'{PREFIX}-s3')}:5000"
         _wait_http(f"{self.botapi_url}/_control/health")
         _wait_http(f"{self.s3_url}/moto-api/")
+
+    def adopt_doubles(self, earlier: "Droplet") -> None:
+        """The network and doubles of an earlier stand-in (removed by `remove()`), kept: a second
+        droplet of the same stack after the first is gone, with the store that outlived it
+        (bench/droplet_restore.py)."""
+        self.botapi_url, self.s3_url = earlier.botapi_url, earlier.s3_url
 
     def address_of(self, container: str) -> str:
         out = docker("inspect", "--format",
@@ -237,8 +260,10 @@ class Droplet:
 
     def load_images(self) -> None:
         """SUBSTITUTION registry: the inner engine cannot pull; the stand-ins go in through
-        `docker save | docker load` and are tagged with the pinned public names."""
-        refs = [self.images["python"], self.images["postgres"]]
+        `docker save | docker load` and are tagged with the pinned public names (the profile's
+        images too when the run has them)."""
+        pinned = pinned_names(self.images)
+        refs = [self.images[key] for key in pinned]
         save = subprocess.Popen(["docker", "save", *refs], stdout=subprocess.PIPE, env=docker_env())
         assert save.stdout is not None  # stdout=PIPE
         load = subprocess.run(["docker", "exec", "-i", self.name, "docker", "load", "-q"],
@@ -246,8 +271,8 @@ class Droplet:
         save.stdout.close()
         if save.wait() != 0 or load.returncode != 0:
             raise RuntimeError(f"loading the stand-in images failed: {load.stderr[-2000:]!r}")
-        for key, pinned in PINNED_AS.items():
-            self.exec("docker", "tag", self.images[key], pinned)
+        for key, name in pinned.items():
+            self.exec("docker", "tag", self.images[key], name)
 
     def attacker(self) -> str:
         """A second machine on the stand-in's network (for fail2ban to ban), with an SSH client."""
@@ -271,6 +296,15 @@ class Droplet:
         docker("start", self.name)
 
     # -- teardown ------------------------------------------------------------------------------
+    def remove(self) -> None:
+        """The droplet gone, as when DigitalOcean deletes it: the container, its Docker data and
+        the volume's loop device; the network and the doubles stay (the store outlives it)."""
+        docker("rm", "-f", "-v", self.name, timeout=180)
+        docker("volume", "rm", self.docker_volume)
+        if self.loop:
+            _run("losetup", "-d", self.loop)
+            self.loop = None
+
     def teardown(self) -> list[str]:
         """Remove every container, network and volume labelled with PREFIX, detach the loop device;
         return what is left."""

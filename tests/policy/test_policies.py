@@ -6,7 +6,8 @@ import pytest
 
 from pulumi_policy.proxy import UNKNOWN_BOOLEAN_VALUE, UNKNOWN_STRING_VALUE
 
-from tests.infra.harness import TEST_TOKEN
+from policy import botstack_policies
+from tests.infra.harness import REPO, TEST_TOKEN
 from tests.policy.analyzer import Recorded, analyze, record
 
 _CACHE: dict[tuple, Recorded] = {}
@@ -165,6 +166,41 @@ def test_a_droplet_too_small_for_the_compose_limits_is_refused():
 
 def test_a_small_droplet_fits_when_the_database_is_managed():
     rec = recorded("prod", database="managed")
+    rec.named("server-droplet").set("size", "s-1vcpu-512mb-10gb")
+    assert analyze(rec) == []
+
+
+@pytest.fixture
+def heavy_profile(tmp_path, monkeypatch):
+    """compose.yml with Prometheus' limit raised to 400M: the stack's 800 MiB fit the 1 GB droplet's
+    1024, the stack with the profile (1232) does not."""
+    text = (REPO / "compose" / "compose.yml").read_text()
+    prometheus = text.index("\n  prometheus:\n")
+    end = text.index("\n  node-exporter:\n")
+    assert text[prometheus:end].count("memory: 128M") == 1
+    heavy = tmp_path / "compose.yml"
+    heavy.write_text(text[:prometheus] + text[prometheus:end].replace("memory: 128M", "memory: 400M") + text[end:])
+    monkeypatch.setattr(botstack_policies, "COMPOSE_FILE", heavy)
+
+
+def test_the_observability_profile_counts_when_the_env_turns_it_on(heavy_profile):
+    assert analyze(recorded("dev")) == []
+    rec = recorded("dev", observability=True)
+    [d] = only(analyze(rec), "droplet-fits-compose-limits")
+    assert "sum to 1232 MiB with the observability profile" in d.message
+    assert "Fix: botstack:dropletSize: s-1vcpu-2gb" in d.message
+    assert_names_resource_and_fix(d, rec, "server-droplet")
+
+
+def test_a_preview_with_the_env_unknown_counts_the_observability_profile(heavy_profile):
+    [d] = only(analyze(recorded("dev", preview=True)), "droplet-fits-compose-limits")
+    assert "sum to 1232 MiB counting the observability profile (the .env is not known yet)" in d.message
+
+
+
+def test_a_preview_of_a_managed_database_stack_does_not_count_the_profile(heavy_profile):
+    # the program refuses the profile with a managed database: 512 MiB hold the bot alone
+    rec = recorded("prod", preview=True, database="managed")
     rec.named("server-droplet").set("size", "s-1vcpu-512mb-10gb")
     assert analyze(rec) == []
 

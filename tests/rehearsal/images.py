@@ -5,6 +5,9 @@
     botstack-test/postgres:<N>     tests/images/postgres  (stand-in for postgres:N: 15 on bookworm
                                    for the rehearsal, 17 on trixie for the stand-in droplet)
     botstack-test/moto:<version>   tests/images/moto      (moto's S3 server, the offsite double)
+    botstack-test/prometheus:trixie     tests/images/prometheus     (stand-ins for prom/prometheus and
+    botstack-test/node-exporter:trixie  tests/images/node-exporter   prom/node-exporter: Debian trixie's
+                                   packages; the stand-in droplet's `observability` profile)
     botstack-test/droplet:trixie   the stand-in droplet (rootfs + tests/images/droplet; below)
 
 Caching: every image carries the label `org.botstack.test.recipe`, a hash of its build files, the
@@ -275,6 +278,21 @@ def moto_ref() -> str:
 
 def ensure_moto() -> str:
     return _build(moto_ref(), "moto", ensure_python(), build_args={"MOTO_VERSION": moto_version()})
+
+
+# the `observability` profile's images (compose.yml: prom/prometheus, prom/node-exporter), from the
+# Debian release of the stand-in droplet, whose versions are the nearest to the pinned ones here
+OBSERVABILITY_SUITE = "trixie"
+
+
+def ensure_prometheus() -> str:
+    return _build(f"botstack-test/prometheus:{OBSERVABILITY_SUITE}", "prometheus",
+                  ensure_debian(OBSERVABILITY_SUITE))
+
+
+def ensure_node_exporter() -> str:
+    return _build(f"botstack-test/node-exporter:{OBSERVABILITY_SUITE}", "node-exporter",
+                  ensure_debian(OBSERVABILITY_SUITE))
 
 
 def ensure_all() -> dict[str, str]:
