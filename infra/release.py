@@ -17,6 +17,7 @@ import hashlib
 import io
 import os
 import tarfile
+import tempfile
 from pathlib import Path
 
 RELEASE_DIRS = ("compose", "bot", "deploy")
@@ -89,10 +90,19 @@ def build_archive(repo_root: Path, dest_dir: Path) -> Path:
     gz = io.BytesIO()
     with gzip.GzipFile(filename="", mode="wb", fileobj=gz, mtime=0) as z:
         z.write(buf.getvalue())
-    tmp = out.with_suffix(".tmp")
-    tmp.write_bytes(gz.getvalue())
-    tmp.replace(out)
+    # two builds may run at once (a `pulumi preview` beside a test run): each writes a temporary
+    # file of its own, and an old archive the other one removed first is no error
+    fd, tmp_name = tempfile.mkstemp(dir=dest_dir, prefix=f".{out.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o644)  # mkstemp makes it 0600; an archive is no secret
+            f.write(gz.getvalue())
+        tmp.replace(out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     for old in dest_dir.glob("release-*.tar.gz"):  # only the current release's archive is kept
         if old != out:
-            old.unlink()
+            old.unlink(missing_ok=True)
     return out

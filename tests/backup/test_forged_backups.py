@@ -6,7 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 
 import psycopg
 import pytest
@@ -28,11 +30,14 @@ def alerts(botapi):
 
 
 @pytest.fixture
-def gpg_home(tmp_path):
-    home = tmp_path / "attacker-gnupg"
-    home.mkdir(mode=0o700)
-    yield str(home)
-    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], capture_output=True)
+def gpg_home():
+    # not under tmp_path: gpg-agent's sockets live in the home, and a socket path is limited to 107
+    # bytes; pytest's temp dirs (longer under pytest-xdist: .../popen-gw0/...) went past that, and
+    # gpg failed to start its agent. A short directory of its own, as the backup tool's (gpg.py).
+    home = tempfile.mkdtemp(prefix="botstack-attacker-gnupg-")
+    yield home
+    subprocess.run(["gpgconf", "--homedir", home, "--kill", "gpg-agent"], capture_output=True)
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.docker_frame import docker_frame, docker_tests_skipped
+from tests.support.docker_frame import docker_frame, docker_tests_skipped, starts_docker
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "botstack"
@@ -68,6 +68,7 @@ def _docker_skip():
 # package scope: the stand-in and its stack are gone before the next test package starts (the
 # rehearsal after it checks that no botstack network is left in the engine)
 @pytest.fixture(scope="package")
+@starts_docker
 def standin():
     _docker_skip()
     from tests.cli.standin import StandIn

@@ -11,12 +11,14 @@ import sys
 import pytest
 
 from tests.cli.conftest import SCRIPT
+from tests.support.docker_frame import starts_docker
 
 pytestmark = pytest.mark.rehearsal
 PREFIX = "botstack-f-cli-local"
 
 
 @pytest.fixture(scope="module")
+@starts_docker
 def local(tmp_path_factory):
     if os.environ.get("BOTSTACK_REHEARSAL", "").lower() == "skip":
         pytest.skip("BOTSTACK_REHEARSAL=skip")

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.droplet.session import Session
-from tests.support.docker_frame import docker_frame, docker_tests_skipped, print_past_capture
+from tests.support.docker_frame import docker_frame, docker_tests_skipped, print_past_capture, starts_docker
 
 FIGURES = Path(__file__).resolve().parents[2] / ".botstack" / "droplet-figures.json"
 _failed: list[str] = []
@@ -51,6 +51,7 @@ def pytest_runtest_setup(item):
 
 
 @pytest.fixture(scope="package")
+@starts_docker
 def droplet(request):
     from tests.rehearsal import images
 

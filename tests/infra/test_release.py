@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import tarfile
+
+import pytest
 
 from infra import release
 from tests.infra.harness import REPO
@@ -71,3 +74,31 @@ def test_archive_is_reproducible_and_complete(tmp_path):
 def test_the_real_tree_has_an_id():
     assert len(release.release_id(REPO)) == 12
     assert all(not f.endswith(".pyc") and "/__pycache__/" not in f for f in release.release_files(REPO))
+
+
+@pytest.mark.parametrize("step", ["replace", "unlink"])
+def test_two_builds_into_one_directory_at_once_both_succeed(tmp_path, monkeypatch, step):
+    """Every program run builds into .botstack/build: two at once (a `pulumi preview` beside the
+    tests, or two test workers) must not take each other's temporary file or trip over the old
+    archive the other one already removed. The second build runs whole while the first is at
+    `step`: between writing its archive and moving it into place, or removing an old one."""
+    root = _tree(tmp_path / "src")
+    dest = tmp_path / "build"
+    dest.mkdir()
+    (dest / "release-000000000000.tar.gz").write_bytes(b"an older release")
+    real = {"replace": os.replace, "unlink": os.unlink}
+    interleaved: list = []
+
+    def at_step(*args, **kw):
+        if not interleaved:
+            interleaved.append(None)  # the second build's own steps go straight through
+            interleaved[0] = release.build_archive(root, dest)
+        return real[step](*args, **kw)
+
+    monkeypatch.setattr(os, step, at_step)
+    first = release.build_archive(root, dest)
+    monkeypatch.undo()
+    assert interleaved == [first]
+    assert sorted(p.name for p in dest.iterdir()) == [first.name]  # no temporary file, no old archive
+    reference = release.build_archive(root, tmp_path / "reference")
+    assert first.read_bytes() == reference.read_bytes()

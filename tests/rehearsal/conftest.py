@@ -25,7 +25,7 @@ import pytest
 
 from tests.rehearsal.stack import PROJECT, PROJECT_LABEL, Rehearsal
 from tests.support.docker_frame import (docker_frame, docker_tests_skipped, labelled, print_past_capture,
-                                        remove_labelled)
+                                        remove_labelled, starts_docker)
 
 FIGURES = Path(__file__).resolve().parents[2] / ".botstack" / "rehearsal-figures.json"
 
@@ -55,6 +55,7 @@ def pytest_runtest_setup(item):
 
 
 @pytest.fixture(scope="module")
+@starts_docker
 def rehearsal(request):
     from tests.rehearsal import images
 

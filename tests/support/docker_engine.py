@@ -101,6 +101,12 @@ class Engine:
         self.pidfile = self.work_dir / "dockerd.pid"
 
     def ensure(self, timeout: float = 60) -> "Engine":
+        if os.environ.get("PYTEST_XDIST_WORKER"):
+            # one engine, fixed container names: Docker tests run one at a time, in ./scripts/test's
+            # serial phase; a test that got here unmarked would race the other worker
+            raise RuntimeError("a Docker engine was asked for in a parallel pytest worker: the test "
+                               "needs the `docker` marker (a fixture with @starts_docker, or the "
+                               "`rehearsal` marker: tests/conftest.py)")
         if engine_answers():
             return self
         if shutil.which("dockerd") is None:

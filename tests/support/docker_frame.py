@@ -25,12 +25,23 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, Optional, TypeVar
 
 from tests.support.docker_engine import Engine, cache_dir, docker
 
 OWNER_LABEL = "org.botstack.test.owner"
 KINDS = ("container", "network", "volume")
+STARTS_DOCKER = "_botstack_starts_docker"
+
+F = TypeVar("F", bound=Callable)
+
+
+def starts_docker(fixture_function: F) -> F:
+    """Mark a fixture (under its @pytest.fixture) as one that uses the Docker engine: every test
+    that requests it, directly or through other fixtures, gets the `docker` marker (tests/conftest.py)
+    and runs in ./scripts/test's serial phase, never in a parallel worker."""
+    setattr(fixture_function, STARTS_DOCKER, True)
+    return fixture_function
 
 
 def docker_tests_skipped() -> bool:
