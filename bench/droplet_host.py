@@ -238,10 +238,7 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="leave the stand-in running")
     args = ap.parse_args()
     engine = Engine(cache_dir() / "engine").ensure()
-    refs = {"python": images.ensure_python(), "postgres": images.ensure_postgres(17),
-            "moto": images.ensure_moto(), "droplet": images.ensure_droplet_base()}
-    if args.observability:
-        refs |= {"prometheus": images.ensure_prometheus(), "node-exporter": images.ensure_node_exporter()}
+    refs = images.ensure_droplet_run(args.observability)
     work = Path(tempfile.mkdtemp(prefix="botstack-bench-droplet-"))
     s = Session(work, refs, config={"observability": args.observability})
     try:

@@ -222,8 +222,7 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="leave stack 2's stand-in and the doubles running")
     args = ap.parse_args()
     engine = Engine(cache_dir() / "engine").ensure()
-    refs = {"python": images.ensure_python(), "postgres": images.ensure_postgres(17),
-            "moto": images.ensure_moto(), "droplet": images.ensure_droplet_base()}
+    refs = images.ensure_droplet_run()
     work = Path(tempfile.mkdtemp(prefix="botstack-bench-restore-"))
     fig: dict[str, Any] = {"mode": "lost droplet" if args.lost_droplet else "pulumi destroy",
                            "regions": f"{OLD_REGION} -> {args.region}", "bulk_reminders": args.bulk,

@@ -57,8 +57,7 @@ def droplet(request):
 
     with docker_frame("botstack-standin-", "the stand-in droplet", FIGURES) as frame:
         t = time.monotonic()
-        refs = {"python": images.ensure_python(), "postgres": images.ensure_postgres(17),
-                "moto": images.ensure_moto(), "droplet": images.ensure_droplet_base()}
+        refs = images.ensure_droplet_run()
         s = Session(frame.work, refs)
         frame.on_teardown(s.teardown)
         frame.figures = s.figures

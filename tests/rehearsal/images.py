@@ -304,6 +304,16 @@ def ensure_all() -> dict[str, str]:
     return refs
 
 
+def ensure_droplet_run(observability: bool = False) -> dict[str, str]:
+    """The images one stand-in droplet run loads (tests/droplet, bench/droplet_*.py): the droplet's
+    base, its doubles' images and the stack's, plus the observability profile's when it is on."""
+    refs = {"python": ensure_python(), "postgres": ensure_postgres(17), "moto": ensure_moto(),
+            "droplet": ensure_droplet_base()}
+    if observability:
+        refs |= {"prometheus": ensure_prometheus(), "node-exporter": ensure_node_exporter()}
+    return refs
+
+
 # -- the stand-in droplet's base (tests/droplet) -------------------------------------------------
 # The release closest to the droplet's Ubuntu 24.04 that this machine reaches: Debian trixie
 # (systemd 257, cloud-init 25, docker.io 26); see docs/rehearsal.md for what still differs.
